@@ -1,0 +1,56 @@
+# pyiplog: the two commands of the README are `make run` and `make test`.
+# Both install what they need (Debian/Ubuntu packages, a virtualenv in .venv).
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+IPLOG   := $(VENV)/bin/iplog
+PREFIX  ?= /usr/local
+SYSPKGS := libpcap-dev python3-venv python3-dev gcc
+RUNARGS ?= -o -L
+
+.PHONY: all deps venv run test bench install uninstall clean
+
+all: venv
+
+# System packages, installed only when missing (apt-get update only then).
+deps:
+	@missing=""; for p in $(SYSPKGS); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing system packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	$(MAKE) deps
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Foreground daemon logging to stdout on the default interfaces (Ctrl-C stops it).
+run: venv
+	$(IPLOG) $(RUNARGS)
+
+test: venv
+	$(PY) -m pytest -q $(PYTESTARGS)
+
+bench: venv
+	$(PY) bench/run.py
+
+# Install for real: the `iplog` command in $(PREFIX)/sbin, man pages, example config.
+install: venv
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5
+	ln -sf $(CURDIR)/$(IPLOG) $(DESTDIR)$(PREFIX)/sbin/iplog
+	install -m 644 man/iplog.8 $(DESTDIR)$(PREFIX)/share/man/man8/iplog.8
+	install -m 644 man/iplog.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/iplog.conf.5
+	@test -e /etc/iplog.conf || echo "No /etc/iplog.conf: see conf/iplog.conf.example"
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/iplog $(DESTDIR)$(PREFIX)/share/man/man8/iplog.8 \
+	      $(DESTDIR)$(PREFIX)/share/man/man5/iplog.conf.5
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

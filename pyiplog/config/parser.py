@@ -1,0 +1,410 @@
+"""iplog.conf -> ``Config`` (plain frozen data), with 2.2.3's error texts.
+
+Lark (``iplog.lark``) splits the file into rules of words with their line
+numbers; ``_Interpreter`` gives each rule its meaning.  A bad rule is
+reported as ``[line N] TEXT`` and skipped; the rest of the file still loads.
+Host names and service names are looked up through functions passed in, so
+the parser itself does no I/O beyond what its caller hands it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Callable, Iterable
+
+from lark import Lark, Token, Transformer
+from lark.exceptions import UnexpectedCharacters
+
+from ..options import (
+    DEFAULT_FACILITY, DEFAULT_PRIORITY, FACILITIES, PRIORITIES, SET_KEYWORDS, Options,
+    parse_bool_word, syslog_name,
+)
+from .rules import AddrSpec, FilterRule, PortSpec, TypeSpec
+
+# ICMP type names (spec A2, B15): the man page's short names and 2.2.3's long
+# ones, each with an optional ICMP_ prefix, matched exactly.
+ICMP_TYPES: dict[str, int] = {
+    "ECHOREPLY": 0, "ECHO_REPLY": 0,
+    "UNREACH": 3, "DEST_UNREACHABLE": 3, "DEST_UNREACH": 3,
+    "SOURCEQUENCH": 4, "SOURCE_QUENCH": 4,
+    "REDIRECT": 5,
+    "ECHO": 8,
+    "ROUTERADVERT": 9, "ROUTER_ADVERT": 9,
+    "ROUTERSOLICIT": 10, "ROUTER_SOLICIT": 10,
+    "TIMXCEED": 11, "TIME_EXCEEDED": 11,
+    "PARAMPROB": 12, "PARAMETER_PROBLEM": 12,
+    "TSTAMP": 13, "TIMESTAMP": 13,
+    "TSTAMPREPLY": 14, "TIMESTAMP_REPLY": 14,
+    "IREQ": 15, "INFO_REQUEST": 15,
+    "IREQREPLY": 16, "INFO_REPLY": 16,
+    "MASKREQ": 17, "ADDRESS_REQUEST": 17,
+    "MASKREPLY": 18, "ADDRESS_REPLY": 18,
+}
+
+_QUALIFIERS = {
+    "tcp": ("from", "to", "sport", "dport"),
+    "udp": ("from", "to", "sport", "dport"),
+    "icmp": ("type", "from", "to"),
+}
+_MISSING = {"from": "address", "to": "address", "sport": "port", "dport": "port",
+            "type": "ICMP type"}
+_PARAMS = {  # keyword -> (Options field, what "Missing X parameter" names)
+    "user": ("user", "user"),
+    "group": ("group", "group"),
+    "logfile": ("logfile", "log file"),
+    "pid-file": ("pid_file", "pid file"),
+}
+_DOTTED = re.compile(r"\d+(?:\.\d+){0,3}\Z")
+
+HostResolver = Callable[[str], list[str]]
+ServiceLookup = Callable[[str, str], int | None]
+
+
+class RuleError(Exception):
+    """One rule is wrong; the text is 2.2.3's message for it."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """What a config file says: option assignments in file order, filters."""
+
+    settings: tuple[tuple[str, object], ...] = ()
+    filters: tuple[FilterRule, ...] = ()
+    errors: tuple[str, ...] = ()
+    path: str | None = None
+
+    def apply(self, options: Options) -> Options:
+        return options.replace(**dict(self.settings)) if self.settings else options
+
+
+def resolve_host(name: str) -> list[str]:
+    """All addresses a host name has (IPv4 and IPv6), [] when it has none."""
+    try:
+        infos = socket.getaddrinfo(name, None, 0, socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        return []
+    return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+def lookup_service(name: str, proto: str) -> int | None:
+    try:
+        return socket.getservbyname(name, proto)
+    except OSError:
+        return None
+
+
+# --- Lark: text -> [(line, [words])] -----------------------------------------
+
+_GRAMMAR = resources.files(__package__).joinpath("iplog.lark").read_text()
+_LARK = Lark(_GRAMMAR, parser="lalr", lexer="basic")
+
+
+class _Lines(Transformer):
+    """Each ``rule`` becomes one or more (line, words) pairs.
+
+    A comment that spans lines ends the rule it is in: the words after its
+    ``*/`` belong to the line where it closes, as in 2.2.3's line reader.
+    """
+
+    def rule(self, tokens: list[Token]):
+        groups: list[tuple[int, list[str]]] = []
+        line, words = tokens[0].line, []
+        for tok in tokens:
+            if tok.type == "BLOCK_COMMENT":
+                if tok.end_line != tok.line:
+                    if words:
+                        groups.append((line, words))
+                    line, words = tok.end_line, []
+                continue
+            words.append(str(tok))
+        if words:
+            groups.append((line, words))
+        return groups
+
+    def start(self, rules):
+        return [g for groups in rules for g in groups]
+
+
+def _split_lines(text: str, path: str) -> tuple[list[tuple[int, list[str]]], list[str]]:
+    if not text.endswith("\n"):
+        text += "\n"
+    try:
+        return _Lines().transform(_LARK.parse(text)), []
+    except UnexpectedCharacters as exc:
+        # Only an unterminated '/*' can stop the lexer: the rest is comment.
+        lines, _ = _split_lines(text[: exc.pos_in_stream], path)
+        return lines, [f"{path}: Parse Error: Unterminated comment."]
+
+
+# --- meaning of each rule ------------------------------------------------------
+
+def parse_address(token: str, resolve: HostResolver) -> list[AddrSpec]:
+    negate = token.startswith("!")
+    body = token[1:] if negate else token
+    if body == "*":
+        return [AddrSpec(any=True, negate=negate)]
+    host, slash, mask = body.partition("/")
+    if not host:
+        raise RuleError("Missing address parameter")
+    addresses: list[ipaddress._BaseAddress] = []
+    if _DOTTED.match(host):
+        octets = [int(x) for x in host.split(".")]
+        if any(o > 255 for o in octets):
+            raise RuleError(f"Unknown host: {host}")
+        addresses.append(ipaddress.IPv4Address(".".join(map(str, octets + [0] * (4 - len(octets))))))
+    else:
+        try:
+            addresses.append(ipaddress.ip_address(host))
+        except ValueError:
+            addresses = [ipaddress.ip_address(a.split("%")[0]) for a in resolve(host)]
+            if not addresses:
+                raise RuleError(f"Unknown host: {host}") from None
+    specs = []
+    for addr in addresses:
+        bits = addr.max_prefixlen
+        full = (1 << bits) - 1
+        if not slash:
+            prefix_mask = full
+        elif mask == "*":
+            specs.append(AddrSpec(version=addr.version, any=True, negate=negate))
+            continue
+        elif mask.isdigit():
+            n = int(mask)
+            if not 1 <= n <= bits:
+                raise RuleError(f"Invalid mask: must be in range 1 - {bits}")
+            prefix_mask = full ^ ((1 << (bits - n)) - 1)
+        else:
+            try:
+                prefix_mask = int(ipaddress.IPv4Address(mask))
+            except ValueError:
+                raise RuleError(f"Invalid mask: {mask}") from None
+            if addr.version != 4:
+                raise RuleError(f"Invalid mask: {mask}")
+        net = int(addr) & prefix_mask
+        if addr.version == 4 and net == 0 and prefix_mask == full:
+            specs.append(AddrSpec(any=True, negate=negate))  # 0.0.0.0 matches all
+        else:
+            specs.append(AddrSpec(version=addr.version, net=net, mask=prefix_mask,
+                                  negate=negate))
+    return specs
+
+
+def _port_number(text: str, proto: str, services: ServiceLookup) -> int:
+    if text.isdigit():
+        value = int(text)
+        if value > 65535:
+            raise RuleError("Error: Ports must be between 1 and 65535")
+        return value
+    value = services(text, proto)
+    if value is None:
+        raise RuleError(f'Invalid port: "{text}"')
+    return value
+
+
+def parse_port(token: str, proto: str, services: ServiceLookup) -> PortSpec:
+    negate = token.startswith("!")
+    body = token[1:] if negate else token
+    if body == "*":
+        return PortSpec(negate=negate)
+    if not body:
+        raise RuleError("Missing port parameter")
+    if ":" in body:
+        lo_text, hi_text = body.split(":", 1)
+        low = _port_number(lo_text, proto, services) if lo_text else 0
+        high = _port_number(hi_text, proto, services) if hi_text else 65535
+        if (low, high) == (0, 0):
+            return PortSpec(negate=negate)
+    else:
+        low = high = _port_number(body, proto, services)
+        if low == 0:
+            return PortSpec(negate=negate)
+    if low > high:
+        raise RuleError(f"Error: Minimum port ({low}) is greater than the maximum port ({high})")
+    return PortSpec(low, high, negate)
+
+
+def parse_icmp_type(token: str) -> TypeSpec:
+    negate = token.startswith("!")
+    body = token[1:] if negate else token
+    if body.isdigit():
+        if int(body) > 18:
+            raise RuleError(f"Unknown ICMP type: {body}")
+        return TypeSpec(int(body), negate)
+    name = body.upper()
+    if name.startswith("ICMP_"):
+        name = name[5:]
+    if name not in ICMP_TYPES:
+        raise RuleError(f"Unknown ICMP type: {body}")
+    return TypeSpec(ICMP_TYPES[name], negate)
+
+
+class _Interpreter:
+    def __init__(self, resolve: HostResolver, services: ServiceLookup):
+        self.resolve = resolve
+        self.services = services
+        self.settings: list[tuple[str, object]] = []
+        self.filters: list[FilterRule] = []
+
+    def rule(self, line: int, words: list[str]) -> None:
+        self.line = line
+        keyword = words[0].lower()
+        args = words[1:]
+        if keyword == "set":
+            self._set(args)
+        elif keyword in ("log", "ignore"):
+            self._filter(keyword, args)
+        elif keyword in _PARAMS:
+            name, what = _PARAMS[keyword]
+            if not args:
+                raise RuleError(f"Missing {what} parameter")
+            self.settings.append((name, args[0]))
+        elif len(keyword) >= 9 and keyword[:9] == "interface":
+            if not args:
+                raise RuleError("Missing interface parameter")
+            self.settings.append(("interfaces", _comma_list(args[0])))
+        elif keyword == "promisc":
+            if not args:
+                raise RuleError("Missing network parameter")
+            nets = _comma_list(args[0])
+            for net in nets:
+                parse_address(net, self.resolve)
+            self.settings += [("promisc", nets), ("log_dest", True)]
+        elif keyword in ("facility", "priority"):
+            self._syslog(keyword, args)
+        else:
+            raise RuleError(f"Invalid rule: {words[0]}")
+
+    def _set(self, args: list[str]) -> None:
+        if not args:
+            raise RuleError("Missing set target")
+        target = SET_KEYWORDS.get(args[0].lower())
+        if target is None:
+            raise RuleError(f'Invalid "set" target: {args[0]}')
+        value = True
+        if len(args) > 1:
+            value = parse_bool_word(args[1])
+            if value is None:
+                raise RuleError(f"Invalid boolean token: {args[1]}")
+        self.settings.append((target, value))
+
+    def _syslog(self, keyword: str, args: list[str]) -> None:
+        if not args:
+            raise RuleError(f"Missing syslog {keyword} parameter")
+        table, default = ((FACILITIES, DEFAULT_FACILITY) if keyword == "facility"
+                          else (PRIORITIES, DEFAULT_PRIORITY))
+        value = syslog_name(args[0], table)
+        if value is None:
+            self.settings.append((keyword, default))
+            raise RuleError(f'Invalid {keyword}: "{args[0]}" - falling back to default.')
+        self.settings.append((keyword, value))
+
+    def _filter(self, action: str, args: list[str]) -> None:
+        if not args:
+            raise RuleError("Missing protocol parameter")
+        proto = args[0].lower()
+        if proto not in _QUALIFIERS:
+            raise RuleError(f"Invalid protocol: {args[0]}")
+        if len(args) == 1:  # 'ignore udp' == 'set udp false'
+            self.settings.append((proto, action == "log"))
+            return
+        given: dict[str, object] = {}
+        words = iter(args[1:])
+        for word in words:
+            qualifier = word.lower()
+            if qualifier not in _QUALIFIERS[proto]:
+                raise RuleError(f"Invalid filter keyword: {word}")
+            if qualifier in given:
+                raise RuleError(f'"{qualifier}" already set.')
+            value = next(words, None)
+            if value is None:
+                raise RuleError(f"Missing {_MISSING[qualifier]} parameter")
+            if qualifier in ("from", "to"):
+                given[qualifier] = parse_address(value, self.resolve)
+            elif qualifier == "type":
+                given[qualifier] = parse_icmp_type(value)
+            else:
+                given[qualifier] = parse_port(value, proto, self.services)
+        for src in given.get("from", [None]):
+            for dst in given.get("to", [None]):
+                self.filters.append(FilterRule(
+                    action, proto, src=src, dst=dst, sport=given.get("sport"),
+                    dport=given.get("dport"), icmp_type=given.get("type"), line=self.line))
+
+
+def _comma_list(text: str) -> tuple[str, ...]:
+    return tuple(x for x in text.split(",") if x)
+
+
+def parse_config(text: str, path: str = "iplog.conf", *,
+                 resolve: HostResolver = resolve_host,
+                 services: ServiceLookup = lookup_service) -> Config:
+    """Parse the text of a config file; never raises for bad rules."""
+    lines, errors = _split_lines(text, path)
+    interp = _Interpreter(resolve, services)
+    line_errors = []
+    for line, words in lines:
+        try:
+            interp.rule(line, words)
+        except RuleError as exc:
+            line_errors.append(f"[line {line}] {exc}")
+    return Config(tuple(interp.settings), tuple(interp.filters),
+                  tuple(line_errors + errors), path)
+
+
+def read_config(path: str, **kw) -> Config:
+    """Read a config file; a missing file is an empty config (spec A2)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        return Config(path=path)
+    except OSError as exc:
+        return Config(errors=(f'Unable to read "{path}": {exc.strerror}',), path=path)
+    return parse_config(text, path, **kw)
+
+
+def nameserver_rules(resolv_conf: str = "/etc/resolv.conf") -> tuple[FilterRule, ...]:
+    """The ``ignore_dns`` rules: ``ignore udp from NS sport 53`` per nameserver."""
+    try:
+        with open(resolv_conf, encoding="utf-8", errors="replace") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return ()
+    rules = []
+    for line in lines:
+        words = line.split()
+        if len(words) >= 2 and words[0] == "nameserver":
+            try:
+                specs = parse_address(words[1].split("%")[0], lambda _: [])
+            except RuleError:
+                continue
+            rules += [FilterRule("ignore", "udp", src=s, sport=PortSpec(53, 53)) for s in specs]
+    return tuple(rules)
+
+
+def format_effective(options: Options, config: Config,
+                     dns_rules: Iterable[FilterRule] = ()) -> list[str]:
+    """The effective options and rules, in iplog.conf syntax (--check-config)."""
+    out = []
+    for name in SET_KEYWORDS.values():
+        out.append(f"set {name} {'true' if getattr(options, name) else 'false'}")
+    for keyword, (name, _) in _PARAMS.items():
+        value = getattr(options, name)
+        if value is not None:
+            out.append(f"{keyword} {value}")
+    if options.interfaces:
+        out.append("interface " + ",".join(options.interfaces))
+    if options.promisc:
+        out.append("promisc " + ",".join(options.promisc))
+    out.append(f"facility {options.facility}")
+    out.append(f"priority {options.priority}")
+    ordered = (list(dns_rules) + [r for r in config.filters if r.action == "log"]
+               + [r for r in config.filters if r.action == "ignore"])
+    for rule in ordered:
+        where = f"  # line {rule.line}" if rule.line else "  # ignore_dns"
+        out.append(str(rule) + where)
+    return out

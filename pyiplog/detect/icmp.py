@@ -1,0 +1,154 @@
+"""ICMP (spec A7): smurf, ping flood, and one line per message type."""
+
+from __future__ import annotations
+
+import struct
+
+from ..messages import (
+    ICMP_NAMED, QUOTED_ICMP_NAMES, REDIRECT_FORMS, UNREACH_TEXTS, lifetime,
+)
+from ..resolve import address_text
+from .udp import smurf_source
+
+ECHO_REPLY, UNREACH, REDIRECT, ECHO, ROUTER_ADVERT = 0, 3, 5, 8, 9
+TIME_EXCEEDED, PARAM_PROBLEM, TSTAMP_REPLY, MASK_REPLY = 11, 12, 14, 18
+MAX_ROUTERS = 12
+
+_u16 = struct.Struct("!H")
+_u32 = struct.Struct("!I")
+
+
+def handle(engine, ts: float, ip) -> None:
+    msg = ip.payload
+    if len(msg) < 4:
+        return
+    itype, code = msg[0], msg[1]
+    opts = engine.opts
+    if engine.filters and engine.filters.ignored(
+            "icmp", int.from_bytes(ip.src, "big"), int.from_bytes(ip.dst, "big"),
+            icmp_type=itype):
+        return
+    n = ip.data_len
+    if itype == ECHO_REPLY and opts.smurf:
+        if engine.count("smurf", ts, smurf_source(ip.src), ip.dst, n):
+            return
+    elif itype == ECHO and opts.ping_flood:
+        if engine.count("ping_flood", ts, ip.src, ip.dst, n):
+            return
+    if opts.scans_only:
+        return
+    _FORMATTERS.get(itype, _undefined)(engine, ts, ip, itype, code, msg)
+
+
+def describe_quoted(engine, quoted: bytes) -> str:
+    """INNER: the packet an error message quotes."""
+    if len(quoted) < 20:
+        return "truncated"
+    hlen = max((quoted[0] & 0x0F) * 4, 20)
+    proto = quoted[9]
+    body = quoted[hlen:]
+    if proto == 1:
+        if not body:
+            return "ICMP"
+        qtype = body[0]
+        name = QUOTED_ICMP_NAMES[qtype] if qtype < len(QUOTED_ICMP_NAMES) else "ICMP_UNDEFINED"
+        if qtype in (UNREACH, REDIRECT) and len(body) > 1:
+            name += f" code {body[1]}"
+        return f"ICMP: {name}"
+    name = engine.namer.protocol(proto)
+    if len(body) < 4:
+        return name
+    sport, dport = struct.unpack_from("!HH", body)
+    return f"{name}: dest port {dport}, source port {sport}"
+
+
+def _quoted_dst(msg: bytes) -> bytes | None:
+    return msg[24:28] if len(msg) >= 28 else None
+
+
+def _echo(engine, ts, ip, itype, code, msg):
+    kind = "icmp_echo_reply" if itype == ECHO_REPLY else "icmp_echo"
+    engine.emit(ts, kind, S=engine.host(ip.src, "icmp"), D=engine.host(ip.dst, "icmp"),
+                n=ip.data_len)
+
+
+def _unreach(engine, ts, ip, itype, code, msg):
+    src = engine.host(ip.src, "icmp")
+    if code >= len(UNREACH_TEXTS):
+        engine.emit(ts, "icmp_unreach_undefined", code=code, S=src,
+                    D=engine.host(ip.dst, "icmp"))
+        return
+    qdst = _quoted_dst(msg)
+    head = src if qdst is None or qdst == ip.src else f"(from {src}) {engine.host(qdst, 'icmp')}"
+    engine.emit(ts, "icmp_unreach", H=head, text=UNREACH_TEXTS[code],
+                D=engine.host(ip.dst, "icmp"), inner=describe_quoted(engine, msg[8:]))
+
+
+def _named(engine, ts, ip, itype, code, msg):
+    engine.emit(ts, "icmp_named", name=ICMP_NAMED[itype], S=engine.host(ip.src, "icmp"),
+                D=engine.host(ip.dst, "icmp"))
+
+
+def _redirect(engine, ts, ip, itype, code, msg):
+    if code >= len(REDIRECT_FORMS) or len(msg) < 8:
+        engine.emit(ts, "icmp_redirect_undefined", code=code, S=engine.host(ip.src, "icmp"),
+                    D=engine.host(ip.dst, "icmp"))
+        return
+    redirect, target = REDIRECT_FORMS[code]
+    qdst = _quoted_dst(msg) or bytes(4)
+    engine.emit(ts, "icmp_redirect", gw=engine.host(msg[4:8], "icmp"), redirect=redirect,
+                S=engine.host(ip.src, "icmp"), target=target, X=engine.host(qdst, "icmp"))
+
+
+def _router_advert(engine, ts, ip, itype, code, msg):
+    if len(msg) < 8:
+        return _undefined(engine, ts, ip, itype, code, msg)
+    count, size = msg[4], max(msg[5], 2) * 4
+    routers = []
+    for i in range(min(count, MAX_ROUTERS)):
+        at = 8 + i * size
+        if at + 4 > len(msg):
+            break
+        routers.append(address_text(msg[at:at + 4]))
+    engine.emit(ts, "icmp_router_advert", S=engine.host(ip.src, "icmp"),
+                D=engine.host(ip.dst, "icmp"), routers=" -> ".join(routers),
+                lifetime=lifetime(_u16.unpack_from(msg, 6)[0]))
+
+
+def _time_exceeded(engine, ts, ip, itype, code, msg):
+    engine.emit(ts, "icmp_time_exceeded", S=engine.host(ip.src, "icmp"),
+                D=engine.host(ip.dst, "icmp"), inner=describe_quoted(engine, msg[8:]))
+
+
+def _param_problem(engine, ts, ip, itype, code, msg):
+    engine.emit(ts, "icmp_param_problem", S=engine.host(ip.src, "icmp"),
+                D=engine.host(ip.dst, "icmp"), ptr=msg[4] if len(msg) > 4 else 0)
+
+
+def _timestamp_reply(engine, ts, ip, itype, code, msg):
+    # B5: a reply, and the transmit time is milliseconds since midnight UT.
+    millis = _u32.unpack_from(msg, 16)[0] if len(msg) >= 20 else 0
+    secs = (millis // 1000) % 86400
+    engine.emit(ts, "icmp_timestamp_reply", S=engine.host(ip.src, "icmp"),
+                D=engine.host(ip.dst, "icmp"),
+                time=f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}")
+
+
+def _mask_reply(engine, ts, ip, itype, code, msg):
+    # B6, B16: network byte order, printed as a dotted quad, never resolved.
+    mask = address_text(msg[8:12]) if len(msg) >= 12 else "0.0.0.0"
+    engine.emit(ts, "icmp_mask_reply", S=engine.host(ip.src, "icmp"),
+                D=engine.host(ip.dst, "icmp"), mask=mask)
+
+
+def _undefined(engine, ts, ip, itype, code, msg):
+    engine.emit(ts, "icmp_undefined", type=itype, S=engine.host(ip.src, "icmp"),
+                D=engine.host(ip.dst, "icmp"))
+
+
+_FORMATTERS = {
+    ECHO_REPLY: _echo, ECHO: _echo, UNREACH: _unreach, REDIRECT: _redirect,
+    ROUTER_ADVERT: _router_advert, TIME_EXCEEDED: _time_exceeded,
+    PARAM_PROBLEM: _param_problem, TSTAMP_REPLY: _timestamp_reply, MASK_REPLY: _mask_reply,
+    **{t: _named for t in ICMP_NAMED},
+}

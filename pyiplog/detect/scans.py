@@ -1,0 +1,134 @@
+"""The scan and flood table (spec A8): state per (source, destination).
+
+Classic counting, as 2.2.3: every packet of a pair and kind counts and
+pushes the pair's expiry to now + timeout; the pair is a scan once its count
+reaches the threshold.  Tables are ordered by last activity, so expiry and
+eviction both take from the front (least recently active first) and state
+is bounded by ``max_entries`` per kind, whatever the traffic (spec C6).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+MAX_DPORTS = 10  # distinct destination ports remembered per pair
+MAX_SPORTS = 5  # distinct source ports remembered per pair
+MAX_ENTRIES = 65536  # pairs per kind before the least recently active is evicted
+
+
+@dataclass(frozen=True)
+class ScanKind:
+    key: str
+    name: str  # as in the messages
+    threshold: int  # packets
+    timeout: float  # seconds of silence that end the pair
+
+
+KINDS: dict[str, ScanKind] = {k.key: k for k in (
+    ScanKind("portscan", "TCP: port scan", 15, 50),
+    ScanKind("null_scan", "TCP: null scan", 10, 50),
+    ScanKind("fin_scan", "TCP: FIN scan", 10, 50),
+    ScanKind("syn_scan", "TCP: SYN scan", 10, 50),
+    ScanKind("xmas_scan", "TCP: Xmas scan", 10, 50),
+    ScanKind("udp_scan", "UDP: scan/flood", 25, 50),
+    ScanKind("smurf", "ICMP/UDP: smurf attack", 90, 30),
+    ScanKind("ping_flood", "ICMP: ping flood", 70, 60),
+)}
+
+# What ``count`` says about the packet.
+COUNTED = 0  # below the threshold: the packet goes on
+DETECTED = 1  # this packet reached the threshold: write the detection line
+SWALLOWED = 2  # the pair is a detected scan: the packet is swallowed
+
+
+class Entry:
+    __slots__ = ("src", "dst", "count", "bytes", "sports", "dports", "expiry", "detected")
+
+    def __init__(self, src: bytes, dst: bytes):
+        self.src = src
+        self.dst = dst
+        self.count = 0
+        self.bytes = 0
+        self.sports: list[int] = []
+        self.dports: list[int] = []
+        self.expiry = 0.0
+        self.detected = False
+
+
+@dataclass(frozen=True)
+class Ended:
+    """A detected scan that is over: write its ``mode expired`` line at ``when``."""
+
+    when: float
+    kind: ScanKind
+    entry: Entry
+
+
+class ScanTable:
+    def __init__(self, kinds: dict[str, ScanKind] = KINDS, max_entries: int = MAX_ENTRIES):
+        self.kinds = kinds
+        self.max_entries = max_entries
+        self.tables: dict[str, OrderedDict] = {k: OrderedDict() for k in kinds}
+        self.ended: list[Ended] = []  # evicted scans, drained by the engine
+
+    def count(self, key: str, ts: float, src: bytes, dst: bytes, nbytes: int,
+              sport: int | None = None, dport: int | None = None) -> int:
+        kind = self.kinds[key]
+        table = self.tables[key]
+        pair = (src, dst)
+        entry = table.get(pair)
+        if entry is None or entry.expiry <= ts:
+            if entry is not None:
+                del table[pair]
+                if entry.detected:
+                    self.ended.append(Ended(entry.expiry, kind, entry))
+            entry = Entry(src, dst)
+            table[pair] = entry
+            if len(table) > self.max_entries:
+                self._evict(kind, table, ts)
+        else:
+            table.move_to_end(pair)
+        entry.count += 1
+        entry.bytes += nbytes
+        entry.expiry = ts + kind.timeout
+        if sport is not None:
+            if sport not in entry.sports and len(entry.sports) < MAX_SPORTS:
+                entry.sports.append(sport)
+            if dport not in entry.dports and len(entry.dports) < MAX_DPORTS:
+                entry.dports.append(dport)
+        if entry.detected:
+            return SWALLOWED
+        if entry.count >= kind.threshold:
+            entry.detected = True
+            return DETECTED
+        return COUNTED
+
+    def entry(self, key: str, src: bytes, dst: bytes) -> Entry | None:
+        return self.tables[key].get((src, dst))
+
+    def _evict(self, kind: ScanKind, table: OrderedDict, ts: float) -> None:
+        _, old = table.popitem(last=False)
+        if old.detected:
+            self.ended.append(Ended(ts, kind, old))
+
+    def expire(self, ts: float) -> list[Ended]:
+        """Remove pairs silent past their timeout; return the detected ones."""
+        ended, self.ended = self.ended, []
+        for key, table in self.tables.items():
+            while table:
+                pair, entry = next(iter(table.items()))
+                if entry.expiry > ts:
+                    break
+                del table[pair]
+                if entry.detected:
+                    ended.append(Ended(entry.expiry, self.kinds[key], entry))
+        ended.sort(key=lambda e: e.when)
+        return ended
+
+    def close(self) -> list[Ended]:
+        """End of input: every detected scan ends at its expiry time."""
+        return self.expire(float("inf"))
+
+    def __len__(self) -> int:
+        return sum(len(t) for t in self.tables.values())

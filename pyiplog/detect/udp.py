@@ -1,0 +1,44 @@
+"""UDP (spec A6): smurf (echo port), traceroute, scan/flood, datagrams."""
+
+from __future__ import annotations
+
+import struct
+
+ECHO_PORT = 7
+TRACEROUTE_QUIET = 15.0  # seconds between two traceroute lines for one source
+
+_head = struct.Struct("!HHH")
+
+
+def smurf_source(src: bytes) -> bytes:
+    """Smurf state is per source /24 (spec A8)."""
+    return src[:3] + b"\0" if len(src) == 4 else src
+
+
+def handle(engine, ts: float, ip) -> None:
+    seg = ip.payload
+    if len(seg) < 8:
+        return
+    sport, dport, length = _head.unpack_from(seg)
+    opts = engine.opts
+    if engine.filters and engine.filters.ignored(
+            "udp", int.from_bytes(ip.src, "big"), int.from_bytes(ip.dst, "big"), sport, dport):
+        return
+    n = ip.data_len
+    if sport == ECHO_PORT and opts.smurf:
+        if engine.count("smurf", ts, smurf_source(ip.src), ip.dst, n, sport, dport):
+            return
+    if ip.ttl == 1 and opts.traceroute:
+        last = engine.last_traceroute
+        if last is None or last[0] != ip.src or ts - last[1] >= TRACEROUTE_QUIET:
+            engine.last_traceroute = (ip.src, ts)
+            engine.emit(ts, "udp_traceroute", S=engine.host(ip.src, "udp"),
+                        D=engine.host(ip.dst, "udp"))
+        return
+    if opts.udp_scan and engine.count("udp_scan", ts, ip.src, ip.dst, n, sport, dport):
+        return
+    if opts.scans_only:
+        return
+    engine.emit(ts, "udp_dgram", service=engine.namer.service(dport, "udp"),
+                S=engine.host(ip.src, "udp"), sport=sport, D=engine.host(ip.dst, "udp"),
+                n=max(length - 8, 0))

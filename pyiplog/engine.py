@@ -1,0 +1,162 @@
+"""The analysis engine: frames in, iplog lines out (spec A4-A8).
+
+``Engine.feed(ts, dlt, frame)`` runs one frame through decode, the IP
+checks, fragment reassembly and the protocol detectors, and queues the
+resulting ``(time, text)`` lines; the caller drains them to an output.  Time
+is always the packet's, so a capture file replays exactly as it happened.
+The engine does no I/O: names come from the ``Namer`` it is handed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .config.rules import Filters
+from .decode import HeaderError, ip_of_frame, parse_ipv4
+from .detect import icmp, tcp, udp
+from .detect.scans import COUNTED, DETECTED, KINDS, MAX_DPORTS, MAX_SPORTS, Ended, ScanTable
+from .fragments import Reassembler
+from .messages import port_list, render
+from .options import Options
+from .resolve import Namer, address_text
+
+log = logging.getLogger(__name__)
+
+SYN_FLOOD_LIMIT = 20  # SYNs (decaying one a second) that suspend TCP name lookups
+
+# Which protocol's resolve flag names the hosts of a scan kind (smurf: none).
+_SCAN_PROTO = {"portscan": "tcp", "null_scan": "tcp", "fin_scan": "tcp", "syn_scan": "tcp",
+               "xmas_scan": "tcp", "udp_scan": "udp", "ping_flood": "icmp", "smurf": None}
+
+_HANDLERS = {6: ("tcp", tcp.handle), 17: ("udp", udp.handle), 1: ("icmp", icmp.handle)}
+
+
+class Engine:
+    def __init__(self, opts: Options, filters: Filters | None = None, namer: Namer | None = None,
+                 kinds=KINDS):
+        self.opts = opts
+        self.dest = opts.log_dest
+        self.filters = filters or Filters()
+        self.namer = namer or Namer()
+        self.scans = ScanTable(kinds)
+        self.frags = Reassembler()
+        self.handlers = {num: fn for num, (name, fn) in _HANDLERS.items()
+                         if getattr(opts, name)}
+        self.out: list[tuple[float, str]] = []
+        self.now = 0.0
+        self.errors = 0
+        # Per-detector state kept between packets.
+        self.last_bogus_src: bytes | None = None
+        self.last_traceroute: tuple[bytes, float] | None = None
+        self.syn_count = 0
+        self.syn_decayed_at = 0.0
+
+    # --- input ------------------------------------------------------------------
+
+    def feed(self, ts: float, dlt: int, frame: bytes) -> None:
+        data = ip_of_frame(dlt, frame)
+        if data is not None:
+            self.feed_ip(ts, data)
+        else:
+            self._expire(ts)
+
+    def feed_ip(self, ts: float, data: bytes) -> None:
+        self._expire(ts)
+        try:
+            self._packet(ts, data)
+        except Exception:  # a malformed packet is never fatal
+            self.errors += 1
+            log.exception("packet at %.6f could not be analysed", ts)
+
+    def _packet(self, ts: float, data: bytes) -> None:
+        ip = parse_ipv4(data)
+        if ip is None:
+            return
+        if isinstance(ip, HeaderError):
+            if self.opts.verbose:
+                kind = "ip_short" if ip.kind == "short" else "ip_checksum"
+                self.emit(ts, kind, S=self.host(ip.src, "ip"), D=self.host(ip.dst, "ip"))
+            return
+        if ip.is_fragment:
+            ip, attack = self.frags.feed(ts, ip)
+            if attack is not None:
+                if self.opts.frag:
+                    src, dst = data[12:16], data[16:20]
+                    self.emit(ts, attack, S=self.host(src, "ip"), D=self.host(dst, "ip"))
+                return
+            if ip is None:
+                return
+        handler = self.handlers.get(ip.proto)
+        if handler is not None:
+            handler(self, ts, ip)
+
+    def tick(self, ts: float) -> None:
+        """The clock moved without a packet (live daemon): expire what is due."""
+        self._expire(ts)
+
+    def close(self) -> None:
+        """End of input: close every detected scan with its expired line."""
+        self._write_ended(self.scans.close())
+
+    def drain(self) -> list[tuple[float, str]]:
+        out, self.out = self.out, []
+        return out
+
+    # --- helpers for the detectors ----------------------------------------------
+
+    def emit(self, ts: float, kind: str, **fields) -> None:
+        self.out.append((ts, render(kind, self.dest, **fields)))
+
+    def host(self, addr: bytes, proto: str | None) -> str:
+        """A host as the messages of ``proto`` print it ('ip': steps A4.1-2)."""
+        o = self.opts
+        if proto is None or o.disable_resolver:
+            return address_text(addr)
+        if proto == "tcp":
+            resolve = o.tcp_resolve and not (o.syn_flood and self.syn_count >= SYN_FLOOD_LIMIT)
+        elif proto == "udp":
+            resolve = o.udp_resolve
+        elif proto == "icmp":
+            resolve = o.icmp_resolve
+        else:
+            resolve = True
+        return self.namer.host(addr, resolve)
+
+    def syn_seen(self, ts: float) -> None:
+        """The SYN flood guard: a counter that decays by one a second."""
+        elapsed = int(ts - self.syn_decayed_at)
+        if elapsed > 0:
+            self.syn_count = max(0, self.syn_count - elapsed)
+            self.syn_decayed_at += elapsed
+        if self.syn_count == 0:
+            self.syn_decayed_at = ts
+        self.syn_count = min(SYN_FLOOD_LIMIT, self.syn_count + 1)
+
+    def count(self, key: str, ts: float, src: bytes, dst: bytes, nbytes: int,
+              sport: int | None = None, dport: int | None = None) -> bool:
+        """Count a packet toward a scan; True when the packet stops here."""
+        status = self.scans.count(key, ts, src, dst, nbytes, sport, dport)
+        if status == COUNTED:
+            return False
+        if status == DETECTED:
+            entry = self.scans.entry(key, src, dst)
+            proto = _SCAN_PROTO[key]
+            self.emit(ts, "scan_detected", name=self.scans.kinds[key].name,
+                      S=self.host(src, proto), D=self.host(dst, proto),
+                      dports=port_list(entry.dports, len(entry.dports) >= MAX_DPORTS),
+                      sports=port_list(entry.sports, len(entry.sports) >= MAX_SPORTS))
+        return True
+
+    def _expire(self, ts: float) -> None:
+        if ts > self.now:
+            self.now = ts
+        ended = self.scans.expire(ts)
+        if ended:
+            self._write_ended(ended)
+
+    def _write_ended(self, ended: list[Ended]) -> None:
+        for e in ended:
+            proto = _SCAN_PROTO.get(e.kind.key)
+            self.emit(e.when, "scan_expired", name=e.kind.name,
+                      S=self.host(e.entry.src, proto), D=self.host(e.entry.dst, proto),
+                      count=e.entry.count, bytes=e.entry.bytes)

@@ -1,0 +1,118 @@
+"""IPv4 fragment reassembly and fragment attacks (spec A4.2, B9).
+
+Datagrams are keyed by (source, destination, id, protocol) and live 60 s
+from their first fragment.  A fragment that ends past 65535, repeats an
+offset, or overlaps another drops the whole datagram and is reported.
+State is bounded: past ``max_datagrams`` or ``max_bytes`` the oldest
+incomplete datagram is dropped (spec C6).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from .decode import IP_DF, IP_MF, IP_OFFMASK, IPv4
+
+FRAG_LIFETIME = 60.0
+MAX_DATAGRAMS = 8192
+MAX_BYTES = 32 * 1024 * 1024
+
+OVERSIZED = "frag_oversized"
+DUPLICATE = "frag_duplicate"
+OVERLAP = "frag_overlap"
+
+
+class _Datagram:
+    __slots__ = ("started", "pieces", "first", "end", "size")
+
+    def __init__(self, started: float):
+        self.started = started
+        self.pieces: list[tuple[int, int, bytes]] = []
+        self.first: IPv4 | None = None  # the fragment at offset 0
+        self.end: int | None = None  # set by the last fragment (MF clear)
+        self.size = 0
+
+
+class Reassembler:
+    def __init__(self, lifetime: float = FRAG_LIFETIME, max_datagrams: int = MAX_DATAGRAMS,
+                 max_bytes: int = MAX_BYTES):
+        self.lifetime = lifetime
+        self.max_datagrams = max_datagrams
+        self.max_bytes = max_bytes
+        self.pending: OrderedDict[tuple, _Datagram] = OrderedDict()
+        self.size = 0
+
+    def expire(self, ts: float) -> None:
+        while self.pending:
+            key, dg = next(iter(self.pending.items()))
+            if dg.started + self.lifetime > ts:
+                break
+            self._drop(key)
+
+    def _drop(self, key: tuple) -> None:
+        dg = self.pending.pop(key, None)
+        if dg is not None:
+            self.size -= dg.size
+
+    def feed(self, ts: float, frag: IPv4) -> tuple[IPv4 | None, str | None]:
+        """Add a fragment: (the completed datagram or None, attack kind or None)."""
+        self.expire(ts)
+        key = (frag.src, frag.dst, frag.ident, frag.proto)
+        start = (frag.flags_off & IP_OFFMASK) * 8
+        data = frag.payload
+        end = start + len(data)
+        if end > 65535:
+            self._drop(key)
+            return None, OVERSIZED
+        dg = self.pending.get(key)
+        if dg is None:
+            dg = self.pending[key] = _Datagram(ts)
+        for s, e, _ in dg.pieces:
+            if s == start:
+                self._drop(key)
+                return None, DUPLICATE
+            if s < end and start < e:
+                self._drop(key)
+                return None, OVERLAP
+        if not frag.flags_off & IP_MF:
+            if dg.end is not None or any(e > end for _, e, _ in dg.pieces):
+                self._drop(key)
+                return None, OVERLAP
+            dg.end = end
+        elif dg.end is not None and end > dg.end:
+            self._drop(key)
+            return None, OVERLAP
+        dg.pieces.append((start, end, data))
+        dg.size += len(data)
+        self.size += len(data)
+        if start == 0:
+            dg.first = frag
+        done = self._complete(key, dg)
+        if done is None:
+            self._bound()
+        return done, None
+
+    def _complete(self, key: tuple, dg: _Datagram) -> IPv4 | None:
+        if dg.end is None or dg.first is None:
+            return None
+        covered = 0
+        for s, e, _ in sorted(dg.pieces):
+            if s > covered:
+                return None
+            covered = max(covered, e)
+        if covered < dg.end:
+            return None
+        self._drop(key)
+        payload = b"".join(d for _, _, d in sorted(dg.pieces))
+        first = dg.first
+        return IPv4(first.src, first.dst, first.proto, first.ttl, first.ident,
+                    first.flags_off & IP_DF, first.hdr_len, first.hdr_len + len(payload),
+                    first.header, payload)
+
+    def _bound(self) -> None:
+        while self.pending and (len(self.pending) > self.max_datagrams
+                                or self.size > self.max_bytes):
+            self._drop(next(iter(self.pending)))
+
+    def __len__(self) -> int:
+        return len(self.pending)

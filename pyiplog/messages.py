@@ -1,0 +1,120 @@
+"""Every text iplog writes, in one place (spec A4-A10).
+
+``MESSAGES`` maps a message kind to its plain form and its log_dest form.
+The golden tests fail when a kind here has no sample line, so a new text
+cannot be added without a test that shows it.
+"""
+
+from __future__ import annotations
+
+import re
+
+# kind: (plain form, log_dest form).  Fields are str.format names.
+MESSAGES: dict[str, tuple[str, str]] = {
+    # A4: IP header checks (verbose) and fragments (frag).
+    "ip_short": ("Short IP packet from {S}", "Short IP packet to {D} from {S}"),
+    "ip_checksum": ("IP packet with invalid checksum from {S}",
+                    "IP packet with invalid checksum to {D} from {S}"),
+    "frag_oversized": ("Oversized IP fragment from {S}", "Oversized IP fragment to {D} from {S}"),
+    "frag_duplicate": ("Duplicate IP fragments from {S}", "Duplicate IP fragments to {D} from {S}"),
+    "frag_overlap": ("Overlapping IP fragments from {S}",
+                     "Overlapping IP fragments to {D} from {S}"),
+    # A5: TCP.
+    "tcp_bogus": ("TCP: Bogus TCP flags set by {S}:{sport} (dest port {dport})",
+                  "TCP: Bogus TCP flags set by {S}:{sport} (dest {D}:{dport})"),
+    "tcp_attempt": ("TCP: {service} connection attempt from {S}:{sport}",
+                    "TCP: {service} connection attempt to {D} from {S}:{sport}"),
+    # A6: UDP.
+    "udp_traceroute": ("UDP: traceroute from {S}", "UDP: traceroute from {S} to {D}"),
+    "udp_dgram": ("UDP: dgram to {service} from {S}:{sport} ({n} data bytes)",
+                  "UDP: dgram to {D}:{service} from {S}:{sport} ({n} data bytes)"),
+    # A7: ICMP.
+    "icmp_echo_reply": ("ICMP: echo reply from {S} ({n} bytes)",
+                        "ICMP: echo reply from {S} to {D} ({n} bytes)"),
+    "icmp_echo": ("ICMP: echo from {S} ({n} bytes)", "ICMP: echo from {S} to {D} ({n} bytes)"),
+    "icmp_unreach": ("ICMP: {H}: {text} to ({inner})", "ICMP: {H}: {text} to {D} ({inner})"),
+    "icmp_unreach_undefined": ("ICMP: undefined destination unreachable code ({code}) from {S}",
+                               "ICMP: undefined destination unreachable code ({code}) from {S}"
+                               " to {D}"),
+    "icmp_named": ("ICMP: {name} from {S}", "ICMP: {name} to {D} from {S}"),
+    "icmp_redirect": ("ICMP: ({gw}) {redirect} {S} to {target} {X}",
+                      "ICMP: ({gw}) {redirect} {S} to {target} {X}"),
+    "icmp_redirect_undefined": ("ICMP: undefined redirect code {code} from {S}",
+                                "ICMP: undefined redirect code {code} to {D} from {S}"),
+    "icmp_router_advert": ("ICMP: path of router advertisement from {S}: {routers}"
+                           " (lifetime {lifetime})",
+                           "ICMP: path of router advertisement to {D} from {S}: {routers}"
+                           " (lifetime {lifetime})"),
+    "icmp_time_exceeded": ("ICMP: {S} time exceeded ({inner})",
+                           "ICMP: {S} time exceeded to {D} ({inner})"),
+    "icmp_param_problem": ("ICMP: parameter problem from {S} (ptr {ptr})",
+                           "ICMP: parameter problem to {D} from {S} (ptr {ptr})"),
+    "icmp_timestamp_reply": ("ICMP: timestamp reply from {S} ({time})",
+                             "ICMP: timestamp reply to {D} from {S} ({time})"),
+    "icmp_mask_reply": ("ICMP: address mask reply from {S} ({mask})",
+                        "ICMP: address mask reply to {D} from {S} ({mask})"),
+    "icmp_undefined": ("ICMP: undefined ICMP type {type} from {S}",
+                       "ICMP: undefined ICMP type {type} to {D} from {S}"),
+    # A8: scans and floods.
+    "scan_detected": ("{name} detected{dports} from {S}{sports}",
+                      "{name} detected to {D}{dports} from {S}{sports}"),
+    "scan_expired": ("{name} mode expired for {S} - received a total of {count} packets"
+                     " ({bytes} bytes).",
+                     "{name} mode to {D} expired for {S} - received a total of {count} packets"
+                     " ({bytes} bytes)."),
+    # A9, A10: the log itself and the process.
+    "started": ("iplog started.", "iplog started."),
+    "repeated": ("last message repeated {n} times", "last message repeated {n} times"),
+}
+
+# A7: destination unreachable texts by code (B4: the real code's text).
+UNREACH_TEXTS = (
+    "network is unreachable", "host is unreachable", "protocol is unreachable",
+    "port is unreachable", "fragmentation needed, IP_DF set", "source route failed",
+    "network is unreachable(?)", "host is unreachable(?)", "host is isolated from source",
+    "network is unreachable because of admin prohibited filter",
+    "host is unreachable because of admin prohibited filter",
+    "network is unreachable because tos is prohibited",
+    "host is unreachable because tos is prohibited", "packet filtered",
+    "precedence violation", "precedence cutoff",
+)
+
+# A7: the "ICMP: NAME from S" types.
+ICMP_NAMED = {4: "source quench", 10: "router solicitation", 13: "timestamp request",
+              15: "info request", 16: "info reply", 17: "address mask request"}
+
+REDIRECT_FORMS = (("redirect", "network"), ("redirect", "host"),
+                  ("redirect-tos", "network"), ("redirect-tos", "host"))
+
+# A7: names of quoted ICMP types (B10: ICMP_UNDEFINED past the table).
+QUOTED_ICMP_NAMES = (
+    "ICMP_ECHO_REPLY", "1", "2", "ICMP_DEST_UNREACHABLE", "ICMP_SOURCE_QUENCH",
+    "ICMP_REDIRECT", "6", "7", "ICMP_ECHO", "ICMP_ROUTER_ADVERT", "ICMP_ROUTER_SOLICIT",
+    "ICMP_TIME_EXCEEDED", "ICMP_PARAMETER_PROBLEM", "ICMP_TIMESTAMP", "ICMP_TIMESTAMP_REPLY",
+    "ICMP_INFO_REQUEST", "ICMP_INFO_REPLY", "ICMP_ADDRESS_REQUEST", "ICMP_ADDRESS_REPLY",
+)
+
+
+def render(kind: str, dest: bool = False, **fields) -> str:
+    return MESSAGES[kind][1 if dest else 0].format(**fields)
+
+
+def port_list(ports: list[int], full: bool) -> str:
+    """`` [port P]``, `` [ports P1,P2]``, `` [ports P1,...,P10,...]`` or nothing."""
+    if not ports:
+        return ""
+    if len(ports) == 1 and not full:
+        return f" [port {ports[0]}]"
+    return " [ports " + ",".join(map(str, ports)) + (",...]" if full else "]")
+
+
+def lifetime(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds} sec"
+    return f"{seconds // 60} min, {seconds % 60} sec"
+
+
+def template_regex(template: str) -> re.Pattern:
+    """A regex matching every line a template can produce (for the tests)."""
+    parts = re.split(r"\{\w+\}", template)
+    return re.compile(".+?".join(re.escape(p) for p in parts) + r"\Z")

@@ -1,0 +1,150 @@
+"""Options: every setting of iplog 2.2.3 (spec A1, A2) plus pyiplog's own.
+
+One frozen dataclass, built from defaults, then the config file, then the
+command line; ``normalise`` applies 2.2.3's consistency rules.  Nothing else
+keeps settings: the engine, outputs and daemon are handed an ``Options``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+VERSION = "2.2.3"  # the iplog version whose behaviour this reproduces
+
+DEFAULT_CONFIG = "/etc/iplog.conf"
+DEFAULT_PID_FILE = "/var/run/iplog.pid"
+DEFAULT_FACILITY = "daemon"
+DEFAULT_PRIORITY = "notice"
+
+FACILITIES = (
+    "auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "mail", "news",
+    "syslog", "user", "uucp", "local0", "local1", "local2", "local3", "local4",
+    "local5", "local6", "local7",
+)
+PRIORITIES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
+
+
+class FatalError(Exception):
+    """A startup error: printed as ``Fatal: TEXT`` on stderr, exit 255."""
+
+
+@dataclass(frozen=True)
+class Options:
+    # Protocols.
+    tcp: bool = True
+    udp: bool = True
+    icmp: bool = True
+    # Formatting and names.
+    log_ip: bool = False
+    log_dest: bool = False
+    dns_cache: bool = True
+    get_ident: bool = False
+    tcp_resolve: bool = True
+    udp_resolve: bool = True
+    icmp_resolve: bool = True
+    disable_resolver: bool = False
+    verbose: bool = False
+    fool_nmap: bool = False
+    scans_only: bool = False
+    # Detectors.
+    syn_flood: bool = True
+    frag: bool = True
+    traceroute: bool = True
+    ping_flood: bool = True
+    smurf: bool = True
+    bogus: bool = True
+    portscan: bool = True
+    udp_scan: bool = True
+    fin_scan: bool = True
+    syn_scan: bool = True
+    xmas_scan: bool = True
+    null_scan: bool = True
+    ignore_dns: bool = False
+    # Process.
+    no_fork: bool = False
+    stdout: bool = False
+    user: str | None = None
+    group: str | None = None
+    logfile: str | None = None
+    pid_file: str = DEFAULT_PID_FILE
+    interfaces: tuple[str, ...] = ()
+    promisc: tuple[str, ...] = ()
+    facility: str = DEFAULT_FACILITY
+    priority: str = DEFAULT_PRIORITY
+    # pyiplog additions (spec C).
+    classic_detection: bool = False
+    json: bool = False
+    read_file: str | None = None
+    config_file: str = DEFAULT_CONFIG
+    check_config: bool = False
+
+    def replace(self, **changes) -> "Options":
+        return dataclasses.replace(self, **changes)
+
+
+# `set <keyword>` targets (spec A2) -> Options field.  pyiplog adds two.
+SET_KEYWORDS: dict[str, str] = {
+    name: name
+    for name in (
+        "tcp udp icmp frag smurf bogus log_ip log_dest stdout no_fork verbose "
+        "fin_scan syn_scan udp_scan portscan fool_nmap xmas_scan null_scan get_ident "
+        "dns_cache syn_flood ignore_dns ping_flood scans_only traceroute udp_resolve "
+        "tcp_resolve icmp_resolve disable_resolver classic_detection json"
+    ).split()
+}
+
+BOOL_TRUE = ("true", "yes")
+BOOL_FALSE = ("false", "no")
+
+
+def parse_bool_word(word: str) -> bool | None:
+    """``true``/``yes`` -> True, ``false``/``no`` -> False, else None."""
+    w = word.lower()
+    if w in BOOL_TRUE:
+        return True
+    if w in BOOL_FALSE:
+        return False
+    return None
+
+
+def syslog_name(value: str, table: tuple[str, ...]) -> str | None:
+    """Facility or priority name with optional ``log_`` prefix, or None."""
+    v = value.lower()
+    if v.startswith("log_"):
+        v = v[4:]
+    return v if v in table else None
+
+
+def normalise(opts: Options) -> tuple[Options, list[str]]:
+    """2.2.3's rules after the options are read (spec A1).
+
+    Returns the adjusted options and warnings; raises FatalError.
+    """
+    o = opts
+    if not (o.tcp or o.udp or o.icmp):
+        raise FatalError("Told not to log anything.  Exiting.")
+    if o.promisc and o.get_ident:
+        raise FatalError("The promisc and get_ident flags are not compatible.")
+    changes: dict = {}
+    if o.promisc:
+        changes["log_dest"] = True
+    if o.disable_resolver:
+        changes.update(tcp_resolve=False, udp_resolve=False, icmp_resolve=False)
+    elif not (o.tcp_resolve or o.udp_resolve or o.icmp_resolve):
+        changes["disable_resolver"] = True
+    o = o.replace(**changes)
+    changes = {}
+    if not o.tcp_resolve:
+        changes["syn_flood"] = False
+    if o.disable_resolver:
+        changes["dns_cache"] = False
+    if not (o.icmp or o.udp):
+        changes["smurf"] = False
+    if not o.tcp:
+        changes.update(portscan=False, null_scan=False, fin_scan=False, xmas_scan=False)
+    if not o.icmp:
+        changes["ping_flood"] = False
+    if not o.udp:
+        changes.update(udp_scan=False, ignore_dns=False)
+    return o.replace(**changes), []

@@ -1,0 +1,32 @@
+"""Syslog target: ident ``iplog`` with the pid, configured facility and priority.
+
+No repeat folding here: syslogd does its own (spec A9).
+"""
+
+from __future__ import annotations
+
+import syslog as _syslog
+
+from ..messages import render
+
+
+def _const(prefix: str, name: str) -> int:
+    return getattr(_syslog, f"{prefix}{name.upper()}")
+
+
+class SyslogLog:
+    def __init__(self, facility: str = "daemon", priority: str = "notice"):
+        self.priority = _const("LOG_", priority)
+        _syslog.openlog("iplog", _syslog.LOG_PID, _const("LOG_", facility))
+
+    def started(self, ts: float) -> None:
+        self.write(ts, render("started"))
+
+    def write(self, ts: float, message: str) -> None:
+        _syslog.syslog(self.priority, message)
+
+    def flush_repeats(self, ts: float) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass

@@ -1,0 +1,104 @@
+"""Names for hosts, services and protocols (spec A9).
+
+``Namer`` formats what the messages print.  Host lookups go through a
+function handed in (``lookup(addr) -> name or None``), so the engine never
+does DNS itself: the daemon passes a cached resolver, tests pass a dict.
+Services and protocols come from the system databases, read once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from typing import Callable
+
+HostLookup = Callable[[bytes], "str | None"]
+
+DNS_CACHE_SECONDS = 3600
+
+
+def address_text(addr: bytes) -> str:
+    if len(addr) == 4:
+        return "%d.%d.%d.%d" % (addr[0], addr[1], addr[2], addr[3])
+    return str(ipaddress.ip_address(addr))  # RFC 5952 for IPv6
+
+
+def read_services(path: str = "/etc/services") -> dict[tuple[int, str], str]:
+    table: dict[tuple[int, str], str] = {}
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                words = line.split("#", 1)[0].split()
+                if len(words) < 2 or "/" not in words[1]:
+                    continue
+                port, _, proto = words[1].partition("/")
+                if port.isdigit():
+                    table.setdefault((int(port), proto), words[0])
+    except OSError:
+        pass
+    return table
+
+
+def read_protocols(path: str = "/etc/protocols") -> dict[int, str]:
+    table: dict[int, str] = {}
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                words = line.split("#", 1)[0].split()
+                if len(words) >= 2 and words[1].isdigit():
+                    table.setdefault(int(words[1]), words[0])
+    except OSError:
+        pass
+    return table
+
+
+class CachedResolver:
+    """Reverse lookups with 2.2.3's one-hour cache (``dns_cache``).
+
+    Blocking: used for ``-r`` runs; the live daemon puts it behind a thread.
+    """
+
+    def __init__(self, cache: bool = True, clock: Callable[[], float] = time.monotonic):
+        self.cache = cache
+        self.clock = clock
+        self._names: dict[bytes, tuple[float, str | None]] = {}
+
+    def __call__(self, addr: bytes) -> str | None:
+        now = self.clock()
+        hit = self._names.get(addr)
+        if hit is not None and now - hit[0] < DNS_CACHE_SECONDS:
+            return hit[1]
+        try:
+            name = socket.gethostbyaddr(address_text(addr))[0]
+        except (OSError, UnicodeError):
+            name = None
+        if self.cache:
+            if len(self._names) > 65536:
+                self._names.clear()
+            self._names[addr] = (now, name)
+        return name
+
+
+class Namer:
+    def __init__(self, lookup: HostLookup | None = None, log_ip: bool = False,
+                 services: dict | None = None, protocols: dict | None = None):
+        self.lookup = lookup
+        self.log_ip = log_ip
+        self.services = read_services() if services is None else services
+        self.protocols = read_protocols() if protocols is None else protocols
+
+    def host(self, addr: bytes, resolve: bool = True) -> str:
+        text = address_text(addr)
+        if not resolve or self.lookup is None:
+            return text
+        name = self.lookup(addr)
+        if not name:
+            return text
+        return f"{name} ({text})" if self.log_ip else name
+
+    def service(self, port: int, proto: str) -> str:
+        return self.services.get((port, proto)) or f"port {port}"
+
+    def protocol(self, number: int) -> str:
+        return self.protocols.get(number) or f"proto {number}"

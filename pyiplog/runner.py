@@ -1,0 +1,83 @@
+"""Wiring: options and config -> filters, names, engine, output, source.
+
+``run_file`` is ``iplog -r``: the capture file's timestamps are the clock,
+output goes to stdout unless ``-l``, and at end of file every detected scan
+is closed with its ``mode expired`` line (spec C1).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from .capture import CaptureError, FileSource, promisc_filter
+from .config import Config, Filters, nameserver_rules
+from .engine import Engine
+from .options import FatalError, Options
+from .output import SyslogLog, TextLog
+from .resolve import CachedResolver, Namer
+
+
+def build_engine(opts: Options, config: Config, lookup=None) -> Engine:
+    dns = nameserver_rules() if opts.ignore_dns else ()
+    filters = Filters(config.filters if config else (), dns)
+    if opts.disable_resolver:
+        lookup = None
+    elif lookup is None:
+        lookup = CachedResolver(cache=opts.dns_cache)
+    return Engine(opts, filters, Namer(lookup, log_ip=opts.log_ip))
+
+
+def open_output(opts: Options, offline: bool = False):
+    if opts.stdout or (offline and not opts.logfile):
+        return TextLog(sys.stdout), None
+    if opts.logfile:
+        try:
+            stream = open(opts.logfile, "a", encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise FatalError(f'Unable to open "{opts.logfile}" for writing: {exc.strerror}.')
+        return TextLog(stream), stream
+    return SyslogLog(opts.facility, opts.priority), None
+
+
+def run_file(opts: Options, config: Config, lookup=None) -> int:
+    try:
+        source = FileSource(opts.read_file, promisc_filter(opts.promisc))
+    except CaptureError as exc:
+        raise FatalError(str(exc)) from None
+    engine = build_engine(opts, config, lookup)
+    out, stream = open_output(opts, offline=True)
+    last = None
+    try:
+        for batch in source.batches():
+            if last is None:
+                out.started(batch[0][0])
+            for ts, frame in batch:
+                engine.feed(ts, source.dlt, frame)
+            last = batch[-1][0]
+            for ts, line in engine.drain():
+                out.write(ts, line)
+        if last is None:
+            last = time.time()
+            out.started(last)
+        engine.close()
+        for ts, line in engine.drain():
+            out.write(ts, line)
+            last = max(last, ts)
+        out.flush_repeats(last)
+        out.flush()
+    finally:
+        if stream is not None:
+            stream.close()
+    if source.error:
+        print(f"iplog: {opts.read_file}: capture file cut off after {source.count} packets:"
+              f" {source.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_options(opts: Options, config: Config) -> int:
+    if opts.read_file:
+        return run_file(opts, config)
+    from .daemon import run_live
+    return run_live(opts, config)
