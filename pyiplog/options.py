@@ -73,7 +73,8 @@ class Options:
     facility: str = DEFAULT_FACILITY
     priority: str = DEFAULT_PRIORITY
     # pyiplog additions (spec C).
-    classic_detection: bool = False
+    # 2.2.3's counting is the only one until the false-alarm work lands.
+    classic_detection: bool = True
     json: bool = False
     read_file: str | None = None
     config_file: str = DEFAULT_CONFIG

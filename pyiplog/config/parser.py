@@ -50,8 +50,8 @@ _QUALIFIERS = {
     "udp": ("from", "to", "sport", "dport"),
     "icmp": ("type", "from", "to"),
 }
-_MISSING = {"from": "address", "to": "address", "sport": "port", "dport": "port",
-            "type": "ICMP type"}
+_MISSING = {"from": "address parameter", "to": "address parameter", "sport": "port parameter",
+            "dport": "port parameter", "type": "ICMP type"}
 _PARAMS = {  # keyword -> (Options field, what "Missing X parameter" names)
     "user": ("user", "user"),
     "group": ("group", "group"),
@@ -321,7 +321,7 @@ class _Interpreter:
                 raise RuleError(f'"{qualifier}" already set.')
             value = next(words, None)
             if value is None:
-                raise RuleError(f"Missing {_MISSING[qualifier]} parameter")
+                raise RuleError(f"Missing {_MISSING[qualifier]}")
             if qualifier in ("from", "to"):
                 given[qualifier] = parse_address(value, self.resolve)
             elif qualifier == "type":
