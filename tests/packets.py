@@ -26,15 +26,15 @@ def a(addr: str) -> bytes:
 
 
 def ip(src=ATTACKER, dst=TARGET, p=6, data=b"", ttl=64, df=False, ident=1, off=0, mf=False,
-       rf=False, opts=b"") -> bytes:
+       rf=False, opts=b"", total=None, bad_sum=False) -> bytes:
+    """An IPv4 datagram with a correct header checksum (unless ``bad_sum``)."""
     flags = (0x8000 if rf else 0) | (0x4000 if df else 0) | (0x2000 if mf else 0)
-    pkt = dpkt.ip.IP(src=a(src), dst=a(dst), p=p, ttl=ttl, id=ident, off=flags | (off // 8),
-                     data=data, opts=opts)
-    if opts:
-        pkt.hl = 5 + len(opts) // 4
-    pkt.len = pkt.hl * 4 + len(data)
-    pkt.sum = 0
-    return bytes(pkt)
+    hlen = 20 + len(opts)
+    total = hlen + len(data) if total is None else total
+    head = struct.pack("!BBHHHBBH4s4s", 0x40 | hlen // 4, 0, total, ident, flags | (off // 8),
+                       ttl, p, 0, a(src), a(dst)) + opts
+    csum = dpkt.in_cksum(head) ^ (0x5555 if bad_sum else 0)
+    return head[:10] + struct.pack("!H", csum) + head[12:] + data
 
 
 def tcp_seg(sport=40000, dport=80, flags=SYN, payload=b"", urp=0, src=ATTACKER,

@@ -1,0 +1,87 @@
+"""Shared test set-up: UTC log stamps, and running ``iplog -r`` on frames."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+os.environ["TZ"] = "UTC"
+time.tzset()
+
+from packets import write_pcap  # noqa: E402
+
+from pyiplog import cli  # noqa: E402
+
+STARTED = "iplog started."
+
+
+@pytest.fixture
+def iplog_r(tmp_path, capsys):
+    """Run the real ``iplog -r`` (in-process) on frames; return its lines.
+
+    The first line must be ``iplog started.``; it is checked and dropped.
+    """
+    counter = iter(range(10**6))
+
+    def run(frames, *args, lookup=None, expect_status=0, link=None):
+        path = tmp_path / f"capture{next(counter)}.pcap"
+        if link is None:
+            write_pcap(path, frames)
+        else:
+            write_pcap(path, frames, linktype=link)
+        argv = ["-C", "/nonexistent", *args, "-r", str(path)]
+        if lookup is None and "-N" not in args:
+            argv.insert(0, "-N")
+        if lookup is not None:
+            from pyiplog import runner
+            status = cli.main(argv, run=lambda o, c: runner.run_file(o, c, lookup=lookup))
+        else:
+            status = cli.main(argv)
+        out = capsys.readouterr().out.splitlines()
+        assert status == expect_status
+        assert out and out[0].endswith(" " + STARTED), out[:1]
+        return out[1:]
+
+    return run
+
+
+# --- which message kinds and forms the golden tests produced ----------------------------
+# Every kind in pyiplog.messages must be produced (and so checked to the
+# letter) by some golden test, in both its plain and its log_dest form:
+# tests/test_messages.py fails otherwise (fail2ban's testFiltersPresent idea).
+
+RENDERED: set[tuple[str, bool]] = set()
+GOLDEN_MODULES = ("test_golden_tcp_udp", "test_golden_icmp_ip", "test_golden_run")
+
+
+def _recording(render):
+    def wrapper(kind, dest=False, **fields):
+        RENDERED.add((kind, dest))
+        return render(kind, dest, **fields)
+    return wrapper
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _record_rendered_messages():
+    import pyiplog.engine
+    import pyiplog.output.logfile
+    patched = (pyiplog.engine, pyiplog.output.logfile)
+    originals = [m.render for m in patched]
+    for module in patched:
+        module.render = _recording(module.render)
+    yield
+    for module, original in zip(patched, originals):
+        module.render = original
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The coverage check runs after every golden test."""
+    last = [i for i in items if i.module.__name__ == "test_messages"]
+    items[:] = [i for i in items if i not in last] + last
+    config.golden_collected = {i.module.__name__ for i in items} >= set(GOLDEN_MODULES)

@@ -1,0 +1,32 @@
+"""Every message kind has golden samples in both forms (run after the golden tests)."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import RENDERED
+
+from pyiplog.messages import MESSAGES, port_list, template_regex
+
+
+def test_every_message_kind_has_a_golden_sample(request):
+    if not getattr(request.config, "golden_collected", False):
+        pytest.skip("needs the golden test modules in the same run")
+    missing = []
+    for kind, (plain, dest) in MESSAGES.items():
+        forms = [False] if plain == dest else [False, True]
+        missing += [f"{kind} ({'log_dest' if form else 'plain'})"
+                    for form in forms if (kind, form) not in RENDERED]
+    assert missing == [], "message kinds without a golden sample: " + ", ".join(missing)
+
+
+def test_port_lists():
+    assert port_list([], False) == ""
+    assert port_list([80], False) == " [port 80]"
+    assert port_list([80, 81], False) == " [ports 80,81]"
+    assert port_list(list(range(10)), True) == " [ports 0,1,2,3,4,5,6,7,8,9,...]"
+
+
+def test_template_regex_matches_its_own_lines():
+    regex = template_regex(MESSAGES["tcp_attempt"][0])
+    assert regex.match("TCP: ssh connection attempt from 192.0.2.1:4000")
+    assert not regex.match("TCP: ssh connection attempt to 192.0.2.1 from 192.0.2.2")
