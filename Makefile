@@ -5,7 +5,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 IPLOG   := $(VENV)/bin/iplog
 PREFIX  ?= /usr/local
-SYSPKGS := libpcap-dev python3-venv python3-dev gcc
+SYSPKGS := libpcap-dev python3-venv python3-dev gcc netbase
 RUNARGS ?= -o -L
 
 .PHONY: all deps venv run test bench install uninstall clean

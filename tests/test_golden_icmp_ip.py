@@ -56,6 +56,8 @@ def test_ping_flood(iplog_r):
 
 
 def test_icmp_smurf(iplog_r):
+    below = [ip_icmp(src=f"203.0.113.{1 + i % 250}", itype=0) for i in range(89)]
+    assert iplog_r(timed(below, step=0.001), "-m") == []
     frames = [ip_icmp(src=f"203.0.113.{1 + i % 250}", itype=0) for i in range(90)]
     lines = iplog_r(timed(frames, step=0.001), "-m")
     assert lines == [
