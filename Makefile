@@ -5,21 +5,30 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 IPLOG   := $(VENV)/bin/iplog
 PREFIX  ?= /usr/local
-SYSPKGS := libpcap-dev python3-venv python3-dev gcc netbase
+RUNPKGS := libpcap-dev python3-venv python3-dev gcc netbase
+# The live tests use real scanners, capture, rotation and namespaces.
+TESTPKGS := nmap hping3 tcpdump iproute2 logrotate util-linux
 RUNARGS ?= -o -L
 
-.PHONY: all deps venv run test bench install uninstall clean
+.PHONY: all deps test-deps venv run test bench install uninstall clean
 
 all: venv
 
 # System packages, installed only when missing (apt-get update only then).
-deps:
-	@missing=""; for p in $(SYSPKGS); do \
+define apt_install
+	@missing=""; for p in $(1); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing system packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+endef
+
+deps:
+	$(call apt_install,$(RUNPKGS))
+
+test-deps:
+	$(call apt_install,$(TESTPKGS))
 
 $(VENV)/.installed: pyproject.toml
 	$(MAKE) deps
@@ -34,7 +43,7 @@ venv: $(VENV)/.installed
 run: venv
 	$(IPLOG) $(RUNARGS)
 
-test: venv
+test: venv test-deps
 	$(PY) -m pytest -q $(PYTESTARGS)
 
 bench: venv

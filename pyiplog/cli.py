@@ -317,7 +317,9 @@ def main(argv: list[str] | None = None, run: Callable | None = None) -> int:
             raise FatalError("only --classic-detection (iplog 2.2.3's counting) is available"
                              " in this version of pyiplog.")
         from .runner import run_options
-        return (run or run_options)(opts, cmd.config)
+        if run is not None:
+            return run(opts, cmd.config)
+        return run_options(opts, cmd.config, argv)
     except UsageError as exc:
         print(f"{PROG}: {exc}\nTry '{PROG} --help' for more information.", file=sys.stderr)
         return 2

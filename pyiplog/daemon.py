@@ -1,141 +1,399 @@
-"""The live daemon: capture handles, the poll() main loop, signals.
+"""The live daemon: pid file, privileges, signals and the poll() main loop.
 
-Signals only set a flag (and wake ``poll`` through a self-pipe); everything
-they ask for happens here in the main loop, never inside a handler.
-Capture runs in libpcap's immediate mode (spec B1) so a quiet host's
-packets are seen at once.
+Order at start, as root: interfaces and users are checked, the pid file is
+locked (``iplog is already running`` otherwise), capture handles and the log
+are opened, the process detaches (python-daemon) unless no_fork, writes its
+pid, and drops to group/user.  Signals only set a flag and wake ``poll``
+through a self-pipe; what they ask for happens in the main loop, between two
+batches of packets, so no packet and no line is lost (spec B2).
 """
 
 from __future__ import annotations
 
+import fcntl
+import grp
 import logging
 import os
+import pwd
 import select
 import signal
 import sys
+import syslog
 import time
-
-import pcap
+from dataclasses import dataclass
 
 from . import interfaces
-from .capture import promisc_filter
-from .config import Config
-from .options import FatalError, Options
-from .runner import build_engine, open_output
+from .capture import CaptureError, LiveSource, live_filter, promisc_filter
+from .config import Config, Filters, nameserver_rules, read_config
+from .messages import render
+from .options import FatalError, Options, normalise
+from .runner import build_engine, build_namer, open_output
 
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0  # expiry sweep and output flush when no packet comes
+RETRY_SECONDS = 30.0  # reopening interfaces that went down (spec A3)
+DROPS_EVERY = 60.0  # at most one kernel-drop warning a minute per interface (spec C6)
+ADDRESS_CHECK_SECONDS = 5.0  # picking up address changes (DHCP)
+HANDLED = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 
 
-def capture_filter(opts: Options, addresses: list[bytes]) -> str:
-    """Kernel filter: enabled protocols, to our addresses (or promisc nets)."""
-    protos = [p for p in ("tcp", "udp", "icmp") if getattr(opts, p)]
-    text = "ip and (" + " or ".join(protos) + ")"
-    if opts.promisc:
-        nets = promisc_filter(opts.promisc)
-        if nets:
-            text += f" and ({nets})"
-    elif addresses:
-        text += " and (" + " or ".join(
-            "dst host " + ".".join(map(str, a)) for a in addresses) + ")"
-    return text
+# --- pid file ------------------------------------------------------------------------
 
+class PidFile:
+    """The pid file, locked with flock(2) for as long as the daemon lives.
 
-class Capture:
-    """One interface, opened non-blocking in immediate mode."""
+    flock locks belong to the open file, so the lock taken before detaching
+    is still held by the daemon; a file whose process died (even by
+    ``kill -9``) is unlocked and simply taken over.
+    """
 
-    def __init__(self, name: str, opts: Options):
-        self.name = name
-        addr = interfaces.ipv4_address(name)
-        self.handle = pcap.pcap(name=name, snaplen=65535, promisc=bool(opts.promisc),
-                                timeout_ms=100, immediate=True)
-        self.handle.setfilter(capture_filter(opts, [addr] if addr else []))
-        self.handle.setnonblock(True)
-        self.dlt = self.handle.datalink()
+    def __init__(self, path: str):
+        self.path = path
+        self.fd: int | None = None
 
-    def fileno(self) -> int:
-        return self.handle.fileno()
-
-    def read(self, batch: list) -> None:
-        self.handle.dispatch(-1, _append, batch)
-
-
-def _append(ts, frame, batch):
-    batch.append((ts, frame))
-
-
-def run_live(opts: Options, config: Config) -> int:
-    if not opts.no_fork:
-        raise FatalError("running in the background is not available yet in this version;"
-                         " use -o (--no-fork) or set no_fork")
-    names, bad = interfaces.choose(opts.interfaces)
-    if not names:
-        why = f" ({', '.join(bad)}: not up or without an IPv4 address)" if bad else ""
-        raise FatalError(f"Couldn't initialize interfaces.{why}")
-    captures = []
-    for name in names:
+    def acquire(self) -> None:
         try:
-            captures.append(Capture(name, opts))
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            print(f"Warning: unable to open {name}: {exc}", file=sys.stderr)
-    if not captures:
-        raise FatalError("Couldn't initialize interfaces.")
-    engine = build_engine(opts, config)
-    out, stream = open_output(opts)
-    caught: list[int] = []
-    rpipe, wpipe = os.pipe()
-    os.set_blocking(wpipe, False)
-    os.set_blocking(rpipe, False)
-    old_wakeup = signal.set_wakeup_fd(wpipe)
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, lambda n, _f: caught.append(n))
-    poller = select.poll()
-    by_fd = {c.fileno(): c for c in captures}
-    for fd in by_fd:
-        poller.register(fd, select.POLLIN)
-    poller.register(rpipe, select.POLLIN)
-    out.started(time.time())
-    out.flush()
-    try:
+            raise FatalError(f'Unable to open pid file "{self.path}": {exc.strerror}') from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            text = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            os.close(fd)
+            raise FatalError(f"iplog is already running (pid: {text or '?'})") from None
+        os.set_inheritable(fd, False)
+        self.fd = fd
+
+    def write(self, pid: int) -> None:
+        data = f"{pid}\n".encode()
+        os.pwrite(self.fd, data, 0)  # never empty, even for a moment
+        os.ftruncate(self.fd, len(data))
+
+    def remove(self) -> str | None:
+        """Unlink the file; 2.2.3's message when that fails."""
+        try:
+            os.unlink(self.path)
+        except OSError as exc:
+            return f'Couldn\'t unlink "{self.path}": {exc.strerror}'
+        finally:
+            if self.fd is not None:
+                os.close(self.fd)
+                self.fd = None
+        return None
+
+
+# --- privileges ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Identity:
+    uid: int | None
+    gid: int | None
+
+
+def lookup_identity(user: str | None, group: str | None) -> Identity:
+    """uid and gid for the user and group options (names or numbers)."""
+    uid = gid = None
+    if user:
+        try:
+            entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+        except (KeyError, OverflowError):
+            if not user.isdigit():
+                raise FatalError(f'Unknown user: "{user}"') from None
+            uid = int(user)
+        else:
+            uid, gid = entry.pw_uid, entry.pw_gid
+    if group:
+        try:
+            gid = grp.getgrgid(int(group)).gr_gid if group.isdigit() else grp.getgrnam(group).gr_gid
+        except (KeyError, OverflowError):
+            if not group.isdigit():
+                raise FatalError(f'Unknown group: "{group}"') from None
+            gid = int(group)
+    return Identity(uid, gid)
+
+
+def drop_privileges(ident: Identity) -> None:
+    if ident.gid is not None:
+        os.setgroups([])
+        os.setgid(ident.gid)
+    if ident.uid is not None:
+        os.setuid(ident.uid)
+
+
+# --- the daemon --------------------------------------------------------------------------
+
+class Daemon:
+    def __init__(self, opts: Options, config: Config, argv: list[str]):
+        self.opts = opts
+        self.config = config
+        self.argv = argv
+        self.engine = build_engine(opts, config)
+        self.sources: dict[str, LiveSource] = {}
+        self.down: dict[str, float] = {}  # interface -> when to try again
+        self.out = None
+        self.caught: list[int] = []
+        self.next_drop_check = 0.0
+        self.next_address_check = 0.0
+        self.addresses: dict[str, list[bytes]] = {}
+
+    # -- capture --
+
+    def _filter(self, name: str) -> str:
+        protos = [p for p in ("tcp", "udp", "icmp") if getattr(self.opts, p)]
+        return live_filter(protos, self.addresses.get(name, []),
+                           promisc_filter(self.opts.promisc))
+
+    def open_interfaces(self, names: list[str]) -> None:
+        for name in names:
+            self.addresses[name] = interfaces.addresses(name)
+            try:
+                self.sources[name] = LiveSource(name, self._filter(name),
+                                                promisc=bool(self.opts.promisc))
+            except CaptureError:
+                self.down[name] = 0.0
+                print(render("iface_failed", name=name), file=sys.stderr)
+
+    def _went_down(self, name: str, now: float) -> None:
+        source = self.sources.pop(name)
+        self.poller.unregister(source.fileno())
+        source.close()
+        self.down[name] = now + RETRY_SECONDS
+        self.say(now, render("iface_down", name=name))
+
+    def _retry_down(self, now: float) -> None:
+        for name, when in list(self.down.items()):
+            if now < when:
+                continue
+            if not interfaces.is_usable(name):
+                self.down[name] = now + RETRY_SECONDS
+                continue
+            self.addresses[name] = interfaces.addresses(name)
+            try:
+                source = LiveSource(name, self._filter(name), promisc=bool(self.opts.promisc))
+            except CaptureError:
+                self.down[name] = now + RETRY_SECONDS
+                self.say(now, render("iface_failed", name=name))
+                continue
+            del self.down[name]
+            self.sources[name] = source
+            self.poller.register(source.fileno(), select.POLLIN)
+            self.say(now, render("iface_reopened", name=name))
+
+    def _check_addresses(self, now: float) -> None:
+        for name, source in self.sources.items():
+            current = interfaces.addresses(name)
+            if current != self.addresses.get(name):
+                self.addresses[name] = current
+                try:
+                    source.set_filter(self._filter(name))
+                except OSError as exc:
+                    log.warning("could not update the filter of %s: %s", name, exc)
+
+    def _check_drops(self, now: float) -> None:
+        for name, source in self.sources.items():
+            drops = source.drops()
+            if drops > source.reported_drops:
+                self.say(now, render("kernel_drops", n=drops - source.reported_drops, name=name))
+                source.reported_drops = drops
+
+    # -- output --
+
+    def say(self, ts: float, line: str) -> None:
+        try:
+            self.out.write(ts, line)
+        except OSError as exc:
+            self._write_failed(exc)
+
+    def _write_failed(self, exc: OSError) -> None:
+        report(f"Warning: writing the log failed: {exc.strerror or exc}")
+
+    def flush(self) -> None:
+        try:
+            for ts, line in self.engine.drain():
+                self.out.write(ts, line)
+            self.out.flush()
+        except OSError as exc:
+            self._write_failed(exc)
+
+    # -- signals --
+
+    def restart(self, now: float) -> None:
+        """SIGHUP: reopen the log, re-read the config, keep capture and state."""
+        self.flush()
+        self.out.flush_repeats(now)
+        self.say(now, render("restarting", pid=os.getpid()))
+        self.out.flush()
+        error = self.out.reopen()
+        if error is not None:
+            text = render("reopen_failed", path=self.opts.logfile, error=error)
+            report(text)
+            self.say(now, text)
+        self._reload_config(now)
+        self.out.started(now)
+        self.out.flush()
+
+    def _reload_config(self, now: float) -> None:
+        from .cli import parse_args
+        config = read_config(self.opts.config_file)
+        if config.errors:
+            for error in config.errors:
+                self.say(now, render("config_error", error=error))
+            self.say(now, render("config_kept", path=self.opts.config_file))
+            return
+        try:
+            opts, _ = normalise(parse_args(self.argv, read=lambda _path: config).options)
+        except Exception as exc:  # a fatal combination: keep what runs
+            self.say(now, f"Warning: {exc}; keeping the running configuration.")
+            return
+        # What needs root or a fresh start cannot change here.
+        opts = opts.replace(interfaces=self.opts.interfaces, promisc=self.opts.promisc,
+                            user=self.opts.user, group=self.opts.group,
+                            pid_file=self.opts.pid_file, no_fork=self.opts.no_fork)
+        self.opts = opts
+        self.config = config
+        dns = nameserver_rules() if opts.ignore_dns else ()
+        self.engine.reconfigure(opts, Filters(config.filters, dns), build_namer(opts))
+        for name, source in self.sources.items():
+            source.set_filter(self._filter(name))
+
+    def statistics(self, now: float) -> None:
+        for name, source in self.sources.items():
+            self.say(now, render("stats", name=name, packets=source.packets,
+                                 drops=source.drops(), entries=len(self.engine.scans),
+                                 fragments=len(self.engine.frags)))
+        for name in self.down:
+            self.say(now, render("iface_down", name=name))
+
+    # -- main loop --
+
+    def run(self) -> int:
+        rpipe, wpipe = os.pipe()
+        for fd in (rpipe, wpipe):
+            os.set_blocking(fd, False)
+        signal.set_wakeup_fd(wpipe)
+        for signum in HANDLED:
+            signal.signal(signum, lambda n, _f: self.caught.append(n))
+        self.poller = select.poll()
+        for source in self.sources.values():
+            self.poller.register(source.fileno(), select.POLLIN)
+        self.poller.register(rpipe, select.POLLIN)
+        now = time.time()
+        self.out.started(now)
+        self.out.flush()
         while True:
-            for fd, _ in poller.poll(TICK_SECONDS * 1000):
+            by_fd = {s.fileno(): s for s in self.sources.values()}
+            for fd, event in self.poller.poll(TICK_SECONDS * 1000):
                 if fd == rpipe:
-                    _drain_pipe(rpipe)
+                    _drain(rpipe)
                     continue
-                cap = by_fd[fd]
-                batch: list = []
-                cap.read(batch)
+                source = by_fd.get(fd)
+                if source is None:
+                    continue
+                batch = source.read() if not event & (select.POLLERR | select.POLLNVAL) else None
+                if batch is None:
+                    self._went_down(source.name, time.time())
+                    continue
                 for ts, frame in batch:
-                    engine.feed(ts, cap.dlt, frame)
-            engine.tick(time.time())
-            for ts, line in engine.drain():
-                out.write(ts, line)
-            out.flush()
-            while caught:
-                signum = caught.pop(0)
+                    self.engine.feed(ts, source.dlt, frame)
+            now = time.time()
+            self.engine.tick(now)
+            self.flush()
+            if self.down:
+                self._retry_down(now)
+            if now >= self.next_address_check:
+                self.next_address_check = now + ADDRESS_CHECK_SECONDS
+                self._check_addresses(now)
+            if now >= self.next_drop_check:
+                self.next_drop_check = now + DROPS_EVERY
+                self._check_drops(now)
+            while self.caught:
+                signum = self.caught.pop(0)
                 if signum == signal.SIGHUP:
-                    out.flush_repeats(time.time())
-                    out.write(time.time(), f"Restarting iplog (pid {os.getpid()}).")
-                    out.started(time.time())
-                    out.flush()
-                    continue
-                now = time.time()
-                out.flush_repeats(now)
-                out.write(now, f"Caught signal {signum}, exiting.")
-                out.flush()
-                return 0
-    finally:
-        signal.set_wakeup_fd(old_wakeup)
-        os.close(rpipe)
-        os.close(wpipe)
-        if stream is not None:
-            stream.close()
+                    self.restart(now)
+                elif signum == signal.SIGUSR1:
+                    self.statistics(now)
+                    self.flush()
+                else:
+                    return self.stop(signum, now)
+
+    def stop(self, signum: int, now: float) -> int:
+        self.flush()
+        self.out.flush_repeats(now)
+        self.say(now, render("caught", n=signum))
+        self.flush()
+        for source in self.sources.values():
+            source.close()
+        return 0
 
 
-def _drain_pipe(fd: int) -> None:
+def _drain(fd: int) -> None:
     try:
         while os.read(fd, 512):
             pass
     except BlockingIOError:
         pass
+
+
+def report(text: str) -> None:
+    """A problem of the daemon itself: to stderr (if anyone reads it) and syslog."""
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except OSError:
+        pass
+    syslog.openlog("iplog", syslog.LOG_PID)
+    syslog.syslog(syslog.LOG_DAEMON | syslog.LOG_WARNING, text)
+
+
+def run_live(opts: Options, config: Config, argv: list[str]) -> int:
+    names, bad = interfaces.choose(opts.interfaces)
+    if not names:
+        why = f" ({', '.join(bad)}: not up or without an IPv4 address)" if bad else ""
+        raise FatalError(f"Couldn't initialize interfaces.{why}")
+    for name in bad:
+        print(f"Warning: not watching {name}: not up or without an IPv4 address",
+              file=sys.stderr)
+    ident = lookup_identity(opts.user, opts.group)
+    pidfile = PidFile(opts.pid_file)
+    pidfile.acquire()
+    daemon = Daemon(opts, config, argv)
+    daemon.open_interfaces(names)
+    if not daemon.sources:
+        raise FatalError("Couldn't initialize interfaces.")
+    daemon.out = open_output(opts)
+    if hasattr(daemon.out, "give_to"):
+        daemon.out.give_to(ident.uid, ident.gid)
+    if not opts.no_fork:
+        _detach(daemon, pidfile)
+    pidfile.write(os.getpid())
+    try:
+        drop_privileges(ident)
+    except OSError as exc:
+        raise FatalError(f"Unable to drop privileges: {exc.strerror}") from None
+    status = 0
+    try:
+        status = daemon.run()
+    finally:
+        problem = pidfile.remove()
+        if problem:
+            report(problem)
+        daemon.out.close()
+    return status
+
+
+def _detach(daemon: Daemon, pidfile: PidFile) -> None:
+    import daemon as pydaemon  # python-daemon
+
+    keep = [pidfile.fd] + [s.fileno() for s in daemon.sources.values()]
+    stream = getattr(daemon.out, "stream", None)
+    if stream is not None and stream is not sys.stdout:
+        keep.append(stream.fileno())
+    context = pydaemon.DaemonContext(
+        files_preserve=keep, working_directory="/", umask=0o022, signal_map={},
+        stdout=sys.stdout if daemon.opts.stdout else None, detach_process=True)
+    try:
+        context.open()
+    except Exception as exc:
+        raise FatalError(f"Unable to detach: {exc}") from None
+    os.set_inheritable(pidfile.fd, False)

@@ -34,14 +34,9 @@ _HANDLERS = {6: ("tcp", tcp.handle), 17: ("udp", udp.handle), 1: ("icmp", icmp.h
 class Engine:
     def __init__(self, opts: Options, filters: Filters | None = None, namer: Namer | None = None,
                  kinds=KINDS):
-        self.opts = opts
-        self.dest = opts.log_dest
-        self.filters = filters or Filters()
-        self.namer = namer or Namer()
         self.scans = ScanTable(kinds)
         self.frags = Reassembler()
-        self.handlers = {num: fn for num, (name, fn) in _HANDLERS.items()
-                         if getattr(opts, name)}
+        self.reconfigure(opts, filters or Filters(), namer or Namer())
         self.out: list[tuple[float, str]] = []
         self.now = 0.0
         self.errors = 0
@@ -50,6 +45,15 @@ class Engine:
         self.last_traceroute: tuple[bytes, float] | None = None
         self.syn_count = 0
         self.syn_decayed_at = 0.0
+
+    def reconfigure(self, opts: Options, filters: Filters, namer: Namer) -> None:
+        """New options and rules (SIGHUP); scan and fragment state are kept."""
+        self.opts = opts
+        self.dest = opts.log_dest
+        self.filters = filters
+        self.namer = namer
+        self.handlers = {num: fn for num, (name, fn) in _HANDLERS.items()
+                         if getattr(opts, name)}
 
     # --- input ------------------------------------------------------------------
 

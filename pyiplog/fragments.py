@@ -59,8 +59,8 @@ class Reassembler:
         self.expire(ts)
         key = (frag.src, frag.dst, frag.ident, frag.proto)
         start = (frag.flags_off & IP_OFFMASK) * 8
-        data = frag.payload
-        end = start + len(data)
+        data = frag.payload  # what was captured: may be cut short by the snap length
+        end = start + frag.data_len  # what the header says the fragment holds
         if end > 65535:
             self._drop(key)
             return None, OVERSIZED
@@ -103,7 +103,10 @@ class Reassembler:
         if covered < dg.end:
             return None
         self._drop(key)
-        payload = b"".join(d for _, _, d in sorted(dg.pieces))
+        whole = bytearray(dg.end)
+        for s, _, d in sorted(dg.pieces):
+            whole[s:s + len(d)] = d
+        payload = bytes(whole)
         first = dg.first
         return IPv4(first.src, first.dst, first.proto, first.ttl, first.ident,
                     first.flags_off & IP_DF, first.hdr_len, first.hdr_len + len(payload),

@@ -1,53 +1,80 @@
-"""Network interfaces: which exist, which are up, their IPv4 addresses (spec A3)."""
+"""Network interfaces: which are up, and their IPv4 addresses (spec A3).
+
+Addresses come from getifaddrs(3) (through ctypes), so every address of an
+interface counts, and a change (DHCP) is seen the next time we look.
+"""
 
 from __future__ import annotations
 
-import fcntl
+import ctypes
+import ctypes.util
 import socket
-import struct
 
-SIOCGIFFLAGS = 0x8913
-SIOCGIFADDR = 0x8915
 IFF_UP = 0x1
 IFF_LOOPBACK = 0x8
 
 
-def _ioctl(name: str, request: int) -> bytes | None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            return fcntl.ioctl(s.fileno(), request, struct.pack("256s", name.encode()[:15]))
-        except OSError:
-            return None
+class _SockAddr(ctypes.Structure):
+    _fields_ = [("family", ctypes.c_ushort), ("port", ctypes.c_ushort),
+                ("addr", ctypes.c_ubyte * 4)]
 
 
-def flags(name: str) -> int | None:
-    raw = _ioctl(name, SIOCGIFFLAGS)
-    return None if raw is None else struct.unpack_from("H", raw, 16)[0]
+class _IfAddrs(ctypes.Structure):
+    pass
 
 
-def ipv4_address(name: str) -> bytes | None:
-    raw = _ioctl(name, SIOCGIFADDR)
-    return None if raw is None else raw[20:24]
+_IfAddrs._fields_ = [("next", ctypes.POINTER(_IfAddrs)), ("name", ctypes.c_char_p),
+                     ("flags", ctypes.c_uint), ("addr", ctypes.POINTER(_SockAddr)),
+                     ("netmask", ctypes.c_void_p), ("ifu", ctypes.c_void_p),
+                     ("data", ctypes.c_void_p)]
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+_libc.getifaddrs.argtypes = [ctypes.POINTER(ctypes.POINTER(_IfAddrs))]
+_libc.freeifaddrs.argtypes = [ctypes.POINTER(_IfAddrs)]
 
 
-def names() -> list[str]:
-    return [name for _, name in socket.if_nameindex()]
+def snapshot() -> dict[str, tuple[int, list[bytes]]]:
+    """name -> (flags, IPv4 addresses) for every interface."""
+    head = ctypes.POINTER(_IfAddrs)()
+    if _libc.getifaddrs(ctypes.byref(head)) != 0:
+        raise OSError(ctypes.get_errno(), "getifaddrs failed")
+    result: dict[str, tuple[int, list[bytes]]] = {}
+    try:
+        node = head
+        while node:
+            entry = node.contents
+            name = entry.name.decode(errors="replace")
+            flags, addrs = result.setdefault(name, (entry.flags, []))
+            if entry.addr and entry.addr.contents.family == socket.AF_INET:
+                addrs.append(bytes(entry.addr.contents.addr))
+            node = entry.next
+    finally:
+        _libc.freeifaddrs(head)
+    return result
 
 
-def usable(name: str) -> bool:
-    """Up and with an IPv4 address."""
-    f = flags(name)
-    return f is not None and bool(f & IFF_UP) and ipv4_address(name) is not None
-
-
-def default_interfaces() -> list[str]:
-    """Every interface that is up, has an IPv4 address and is not loopback."""
-    return [n for n in names() if usable(n) and not (flags(n) or 0) & IFF_LOOPBACK]
+def addresses(name: str) -> list[bytes]:
+    return snapshot().get(name, (0, []))[1]
 
 
 def choose(requested: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    """(usable interfaces, the requested ones that are not)."""
+    """(interfaces to watch, requested ones that are not up or have no IPv4 address).
+
+    With nothing requested: every interface that is up, has an IPv4 address
+    and is not loopback.
+    """
+    table = snapshot()
+
+    def usable(name):
+        flags, addrs = table.get(name, (0, []))
+        return bool(flags & IFF_UP) and bool(addrs)
+
     if not requested:
-        return default_interfaces(), []
+        return [n for n, (f, _) in table.items() if usable(n) and not f & IFF_LOOPBACK], []
     good = [n for n in requested if usable(n)]
     return good, [n for n in requested if n not in good]
+
+
+def is_usable(name: str) -> bool:
+    flags, addrs = snapshot().get(name, (0, []))
+    return bool(flags & IFF_UP) and bool(addrs)

@@ -62,9 +62,25 @@ MESSAGES: dict[str, tuple[str, str]] = {
                      " ({bytes} bytes).",
                      "{name} mode to {D} expired for {S} - received a total of {count} packets"
                      " ({bytes} bytes)."),
-    # A9, A10: the log itself and the process.
+    # A9: the log itself.
     "started": ("iplog started.", "iplog started."),
     "repeated": ("last message repeated {n} times", "last message repeated {n} times"),
+}
+
+# The live daemon's own lines (spec A3, A10, B2, C6); tested by the daemon tests.
+PROCESS_MESSAGES: dict[str, str] = {
+    "restarting": "Restarting iplog (pid {pid}).",
+    "caught": "Caught signal {n}, exiting.",
+    "iface_down": "Warning: interface {name} went down.",
+    "iface_reopened": "Interface {name} was reopened.",
+    "iface_failed": "Warning: unable to open {name}",
+    "kernel_drops": "Warning: kernel dropped {n} packets on {name}",
+    "stats": "Statistics for {name}: {packets} packets seen, {drops} dropped by the kernel,"
+             " {entries} scan entries, {fragments} incomplete datagrams.",
+    "reopen_failed": 'Warning: unable to reopen "{path}": {error}; still writing to the'
+                     " file that was open.",
+    "config_kept": "Warning: {path} has errors; keeping the running configuration.",
+    "config_error": "{error}",
 }
 
 # A7: destination unreachable texts by code (B4: the real code's text).
@@ -96,6 +112,8 @@ QUOTED_ICMP_NAMES = (
 
 
 def render(kind: str, dest: bool = False, **fields) -> str:
+    if kind in PROCESS_MESSAGES:
+        return PROCESS_MESSAGES[kind].format(**fields)
     return MESSAGES[kind][1 if dest else 0].format(**fields)
 
 

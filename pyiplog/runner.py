@@ -14,30 +14,34 @@ from .capture import CaptureError, FileSource, promisc_filter
 from .config import Config, Filters, nameserver_rules
 from .engine import Engine
 from .options import FatalError, Options
-from .output import SyslogLog, TextLog
+from .output import LogFile, SyslogLog, TextLog
 from .resolve import CachedResolver, Namer
+
+
+def build_namer(opts: Options, lookup=None) -> Namer:
+    if opts.disable_resolver:
+        lookup = None
+    elif lookup is None:
+        lookup = CachedResolver(cache=opts.dns_cache)
+    return Namer(lookup, log_ip=opts.log_ip)
 
 
 def build_engine(opts: Options, config: Config, lookup=None) -> Engine:
     dns = nameserver_rules() if opts.ignore_dns else ()
     filters = Filters(config.filters if config else (), dns)
-    if opts.disable_resolver:
-        lookup = None
-    elif lookup is None:
-        lookup = CachedResolver(cache=opts.dns_cache)
-    return Engine(opts, filters, Namer(lookup, log_ip=opts.log_ip))
+    return Engine(opts, filters, build_namer(opts, lookup))
 
 
 def open_output(opts: Options, offline: bool = False):
+    """The log target of spec A9: stdout, a log file, or syslog."""
     if opts.stdout or (offline and not opts.logfile):
-        return TextLog(sys.stdout), None
+        return TextLog(sys.stdout)
     if opts.logfile:
         try:
-            stream = open(opts.logfile, "a", encoding="utf-8", errors="replace")
+            return LogFile(opts.logfile)
         except OSError as exc:
             raise FatalError(f'Unable to open "{opts.logfile}" for writing: {exc.strerror}.')
-        return TextLog(stream), stream
-    return SyslogLog(opts.facility, opts.priority), None
+    return SyslogLog(opts.facility, opts.priority)
 
 
 def run_file(opts: Options, config: Config, lookup=None) -> int:
@@ -46,7 +50,7 @@ def run_file(opts: Options, config: Config, lookup=None) -> int:
     except CaptureError as exc:
         raise FatalError(str(exc)) from None
     engine = build_engine(opts, config, lookup)
-    out, stream = open_output(opts, offline=True)
+    out = open_output(opts, offline=True)
     last = None
     try:
         for batch in source.batches():
@@ -67,8 +71,7 @@ def run_file(opts: Options, config: Config, lookup=None) -> int:
         out.flush_repeats(last)
         out.flush()
     finally:
-        if stream is not None:
-            stream.close()
+        out.close()
     if source.error:
         print(f"iplog: {opts.read_file}: capture file cut off after {source.count} packets:"
               f" {source.error}", file=sys.stderr)
@@ -76,8 +79,8 @@ def run_file(opts: Options, config: Config, lookup=None) -> int:
     return 0
 
 
-def run_options(opts: Options, config: Config) -> int:
+def run_options(opts: Options, config: Config, argv: list[str] = ()) -> int:
     if opts.read_file:
         return run_file(opts, config)
     from .daemon import run_live
-    return run_live(opts, config)
+    return run_live(opts, config, list(argv))

@@ -1,6 +1,6 @@
 """Where iplog lines go: a log file or stdout (with repeat folding), or syslog."""
 
-from .logfile import TextLog, stamp
+from .logfile import LogFile, TextLog, stamp
 from .syslog import SyslogLog
 
-__all__ = ["SyslogLog", "TextLog", "stamp"]
+__all__ = ["LogFile", "SyslogLog", "TextLog", "stamp"]

@@ -8,6 +8,7 @@ last written line, and on close.
 
 from __future__ import annotations
 
+import os
 import time
 
 from ..messages import render
@@ -63,5 +64,47 @@ class TextLog:
     def flush(self) -> None:
         self.stream.flush()
 
+    def reopen(self) -> str | None:
+        return None
+
+    def close(self) -> None:
+        self.stream.flush()
+
     def _line(self, ts: float, message: str) -> None:
         self.stream.write(f"{stamp(ts)} {message}\n")
+
+
+class LogFile(TextLog):
+    """A log file by path: appended to, and reopened on HUP (after logrotate).
+
+    A failed reopen keeps the file that is open, so no line is lost; the
+    caller reports the error and tries again on the next HUP.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self.created = not os.path.exists(path)
+        super().__init__(self._open())
+
+    def give_to(self, uid: int | None, gid: int | None) -> None:
+        """A log file we created as root goes to the user we run as, so
+        that it can be reopened after the privileges are dropped."""
+        if self.created and (uid is not None or gid is not None):
+            os.fchown(self.stream.fileno(), -1 if uid is None else uid,
+                      -1 if gid is None else gid)
+
+    def _open(self):
+        return open(self.path, "a", encoding="utf-8", errors="replace")
+
+    def reopen(self) -> str | None:
+        """Open the path anew; the error text when that fails."""
+        try:
+            stream = self._open()
+        except OSError as exc:
+            return exc.strerror or str(exc)
+        old, self.stream = self.stream, stream
+        old.close()
+        return None
+
+    def close(self) -> None:
+        self.stream.close()

@@ -16,8 +16,9 @@ def _const(prefix: str, name: str) -> int:
 
 class SyslogLog:
     def __init__(self, facility: str = "daemon", priority: str = "notice"):
-        self.priority = _const("LOG_", priority)
-        _syslog.openlog("iplog", _syslog.LOG_PID, _const("LOG_", facility))
+        # Facility and priority go with every message: openlog is process-wide.
+        self.priority = _const("LOG_", facility) | _const("LOG_", priority)
+        _syslog.openlog("iplog", _syslog.LOG_PID)
 
     def started(self, ts: float) -> None:
         self.write(ts, render("started"))
@@ -30,3 +31,9 @@ class SyslogLog:
 
     def flush(self) -> None:
         pass
+
+    def reopen(self) -> str | None:
+        return None
+
+    def close(self) -> None:
+        _syslog.closelog()

@@ -1,0 +1,120 @@
+"""Helpers for live tests: running the daemon, network namespaces, waiting.
+
+Network safety: traffic goes only to 127.0.0.1, or between two network
+namespaces made here (a veth pair with both ends inside them), in bounded
+counts; everything made is removed again.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+IPLOG = [sys.executable, "-m", "pyiplog"]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0,
+                                reason="needs root (live capture, namespaces, setuid)")
+
+
+def needs_tools(*tools):
+    missing = [t for t in tools if shutil.which(t) is None]
+    return pytest.mark.skipif(bool(missing), reason=f"needs {', '.join(missing)} installed"
+                              " (make test installs them)")
+
+
+def wait_for(predicate, timeout=10.0, step=0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return predicate()
+
+
+def lines_of(path) -> list[str]:
+    try:
+        return [line[16:] for line in Path(path).read_text().splitlines()]
+    except FileNotFoundError:
+        return []
+
+
+def has_line(path, text):
+    return lambda: text in lines_of(path)
+
+
+def syn_to_localhost(port: int) -> None:
+    """One connection attempt to a closed port on 127.0.0.1 (answered by RST)."""
+    s = socket.socket()
+    s.settimeout(1)
+    try:
+        s.connect(("127.0.0.1", port))
+    except OSError:
+        pass
+    finally:
+        s.close()
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on (for a refused connection)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+class Namespaces:
+    """Two network namespaces joined by a veth pair: attacker A, target B."""
+
+    A_ADDR, B_ADDR = "198.51.100.1", "198.51.100.2"
+
+    def __init__(self):
+        tag = f"{os.getpid() % 100000}"
+        self.a, self.b = f"pyiplog-a{tag}", f"pyiplog-b{tag}"
+        self.a_if, self.b_if = f"pyia{tag}", f"pyib{tag}"
+
+    def __enter__(self):
+        for cmd in (["ip", "netns", "add", self.a], ["ip", "netns", "add", self.b],
+                    ["ip", "link", "add", self.a_if, "type", "veth", "peer", "name", self.b_if],
+                    ["ip", "link", "set", self.a_if, "netns", self.a],
+                    ["ip", "link", "set", self.b_if, "netns", self.b],
+                    ["ip", "-n", self.a, "addr", "add", f"{self.A_ADDR}/24", "dev", self.a_if],
+                    ["ip", "-n", self.b, "addr", "add", f"{self.B_ADDR}/24", "dev", self.b_if],
+                    ["ip", "-n", self.a, "link", "set", self.a_if, "up"],
+                    ["ip", "-n", self.b, "link", "set", self.b_if, "up"],
+                    ["ip", "-n", self.a, "link", "set", "lo", "up"],
+                    ["ip", "-n", self.b, "link", "set", "lo", "up"]):
+            try:
+                subprocess.run(cmd, check=True, capture_output=True)
+            except subprocess.CalledProcessError:
+                self.__exit__()
+                raise
+        return self
+
+    def __exit__(self, *exc):
+        for ns in (self.a, self.b):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+    def in_a(self, *cmd, **kw):
+        return subprocess.run(["ip", "netns", "exec", self.a, *cmd], **kw)
+
+    def popen_b(self, *cmd, **kw):
+        return subprocess.Popen(["ip", "netns", "exec", self.b, *cmd], **kw)

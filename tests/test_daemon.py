@@ -1,0 +1,378 @@
+"""The live daemon (issue 4): capture, detaching, pid file, signals, rotation, syslog.
+
+Root only; traffic goes to 127.0.0.1 or between namespaces the tests make.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from live import (
+    ENV, IPLOG, ROOT, Namespaces, free_port, has_line, lines_of, needs_root, needs_tools,
+    pid_alive, syn_to_localhost, wait_for,
+)
+
+pytestmark = needs_root
+
+
+def start(*args, cwd=None):
+    """Start iplog (it detaches unless -o); returns the CompletedProcess or Popen."""
+    return subprocess.run(IPLOG + list(args), capture_output=True, text=True, env=ENV,
+                          timeout=30)
+
+
+def current_pid(path) -> int:
+    try:
+        text = Path(path).read_text().strip()
+    except FileNotFoundError:
+        return 0
+    return int(text) if text.isdigit() else 0
+
+
+def read_pid(path) -> int:
+    return wait_for(lambda: current_pid(path))
+
+
+@pytest.fixture
+def workdir():
+    """A directory the unprivileged daemon can reach (pytest's tmp is 0700)."""
+    path = Path(tempfile.mkdtemp(prefix="pyiplog-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def foreground(workdir, *args, conf=""):
+    config = workdir / "iplog.conf"
+    config.write_text(conf)
+    log = workdir / "iplog.log"
+    proc = subprocess.Popen(IPLOG + ["-C", str(config), "-N", "-o", "-i", "lo", "-l", str(log),
+                                     f"--pid-file={workdir}/iplog.pid", *args],
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert wait_for(has_line(log, "iplog started."), 10), proc.stderr.read() if proc.poll() else ""
+    return proc, log
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_one_syn_is_logged_within_a_second(workdir):  # B1: immediate mode
+    proc, log = foreground(workdir)
+    try:
+        port = free_port()
+        line = f"TCP: port {port} connection attempt from 127.0.0.1:"
+        sent = time.monotonic()
+        syn_to_localhost(port)
+        seen = wait_for(lambda: any(x.startswith(line) for x in lines_of(log)), 1.0, 0.005)
+        assert seen, f"not logged within 1 s: {lines_of(log)}"
+        assert time.monotonic() - sent < 1.5
+    finally:
+        stop(proc)
+    assert proc.returncode == 0
+    assert lines_of(log)[-1] == "Caught signal 15, exiting."
+
+
+def test_interrupt_in_the_foreground(workdir):
+    proc, log = foreground(workdir)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(10) == 0
+    assert lines_of(log)[-1] == "Caught signal 2, exiting."
+    assert not (workdir / "iplog.pid").exists()
+
+
+def test_lifecycle(workdir):
+    rundir = workdir / "run"
+    rundir.mkdir()
+    os.chown(rundir, 65534, 65534)
+    pid_file = rundir / "iplog.pid"
+    log = workdir / "iplog.log"
+    conf = workdir / "iplog.conf"
+    conf.write_text(f"user nobody\ngroup nogroup\nlogfile {log}\npid-file {pid_file}\n"
+                    "interface lo\nset disable_resolver\n")
+    p = start("-C", str(conf))
+    assert (p.returncode, p.stdout, p.stderr) == (0, "", "")
+    pid = read_pid(pid_file)
+    try:
+        # Detached: reparented away from us, in its own session, running as nobody.
+        status = Path(f"/proc/{pid}/status").read_text()
+        assert re.search(r"^Uid:\s+65534\s+65534\s+65534\s+65534$", status, re.M), status
+        assert re.search(r"^Groups:\s*$", status, re.M)
+        assert os.getsid(pid) != os.getsid(0)  # a session of its own
+        assert wait_for(has_line(log, "iplog started."))
+        # A second start fails with 2.2.3's text, exit 255.
+        p = start("-C", str(conf))
+        assert p.returncode == 255
+        assert p.stderr == f"Fatal: iplog is already running (pid: {pid})\n"
+        # -R reloads a changed configuration.
+        conf.write_text(conf.read_text() + "set log_dest true\n")
+        p = start("-C", str(conf), "-R")
+        assert (p.returncode, p.stderr) == (0, "")
+        assert wait_for(lambda: lines_of(log).count("iplog started.") == 2)
+        port = free_port()
+        syn_to_localhost(port)
+        assert wait_for(lambda: any(x.startswith(f"TCP: port {port} connection attempt to "
+                                                 "127.0.0.1 from 127.0.0.1:")
+                                    for x in lines_of(log)))
+        # -k stops it and the pid file goes.
+        p = start("-C", str(conf), "-k")
+        assert (p.returncode, p.stderr) == (0, "")
+        assert wait_for(lambda: not pid_alive(pid))
+        assert not pid_file.exists()
+        assert lines_of(log)[-1] == "Caught signal 15, exiting."
+    finally:
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    # kill -9 leaves the pid file behind; it does not block the next start.
+    p = start("-C", str(conf))
+    assert p.returncode == 0, p.stderr
+    pid = read_pid(pid_file)
+    os.kill(pid, signal.SIGKILL)
+    assert wait_for(lambda: not pid_alive(pid))
+    assert pid_file.exists()
+    p = start("-C", str(conf))
+    assert p.returncode == 0, p.stderr
+    new_pid = wait_for(lambda: current_pid(pid_file) not in (0, pid) and current_pid(pid_file))
+    try:
+        assert pid_alive(new_pid)
+    finally:
+        os.kill(new_pid, signal.SIGTERM)
+        wait_for(lambda: not pid_alive(new_pid))
+
+
+def test_bad_user_and_interface_are_fatal(workdir):
+    p = start("-C", "/nonexistent", "-i", "lo", "-u", "no-such-user-here", "-o", "-L",
+              f"--pid-file={workdir}/p")
+    assert (p.returncode, p.stderr) == (255, 'Fatal: Unknown user: "no-such-user-here"\n')
+    p = start("-C", "/nonexistent", "-i", "nosuchif0", "-o", "-L", f"--pid-file={workdir}/p")
+    assert p.returncode == 255
+    assert p.stderr == ("Fatal: Couldn't initialize interfaces. (nosuchif0: not up or without"
+                        " an IPv4 address)\n")
+
+
+def test_rotation_as_unprivileged_user(workdir):
+    # 2.2.3 running as a user died here: the new log cannot be created in a
+    # root-owned directory.  pyiplog keeps writing to the renamed file.
+    logdir = workdir / "log"
+    logdir.mkdir(mode=0o755)
+    rundir = workdir / "run"
+    rundir.mkdir()
+    os.chown(rundir, 65534, 65534)
+    log = logdir / "iplog"
+    conf = workdir / "iplog.conf"
+    conf.write_text(f"user nobody\nlogfile {log}\npid-file {rundir}/iplog.pid\ninterface lo\n"
+                    "set disable_resolver\n")
+    assert start("-C", str(conf)).returncode == 0
+    pid = read_pid(rundir / "iplog.pid")
+    try:
+        assert wait_for(has_line(log, "iplog started."))
+        before, after = free_port(), free_port() + 1
+        syn_to_localhost(before)
+        assert wait_for(lambda: any(f"port {before} " in x for x in lines_of(log)))
+        log.rename(logdir / "iplog.1")
+        os.kill(pid, signal.SIGHUP)
+        rotated = logdir / "iplog.1"
+        assert wait_for(has_line(rotated, f'Warning: unable to reopen "{log}": Permission'
+                                          " denied; still writing to the file that was open."))
+        syn_to_localhost(after)
+        assert wait_for(lambda: any(f"port {after} " in x for x in lines_of(rotated)))
+        assert pid_alive(pid)
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: not pid_alive(pid))
+    assert lines_of(rotated)[-1] == "Caught signal 15, exiting."
+    assert not log.exists()
+
+
+@needs_tools("logrotate")
+def test_hup_under_load(workdir):
+    """20,000 datagrams, 10 rotations (one by real logrotate): each line exactly once."""
+    logdir = workdir / "log"
+    logdir.mkdir()
+    log = logdir / "iplog"
+    pid_file = workdir / "iplog.pid"
+    conf = workdir / "iplog.conf"
+    conf.write_text(f"logfile {log}\npid-file {pid_file}\ninterface lo\nset disable_resolver\n"
+                    "set udp_scan false\nset icmp false\nset tcp false\n")
+    snippet = (ROOT / "initscripts" / "iplog.logrotate").read_text()
+    snippet = (snippet.replace("/var/log/iplog", str(log))
+               .replace("create 0640 iplog nogroup", "create 0640 root root")
+               .replace("/usr/local/sbin/iplog -R", f"{' '.join(IPLOG)} -C {conf} -R")
+               .replace("notifempty", "ifempty"))
+    (workdir / "logrotate.conf").write_text(snippet)
+    assert start("-C", str(conf)).returncode == 0
+    pid = read_pid(pid_file)
+    total, rotations = 20000, 10
+    base = 20000
+    try:
+        assert wait_for(has_line(log, "iplog started."))
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sender.bind(("127.0.0.1", 0))
+        sport = sender.getsockname()[1]
+        sent_at = time.monotonic()
+        for i in range(total):
+            sender.sendto(b"load", ("127.0.0.1", base + i))
+            if i % 2000 == 1999:
+                n = i // 2000
+                if n == 4:
+                    p = subprocess.run(["logrotate", "-f", "-s", str(workdir / "state"),
+                                        str(workdir / "logrotate.conf")],
+                                       capture_output=True, text=True, env=ENV)
+                    assert p.returncode == 0, p.stderr
+                else:
+                    log.rename(logdir / f"iplog.manual{n}")
+                    os.kill(pid, signal.SIGHUP)
+            # about 4,000 datagrams a second
+            ahead = sent_at + i / 4000 - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+        sender.close()
+        files = sorted(logdir.iterdir())
+
+        def all_lines():
+            return [x for f in sorted(logdir.iterdir()) for x in lines_of(f)]
+
+        from pyiplog.resolve import read_services
+        services = read_services()
+        expected = {f"UDP: dgram to {services.get((base + i, 'udp')) or f'port {base + i}'}"
+                    f" from 127.0.0.1:{sport} (4 data bytes)" for i in range(total)}
+        if not wait_for(lambda: expected <= set(all_lines()), 20, 0.2):
+            os.kill(pid, signal.SIGUSR1)
+            time.sleep(1.5)
+            seen = set(all_lines())
+            others = [x for x in seen if not x.startswith("UDP: dgram")]
+            missing = sorted(int(x.split()[4]) for x in expected - seen if x.split()[3] == "port")
+            others.append(str(missing[:5] + missing[-5:]))
+            pytest.fail(f"{len(expected - seen)} of {total} lines missing; other lines: {others}")
+        assert read_pid(pid_file) == pid and pid_alive(pid)
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: not pid_alive(pid))
+    lines = [x for x in all_lines() if x.startswith("UDP: ")]
+    assert len(lines) == total and set(lines) == expected  # each exactly once
+    files = sorted(logdir.iterdir())
+    assert len(files) == rotations + 1, files
+    assert sum(lines_of(f).count("iplog started.") for f in files) == rotations + 1
+    assert sum(x.startswith("Restarting iplog (pid ") for f in files for x in lines_of(f)) \
+        == rotations
+
+
+@needs_tools("unshare")
+def test_syslog_ident_facility_priority(workdir):
+    """Lines reach a real /dev/log (ours, in a private mount namespace)."""
+    sock_path = workdir / "devlog"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(sock_path))
+    listener.settimeout(10)
+    script = f"""
+set -e
+d={workdir}/dev
+mkdir "$d"
+mount -t tmpfs tmpfs "$d"
+for f in null zero full random urandom; do touch "$d/$f"; mount --bind "/dev/$f" "$d/$f"; done
+touch "$d/log"
+mount --bind {sock_path} "$d/log"
+mount --rbind "$d" /dev
+exec {sys.executable} -m pyiplog -C /nonexistent -N -o -i lo --facility=local3 \
+    --priority=info --pid-file={workdir}/iplog.pid
+"""
+    proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                             script], env=ENV, stderr=subprocess.PIPE, text=True)
+    try:
+        first = listener.recv(4096).decode()
+        pid = re.match(r"<(\d+)>\w{3} [ \d]\d \d\d:\d\d:\d\d iplog\[(\d+)\]: (.*)$", first)
+        assert pid, first
+        assert pid.group(1) == str(19 * 8 + 6)  # local3.info
+        assert pid.group(3) == "iplog started."
+        port = free_port()
+        syn_to_localhost(port)
+        for _ in range(20):
+            message = listener.recv(4096).decode()
+            if f"port {port}" in message:
+                break
+        assert message.endswith(f"iplog[{pid.group(2)}]: TCP: port {port} connection attempt"
+                                f" from 127.0.0.1:{message.rsplit(':', 1)[1]}")
+        assert message.startswith("<158>")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+        listener.close()
+
+
+# --- real scanners between two namespaces ------------------------------------------------
+
+@needs_tools("ip", "nmap", "hping3", "tcpdump")
+def test_real_scanners_live_equal_offline(workdir):
+    with Namespaces() as ns:
+        log = workdir / "live.log"
+        capture = workdir / "same.pcap"
+        dump = ns.popen_b("tcpdump", "-i", ns.b_if, "-s", "0", "-U", "-w", str(capture),
+                          f"dst host {ns.B_ADDR}", stderr=subprocess.PIPE)
+        daemon = ns.popen_b(*IPLOG, "-C", "/nonexistent", "-N", "-o", "-i", ns.b_if,
+                            "-l", str(log), f"--pid-file={workdir}/iplog.pid", env=ENV,
+                            stderr=subprocess.PIPE)
+        try:
+            assert wait_for(has_line(log, "iplog started."))
+            time.sleep(1)  # tcpdump is listening by now
+            for scan in (["-sS", "-p", "1-40"], ["-sF", "-p", "1-30"], ["-sU", "-p", "1-30"]):
+                p = ns.in_a("nmap", "-n", "-Pn", "--max-retries", "0", *scan, ns.B_ADDR,
+                            capture_output=True, timeout=120)
+                assert p.returncode == 0, p.stderr
+            p = ns.in_a("hping3", "--icmp", "--faster", "-c", "300", ns.B_ADDR,
+                        capture_output=True, timeout=60)
+            time.sleep(1.5)
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(10)
+            dump.send_signal(signal.SIGTERM)
+            dump.wait(10)
+        live = lines_of(log)
+        offline = subprocess.run(IPLOG + ["-C", "/nonexistent", "-N", "-r", str(capture)],
+                                 capture_output=True, text=True, env=ENV)
+        assert offline.returncode == 0, offline.stderr
+        offline_lines = [x[16:] for x in offline.stdout.splitlines()]
+
+        def comparable(lines):
+            return [x for x in lines if " mode expired for " not in x
+                    and x not in ("iplog started.", "Caught signal 15, exiting.")]
+
+        a = ns.A_ADDR
+        assert comparable(live) == comparable(offline_lines)
+        detected = [x for x in live if " detected" in x]
+        assert [x.split(" detected")[0] for x in detected] == [
+            "TCP: SYN scan", "TCP: FIN scan", "UDP: scan/flood", "ICMP: ping flood"]
+        assert all(f" from {a}" in x for x in detected)
+
+
+@needs_tools("ip")
+def test_interface_down_and_reopened(workdir):
+    with Namespaces() as ns:
+        log = workdir / "live.log"
+        daemon = ns.popen_b(*IPLOG, "-C", "/nonexistent", "-N", "-o", "-i", ns.b_if,
+                            "-l", str(log), f"--pid-file={workdir}/iplog.pid", env=ENV)
+        try:
+            assert wait_for(has_line(log, "iplog started."))
+            subprocess.run(["ip", "-n", ns.b, "link", "set", ns.b_if, "down"], check=True)
+            assert wait_for(has_line(log, f"Warning: interface {ns.b_if} went down."), 5)
+            subprocess.run(["ip", "-n", ns.b, "link", "set", ns.b_if, "up"], check=True)
+            assert wait_for(has_line(log, f"Interface {ns.b_if} was reopened."), 40, 0.5)
+            assert daemon.poll() is None
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(10)
