@@ -91,9 +91,17 @@ def _append(ts: float, frame: bytes, batch: list) -> None:
     batch.append((ts, frame))
 
 
-def live_filter(protocols: list[str], addresses: list[bytes], promisc_bpf: str = "") -> str:
+# The host's own answers that the default counting needs (spec C3): SYN-ACK
+# and RST segments, UDP replies, ICMP unreachables, echo requests.
+ANSWERS = ("(tcp and (tcp[13] & 0x12 = 0x12 or tcp[13] & 0x04 != 0)) or udp"
+           " or (icmp and (icmp[0] = 3 or icmp[0] = 8))")
+
+
+def live_filter(protocols: list[str], addresses: list[bytes], promisc_bpf: str = "",
+                answers: bool = False) -> str:
     """Kernel filter for an interface (spec A3): the enabled protocols,
-    addressed to the interface's own addresses or to the promisc networks."""
+    addressed to the interface's own addresses or to the promisc networks;
+    with ``answers``, also what the host sends back (see ANSWERS)."""
     proto = " or ".join(protocols)
     if promisc_bpf:
         inbound = f"({promisc_bpf})"
@@ -101,7 +109,11 @@ def live_filter(protocols: list[str], addresses: list[bytes], promisc_bpf: str =
         inbound = "(" + " or ".join(f"dst host {_dotted(a)}" for a in addresses) + ")"
     else:
         inbound = "ip[0] = 0"  # no address (yet): nothing is addressed to us
-    return f"ip and ({proto}) and {inbound}"
+    text = f"ip and ({proto}) and {inbound}"
+    if answers and addresses and not promisc_bpf:
+        ours = " or ".join(f"src host {_dotted(a)}" for a in addresses)
+        text = f"({text}) or (ip and ({ours}) and ({ANSWERS}))"
+    return text
 
 
 def _dotted(addr: bytes) -> str:

@@ -313,9 +313,6 @@ def main(argv: list[str] | None = None, run: Callable | None = None) -> int:
             _warn(line)
         if opts.json:
             raise FatalError("--json is not available yet in this version of pyiplog.")
-        if not opts.classic_detection:
-            raise FatalError("only --classic-detection (iplog 2.2.3's counting) is available"
-                             " in this version of pyiplog.")
         from .runner import run_options
         if run is not None:
             return run(opts, cmd.config)

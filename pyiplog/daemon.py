@@ -143,9 +143,16 @@ class Daemon:
     def _filter(self, name: str) -> str:
         protos = [p for p in ("tcp", "udp", "icmp") if getattr(self.opts, p)]
         return live_filter(protos, self.addresses.get(name, []),
-                           promisc_filter(self.opts.promisc))
+                           promisc_filter(self.opts.promisc),
+                           answers=not self.opts.classic_detection)
+
+    def _update_local(self) -> None:
+        """The engine's idea of 'us': every address of the host (spec C3)."""
+        self.engine.local = frozenset(a for _, addrs in interfaces.snapshot().values()
+                                      for a in addrs)
 
     def open_interfaces(self, names: list[str]) -> None:
+        self._update_local()
         for name in names:
             self.addresses[name] = interfaces.addresses(name)
             try:
@@ -182,6 +189,7 @@ class Daemon:
             self.say(now, render("iface_reopened", name=name))
 
     def _check_addresses(self, now: float) -> None:
+        self._update_local()
         for name, source in self.sources.items():
             current = interfaces.addresses(name)
             if current != self.addresses.get(name):

@@ -14,7 +14,10 @@ import logging
 from .config.rules import Filters
 from .decode import HeaderError, ip_of_frame, parse_ipv4
 from .detect import icmp, tcp, udp
-from .detect.scans import COUNTED, DETECTED, KINDS, MAX_DPORTS, MAX_SPORTS, Ended, ScanTable
+from .detect.flows import FlowTable
+from .detect.probes import ProbeTable
+from .detect.scans import COUNTED, DETECTED, KINDS, MAX_DPORTS, MAX_SPORTS, ScanTable
+from .detect.tuning import Detection
 from .fragments import Reassembler
 from .messages import port_list, render
 from .options import Options
@@ -34,8 +37,12 @@ _HANDLERS = {6: ("tcp", tcp.handle), 17: ("udp", udp.handle), 1: ("icmp", icmp.h
 class Engine:
     def __init__(self, opts: Options, filters: Filters | None = None, namer: Namer | None = None,
                  kinds=KINDS):
-        self.scans = ScanTable(kinds)
+        detection = Detection()
+        self.scans = ScanTable(dict(kinds))
+        self.probes = ProbeTable(detection.kinds, detection.modern, detection.reply_wait)
+        self.flows = FlowTable()
         self.frags = Reassembler()
+        self.local: frozenset[bytes] = frozenset()  # live: the host's own addresses
         self.reconfigure(opts, filters or Filters(), namer or Namer())
         self.out: list[tuple[float, str]] = []
         self.now = 0.0
@@ -54,6 +61,12 @@ class Engine:
         self.namer = namer
         self.handlers = {num: fn for num, (name, fn) in _HANDLERS.items()
                          if getattr(opts, name)}
+        self.classic = opts.classic_detection
+        detection = Detection(opts.tuning, opts.classic_detection)
+        self.scans.kinds = detection.kinds
+        self.probes.kinds = detection.kinds
+        self.probes.tuning = detection.modern
+        self.probes.reply_wait = detection.reply_wait
 
     # --- input ------------------------------------------------------------------
 
@@ -100,7 +113,7 @@ class Engine:
 
     def close(self) -> None:
         """End of input: close every detected scan with its expired line."""
-        self._write_ended(self.scans.close())
+        self._expire(float("inf"))
 
     def drain(self) -> list[tuple[float, str]]:
         out, self.out = self.out, []
@@ -126,6 +139,11 @@ class Engine:
             resolve = True
         return self.namer.host(addr, resolve)
 
+    def outgoing(self, ip) -> bool:
+        """Sent by the monitored host to another (live only): state, no lines."""
+        local = self.local
+        return ip.src in local and ip.dst not in local
+
     def syn_seen(self, ts: float) -> None:
         """The SYN flood guard: a counter that decays by one a second."""
         elapsed = int(ts - self.syn_decayed_at)
@@ -143,24 +161,52 @@ class Engine:
         if status == COUNTED:
             return False
         if status == DETECTED:
-            entry = self.scans.entry(key, src, dst)
-            proto = _SCAN_PROTO[key]
-            self.emit(ts, "scan_detected", name=self.scans.kinds[key].name,
-                      S=self.host(src, proto), D=self.host(dst, proto),
-                      dports=port_list(entry.dports, len(entry.dports) >= MAX_DPORTS),
-                      sports=port_list(entry.sports, len(entry.sports) >= MAX_SPORTS))
+            self._detected(ts, key, self.scans.entry(key, src, dst))
         return True
+
+    # --- the default (modern) counting ---------------------------------------------
+
+    def probe(self, key: str, ts: float, src: bytes, dst: bytes, nbytes: int,
+              sport: int | None = None, dport: int | None = None, probe: bool = True,
+              flood: bool = True) -> bool:
+        """A packet toward a scan or flood; True when it stops here."""
+        swallowed = self.probes.packet(key, ts, src, dst, nbytes, sport, dport, probe, flood)
+        self._write_detections(self.probes.take_detections())
+        return swallowed
+
+    def answered(self, keys: tuple[str, ...], ts: float, src: bytes, dst: bytes, port: int,
+                 refused: bool) -> None:
+        """``dst`` answered ``src``'s probe to ``port`` (served or refused)."""
+        for key in keys:
+            self.probes.answered(key, ts, src, dst, port, refused)
+        self._write_detections(self.probes.take_detections())
+
+    def _write_detections(self, found) -> None:
+        for when, key, entry in found:
+            self._detected(when, key, entry)
+
+    def _detected(self, when: float, key: str, entry) -> None:
+        proto = _SCAN_PROTO[key]
+        self.emit(when, "scan_detected", name=self.scans.kinds[key].name,
+                  S=self.host(entry.src, proto), D=self.host(entry.dst, proto),
+                  dports=port_list(entry.dports, len(entry.dports) >= MAX_DPORTS),
+                  sports=port_list(entry.sports, len(entry.sports) >= MAX_SPORTS))
 
     def _expire(self, ts: float) -> None:
         if ts > self.now:
             self.now = ts
-        ended = self.scans.expire(ts)
-        if ended:
-            self._write_ended(ended)
-
-    def _write_ended(self, ended: list[Ended]) -> None:
-        for e in ended:
-            proto = _SCAN_PROTO.get(e.kind.key)
-            self.emit(e.when, "scan_expired", name=e.kind.name,
-                      S=self.host(e.entry.src, proto), D=self.host(e.entry.dst, proto),
-                      count=e.entry.count, bytes=e.entry.bytes)
+        ended = self.scans.expire(ts) + self.probes.expire(ts)
+        found = self.probes.take_detections()
+        if not ended and not found:
+            return
+        events = [(e.when, 1, e) for e in ended] + [(w, 0, (k, en)) for w, k, en in found]
+        events.sort(key=lambda ev: (ev[0], ev[1]))
+        for when, is_end, item in events:
+            if is_end:
+                e = item
+                proto = _SCAN_PROTO.get(e.kind.key)
+                self.emit(e.when, "scan_expired", name=e.kind.name,
+                          S=self.host(e.entry.src, proto), D=self.host(e.entry.dst, proto),
+                          count=e.entry.count, bytes=e.entry.bytes)
+            else:
+                self._detected(when, *item)

@@ -73,12 +73,13 @@ class Options:
     facility: str = DEFAULT_FACILITY
     priority: str = DEFAULT_PRIORITY
     # pyiplog additions (spec C).
-    # 2.2.3's counting is the only one until the false-alarm work lands.
-    classic_detection: bool = True
+    classic_detection: bool = False
     json: bool = False
     read_file: str | None = None
     config_file: str = DEFAULT_CONFIG
     check_config: bool = False
+    # ``threshold``/``window`` rules of iplog.conf: (word, detector, value).
+    tuning: tuple[tuple[str, str, float], ...] = ()
 
     def replace(self, **changes) -> "Options":
         return dataclasses.replace(self, **changes)

@@ -26,16 +26,19 @@ def iplog_r(tmp_path, capsys):
     """Run the real ``iplog -r`` (in-process) on frames; return its lines.
 
     The first line must be ``iplog started.``; it is checked and dropped.
+    ``classic`` (the default here) adds --classic-detection.
     """
     counter = iter(range(10**6))
 
-    def run(frames, *args, lookup=None, expect_status=0, link=None):
+    def run(frames, *args, lookup=None, expect_status=0, link=None, classic=True):
         path = tmp_path / f"capture{next(counter)}.pcap"
         if link is None:
             write_pcap(path, frames)
         else:
             write_pcap(path, frames, linktype=link)
         argv = ["-C", "/nonexistent", *args, "-r", str(path)]
+        if classic:  # the 2.2.3 contract suites count as 2.2.3 did
+            argv.insert(0, "--classic-detection")
         if lookup is None and "-N" not in args:
             argv.insert(0, "-N")
         if lookup is not None:

@@ -324,9 +324,10 @@ def test_real_scanners_live_equal_offline(workdir):
         capture = workdir / "same.pcap"
         dump = ns.popen_b("tcpdump", "-i", ns.b_if, "-s", "0", "-U", "-w", str(capture),
                           f"dst host {ns.B_ADDR}", stderr=subprocess.PIPE)
+        # 2.2.3's counting and kernel filter: the capture holds what the daemon saw.
         daemon = ns.popen_b(*IPLOG, "-C", "/nonexistent", "-N", "-o", "-i", ns.b_if,
-                            "-l", str(log), f"--pid-file={workdir}/iplog.pid", env=ENV,
-                            stderr=subprocess.PIPE)
+                            "--classic-detection", "-l", str(log),
+                            f"--pid-file={workdir}/iplog.pid", env=ENV, stderr=subprocess.PIPE)
         try:
             assert wait_for(has_line(log, "iplog started."))
             time.sleep(1)  # tcpdump is listening by now
@@ -343,7 +344,8 @@ def test_real_scanners_live_equal_offline(workdir):
             dump.send_signal(signal.SIGTERM)
             dump.wait(10)
         live = lines_of(log)
-        offline = subprocess.run(IPLOG + ["-C", "/nonexistent", "-N", "-r", str(capture)],
+        offline = subprocess.run(IPLOG + ["-C", "/nonexistent", "-N", "--classic-detection",
+                                          "-r", str(capture)],
                                  capture_output=True, text=True, env=ENV)
         assert offline.returncode == 0, offline.stderr
         offline_lines = [x[16:] for x in offline.stdout.splitlines()]
@@ -358,6 +360,68 @@ def test_real_scanners_live_equal_offline(workdir):
         assert [x.split(" detected")[0] for x in detected] == [
             "TCP: SYN scan", "TCP: FIN scan", "UDP: scan/flood", "ICMP: ping flood"]
         assert all(f" from {a}" in x for x in detected)
+
+
+LISTENERS = """
+import socket, threading
+def tcp(port):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("198.51.100.2", port)); s.listen(64)
+    while True:
+        c, _ = s.accept(); c.close()
+def udp(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("198.51.100.2", port))
+    while True:
+        data, peer = s.recvfrom(2048); s.sendto(data, peer)
+for p in (22, 80):
+    threading.Thread(target=tcp, args=(p,), daemon=True).start()
+threading.Thread(target=udp, args=(53,), daemon=True).start()
+print("ready", flush=True)
+threading.Event().wait(300)
+"""
+
+CLIENT = """
+import socket, sys, time
+for i in range(40):                      # a busy client: 40 connections in 10 s
+    s = socket.create_connection(("198.51.100.2", 80 if i % 2 else 22), timeout=2)
+    s.close(); time.sleep(0.25)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(2)
+for i in range(60):                      # DNS-like exchanges from changing ports
+    u.close(); u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(2)
+    u.sendto(b"query", ("198.51.100.2", 53)); u.recvfrom(100)
+"""
+
+
+@needs_tools("ip", "nmap")
+def test_live_default_counting_served_traffic_and_a_scan(workdir):
+    """Live, default counting: the host's answers (captured by the kernel
+    filter) keep a busy client quiet; a real SYN scan is still detected."""
+    with Namespaces() as ns:
+        log = workdir / "live.log"
+        servers = ns.popen_b(sys.executable, "-c", LISTENERS, stdout=subprocess.PIPE, text=True)
+        daemon = ns.popen_b(*IPLOG, "-C", "/nonexistent", "-N", "-o", "-i", ns.b_if,
+                            "-l", str(log), f"--pid-file={workdir}/iplog.pid", env=ENV)
+        try:
+            assert servers.stdout.readline() == "ready\n"
+            assert wait_for(has_line(log, "iplog started."))
+            p = ns.in_a(sys.executable, "-c", CLIENT, capture_output=True, text=True,
+                        timeout=60)
+            assert p.returncode == 0, p.stderr
+            time.sleep(4)  # longer than the reply wait
+            assert [x for x in lines_of(log) if " detected" in x or "Bogus" in x] == []
+            p = ns.in_a("nmap", "-n", "-Pn", "-sS", "-p", "1-100", ns.B_ADDR,
+                        capture_output=True, timeout=120)
+            assert p.returncode == 0
+            assert wait_for(lambda: [x for x in lines_of(log) if " detected" in x], 10)
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(10)
+            servers.kill()
+            servers.wait()
+        alarms = [x for x in lines_of(log) if " detected" in x or "Bogus" in x]
+        assert len(alarms) == 1 and alarms[0].startswith("TCP: SYN scan detected [ports ")
+        assert "] from 198.51.100.1 [port " in alarms[0]
+        assert sum("connection attempt" in x for x in lines_of(log)) >= 40
 
 
 @needs_tools("ip")

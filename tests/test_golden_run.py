@@ -242,7 +242,8 @@ def test_expired_lines_in_time_order(iplog_r):
 # --- real nmap scans (captured on loopback with tests/data/record-nmap.sh) ----------------------------
 
 def run_capture(name, *args):
-    p = subprocess.run(IPLOG + ["-N", *args, "-r", str(DATA / name)], capture_output=True,
+    p = subprocess.run(IPLOG + ["-N", "--classic-detection", *args, "-r", str(DATA / name)],
+                       capture_output=True,
                        text=True, env={"TZ": "UTC"})
     assert p.returncode == 0, p.stderr
     return [line[16:] for line in p.stdout.splitlines()]

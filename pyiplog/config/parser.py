@@ -23,6 +23,7 @@ from ..options import (
     DEFAULT_FACILITY, DEFAULT_PRIORITY, FACILITIES, PRIORITIES, SET_KEYWORDS, Options,
     parse_bool_word, syslog_name,
 )
+from ..detect import tuning
 from .rules import AddrSpec, FilterRule, PortSpec, TypeSpec
 
 # ICMP type names (spec A2, B15): the man page's short names and 2.2.3's long
@@ -248,6 +249,7 @@ class _Interpreter:
         self.services = services
         self.settings: list[tuple[str, object]] = []
         self.filters: list[FilterRule] = []
+        self.tuning: list[tuple[str, str, float]] = []
 
     def rule(self, line: int, words: list[str]) -> None:
         self.line = line
@@ -275,6 +277,14 @@ class _Interpreter:
             self.settings += [("promisc", nets), ("log_dest", True)]
         elif keyword in ("facility", "priority"):
             self._syslog(keyword, args)
+        elif keyword in ("threshold", "window"):
+            if len(args) < 2:
+                raise RuleError(f"Missing {keyword} parameter")
+            try:
+                value = tuning.check(keyword, args[0].lower(), args[1])
+            except tuning.TuningError as exc:
+                raise RuleError(str(exc)) from None
+            self.tuning.append((keyword, args[0].lower(), value))
         else:
             raise RuleError(f"Invalid rule: {words[0]}")
 
@@ -351,6 +361,8 @@ def parse_config(text: str, path: str = "iplog.conf", *,
             interp.rule(line, words)
         except RuleError as exc:
             line_errors.append(f"[line {line}] {exc}")
+    if interp.tuning:
+        interp.settings.append(("tuning", tuple(interp.tuning)))
     return Config(tuple(interp.settings), tuple(interp.filters),
                   tuple(line_errors + errors), path)
 
@@ -402,6 +414,7 @@ def format_effective(options: Options, config: Config,
         out.append("promisc " + ",".join(options.promisc))
     out.append(f"facility {options.facility}")
     out.append(f"priority {options.priority}")
+    out += tuning.Detection(options.tuning, options.classic_detection).describe()
     ordered = (list(dns_rules) + [r for r in config.filters if r.action == "log"]
                + [r for r in config.filters if r.action == "ignore"])
     for rule in ordered:

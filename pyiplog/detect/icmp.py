@@ -29,7 +29,10 @@ def handle(engine, ts: float, ip) -> None:
             icmp_type=itype):
         return
     n = ip.data_len
-    if itype == ECHO_REPLY and opts.smurf:
+    if not engine.classic:
+        if _modern(engine, ts, ip, itype, msg, n):
+            return
+    elif itype == ECHO_REPLY and opts.smurf:
         if engine.count("smurf", ts, smurf_source(ip.src), ip.dst, n):
             return
     elif itype == ECHO and opts.ping_flood:
@@ -38,6 +41,39 @@ def handle(engine, ts: float, ip) -> None:
     if opts.scans_only:
         return
     _FORMATTERS.get(itype, _undefined)(engine, ts, ip, itype, code, msg)
+
+
+def _modern(engine, ts: float, ip, itype: int, msg: bytes, n: int) -> bool:
+    """Default counting (spec C3); True when the packet stops here."""
+    opts = engine.opts
+    if itype == UNREACH and len(msg) >= 8 + 20 + 4:
+        _refusal(engine, ts, msg[8:])
+    reply = False
+    if itype in (ECHO, ECHO_REPLY) and len(msg) >= 6:
+        ident = _u16.unpack_from(msg, 4)[0]
+        key = ((1, ip.src, ident, ip.dst, 0) if itype == ECHO
+               else (1, ip.src, 0, ip.dst, ident))
+        reply = engine.flows.note(ts, key)
+    if engine.outgoing(ip):
+        return True
+    if itype == ECHO_REPLY and opts.smurf and not reply:
+        return engine.probe("smurf", ts, smurf_source(ip.src), ip.dst, n, probe=False)
+    if itype == ECHO and opts.ping_flood:
+        return engine.probe("ping_flood", ts, ip.src, ip.dst, n, probe=False)
+    return False
+
+
+def _refusal(engine, ts: float, quoted: bytes) -> None:
+    """An unreachable quoting a probe: the probe to that port was refused."""
+    hlen = max((quoted[0] & 0x0F) * 4, 20)
+    if len(quoted) < hlen + 4:
+        return
+    proto, src, dst = quoted[9], quoted[12:16], quoted[16:20]
+    dport = _u16.unpack_from(quoted, hlen + 2)[0]
+    if proto == 17:
+        engine.answered(("udp_scan",), ts, src, dst, dport, refused=True)
+    elif proto == 6:
+        engine.answered(("syn_scan", "portscan"), ts, src, dst, dport, refused=True)
 
 
 def describe_quoted(engine, quoted: bytes) -> str:

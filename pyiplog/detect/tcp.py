@@ -1,16 +1,37 @@
-"""TCP (spec A5): stealth scans, bogus flags, SYN and port scans, attempts."""
+"""TCP (spec A5): stealth scans, bogus flags, SYN and port scans, attempts.
+
+With the default counting (spec C3), answers matter: a SYN-ACK marks the
+port served, a RST refuses the probe; ECN (RFC 3168) is not bogus.
+"""
 
 from __future__ import annotations
 
 import struct
 
-FIN, SYN, RST, PSH, ACK, URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
-BOGUS_BITS = 0xC0  # the two top flag bits (ECE, CWR today)
+FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
+BOGUS_BITS = ECE | CWR  # 2.2.3: the two top flag bits are always bogus
+RESERVED = 0x0F  # the low half of byte 12: reserved (and the old NS/AE bit)
+SYN_KINDS = ("syn_scan", "portscan")
 
 # Flag sets (top bits cleared) that count toward the Xmas scan.
 XMAS = frozenset({FIN | URG | PSH, URG, PSH, FIN | URG, FIN | PSH, URG | PSH})
 
 _ports = struct.Struct("!HH")
+_u16 = struct.Struct("!H")
+
+
+def bogus_modern(seg: bytes, flags: int) -> bool:
+    """Flags no RFC 3168 stack sends: reserved bits, an urgent pointer
+    without URG, a SYN with only one of ECE/CWR, a SYN-ACK with CWR."""
+    if seg[12] & RESERVED:
+        return True
+    if len(seg) >= 20 and not flags & URG and _u16.unpack_from(seg, 18)[0]:
+        return True
+    if flags & SYN:
+        if flags & ACK:
+            return bool(flags & CWR)
+        return bool(flags & ECE) != bool(flags & CWR)
+    return False
 
 
 def handle(engine, ts: float, ip) -> None:
@@ -23,6 +44,14 @@ def handle(engine, ts: float, ip) -> None:
     if engine.filters and engine.filters.ignored(
             "tcp", int.from_bytes(ip.src, "big"), int.from_bytes(ip.dst, "big"), sport, dport):
         return
+    classic = engine.classic
+    if not classic:
+        if flags & (SYN | ACK) == SYN | ACK:
+            engine.answered(SYN_KINDS, ts, ip.dst, ip.src, sport, refused=False)
+        elif flags & RST:
+            engine.answered(SYN_KINDS, ts, ip.dst, ip.src, sport, refused=True)
+        if engine.outgoing(ip):  # the host's own answers: state only
+            return
     n = ip.data_len
     low = flags & 0x3F
     if low == 0:
@@ -34,7 +63,7 @@ def handle(engine, ts: float, ip) -> None:
     elif low == FIN:
         if opts.fin_scan and engine.count("fin_scan", ts, ip.src, ip.dst, n, sport, dport):
             return
-    if flags & BOGUS_BITS and opts.bogus:
+    if opts.bogus and (flags & BOGUS_BITS if classic else bogus_modern(seg, flags)):
         if engine.last_bogus_src != ip.src:
             engine.last_bogus_src = ip.src
             engine.emit(ts, "tcp_bogus", S=engine.host(ip.src, "tcp"), sport=sport,
@@ -42,13 +71,20 @@ def handle(engine, ts: float, ip) -> None:
         return
     if not (flags & SYN) or flags & ACK:
         return
-    # 2.2.3 counts a DF-clear SYN toward the SYN scan and, while that is
-    # still under its threshold, toward the port scan as well.
-    if opts.syn_scan and not ip.df:
-        if engine.count("syn_scan", ts, ip.src, ip.dst, n, sport, dport):
+    if classic:
+        # 2.2.3 counts a DF-clear SYN toward the SYN scan and, while that is
+        # still under its threshold, toward the port scan as well.
+        if opts.syn_scan and not ip.df:
+            if engine.count("syn_scan", ts, ip.src, ip.dst, n, sport, dport):
+                return
+        if opts.portscan and engine.count("portscan", ts, ip.src, ip.dst, n, sport, dport):
             return
-    if opts.portscan and engine.count("portscan", ts, ip.src, ip.dst, n, sport, dport):
-        return
+    else:
+        # One kind per probe: raw SYNs (DF clear) make SYN scans, the
+        # kernel's connect() SYNs (DF set) port scans.
+        key = "syn_scan" if opts.syn_scan and not ip.df else "portscan" if opts.portscan else None
+        if key and engine.probe(key, ts, ip.src, ip.dst, n, sport, dport):
+            return
     engine.syn_seen(ts)
     if opts.scans_only:
         return

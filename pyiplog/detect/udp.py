@@ -1,4 +1,9 @@
-"""UDP (spec A6): smurf (echo port), traceroute, scan/flood, datagrams."""
+"""UDP (spec A6): smurf (echo port), traceroute, scan/flood, datagrams.
+
+With the default counting (spec C3), a datagram that answers one seen the
+other way is a reply, never a probe, and a port the destination answers
+from is served: neither counts toward a scan or a flood.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import struct
 
 ECHO_PORT = 7
 TRACEROUTE_QUIET = 15.0  # seconds between two traceroute lines for one source
+UDP_KINDS = ("udp_scan",)
 
 _head = struct.Struct("!HHH")
 
@@ -25,8 +31,20 @@ def handle(engine, ts: float, ip) -> None:
             "udp", int.from_bytes(ip.src, "big"), int.from_bytes(ip.dst, "big"), sport, dport):
         return
     n = ip.data_len
-    if sport == ECHO_PORT and opts.smurf:
-        if engine.count("smurf", ts, smurf_source(ip.src), ip.dst, n, sport, dport):
+    classic = engine.classic
+    reply = False
+    if not classic:
+        reply = engine.flows.note(ts, (17, ip.src, sport, ip.dst, dport))
+        if reply:  # the source serves its port to the destination
+            engine.answered(UDP_KINDS, ts, ip.dst, ip.src, sport, refused=False)
+        if engine.outgoing(ip):
+            return
+    if sport == ECHO_PORT and opts.smurf and not reply:
+        if classic:
+            if engine.count("smurf", ts, smurf_source(ip.src), ip.dst, n, sport, dport):
+                return
+        elif engine.probe("smurf", ts, smurf_source(ip.src), ip.dst, n, sport, dport,
+                          probe=False):
             return
     if ip.ttl == 1 and opts.traceroute:
         last = engine.last_traceroute
@@ -35,8 +53,12 @@ def handle(engine, ts: float, ip) -> None:
             engine.emit(ts, "udp_traceroute", S=engine.host(ip.src, "udp"),
                         D=engine.host(ip.dst, "udp"))
         return
-    if opts.udp_scan and engine.count("udp_scan", ts, ip.src, ip.dst, n, sport, dport):
-        return
+    if opts.udp_scan and not reply:
+        if classic:
+            if engine.count("udp_scan", ts, ip.src, ip.dst, n, sport, dport):
+                return
+        elif engine.probe("udp_scan", ts, ip.src, ip.dst, n, sport, dport):
+            return
     if opts.scans_only:
         return
     engine.emit(ts, "udp_dgram", service=engine.namer.service(dport, "udp"),
