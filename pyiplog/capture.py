@@ -42,6 +42,31 @@ def promisc_filter(networks: tuple[str, ...]) -> str:
     return " or ".join(terms)
 
 
+def useful_filter(classic: bool, verbose: bool) -> str:
+    """BPF text dropping what can never produce a line or change any state.
+
+    That is an established TCP segment: ACK set, no SYN or RST, not a
+    fragment, nothing bogus about it (2.2.3's bogus bits in classic
+    counting; reserved bits or an urgent pointer without URG otherwise).
+    With verbose every packet's header checksum matters: nothing is dropped.
+    Dropping these in libpcap, in C, spares the engine ~90% of a server's
+    traffic.
+    """
+    if verbose:
+        return ""
+    if classic:
+        bogus = "tcp[13] & 0xc0 != 0"
+    else:
+        bogus = "tcp[12] & 0x0f != 0 or (tcp[13] & 0x20 = 0 and tcp[18:2] != 0)"
+    return (f"ip and (not tcp or ip[6:2] & 0xbfff != 0 or tcp[13] & 0x06 != 0"
+            f" or tcp[13] & 0x10 = 0 or {bogus})")
+
+
+def combine(*filters: str) -> str:
+    parts = [f"({f})" for f in filters if f]
+    return " and ".join(parts)
+
+
 class FileSource:
     """A pcap or pcapng file (``-``: standard input) read through libpcap."""
 
@@ -64,6 +89,8 @@ class FileSource:
             raise CaptureError(f"Unable to read {label}: not a pcap or pcapng capture file"
                                " (or a truncated header)") from None
         self.dlt = self.handle.datalink()
+        if bpf and self.dlt == 1:  # Ethernet: tagged frames too (libpcap's idiom)
+            bpf = f"({bpf}) or (vlan and ({bpf}))"
         if bpf:
             try:
                 self.handle.setfilter(bpf)

@@ -23,7 +23,9 @@ import time
 from dataclasses import dataclass
 
 from . import interfaces
-from .capture import CaptureError, LiveSource, live_filter, promisc_filter
+from .capture import (
+    CaptureError, LiveSource, combine, live_filter, promisc_filter, useful_filter,
+)
 from .config import Config, Filters, nameserver_rules, read_config
 from .messages import render
 from .options import FatalError, Options, normalise
@@ -142,9 +144,10 @@ class Daemon:
 
     def _filter(self, name: str) -> str:
         protos = [p for p in ("tcp", "udp", "icmp") if getattr(self.opts, p)]
-        return live_filter(protos, self.addresses.get(name, []),
-                           promisc_filter(self.opts.promisc),
-                           answers=not self.opts.classic_detection)
+        return combine(live_filter(protos, self.addresses.get(name, []),
+                                   promisc_filter(self.opts.promisc),
+                                   answers=not self.opts.classic_detection),
+                       useful_filter(self.opts.classic_detection, self.opts.verbose))
 
     def _update_local(self) -> None:
         """The engine's idea of 'us': every address of the host (spec C3)."""

@@ -109,8 +109,14 @@ def ip_of_frame(dlt: int, frame: bytes) -> bytes | None:
     return None
 
 
+_words20 = struct.Struct("!10H")
+
+
 def header_checksum_ok(header: bytes) -> bool:
-    total = sum(struct.unpack(f"!{len(header) // 2}H", header))
+    if len(header) == 20:
+        total = sum(_words20.unpack(header))
+    else:
+        total = sum(struct.unpack(f"!{len(header) // 2}H", header))
     while total > 0xFFFF:
         total = (total & 0xFFFF) + (total >> 16)
     return total == 0xFFFF

@@ -92,14 +92,14 @@ class Engine:
         if isinstance(ip, HeaderError):
             if self.opts.verbose:
                 kind = "ip_short" if ip.kind == "short" else "ip_checksum"
-                self.emit(ts, kind, S=self.host(ip.src, "ip"), D=self.host(ip.dst, "ip"))
+                self.emit(ts, kind, S=self.host(ip.src, "ip"), D=self.dst(ip.dst, "ip"))
             return
         if ip.is_fragment:
             ip, attack = self.frags.feed(ts, ip)
             if attack is not None:
                 if self.opts.frag:
                     src, dst = data[12:16], data[16:20]
-                    self.emit(ts, attack, S=self.host(src, "ip"), D=self.host(dst, "ip"))
+                    self.emit(ts, attack, S=self.host(src, "ip"), D=self.dst(dst, "ip"))
                 return
             if ip is None:
                 return
@@ -123,6 +123,10 @@ class Engine:
 
     def emit(self, ts: float, kind: str, **fields) -> None:
         self.out.append((ts, render(kind, self.dest, **fields)))
+
+    def dst(self, addr: bytes, proto: str | None) -> str:
+        """The destination as printed, or "" when log_dest is off (never shown)."""
+        return self.host(addr, proto) if self.dest else ""
 
     def host(self, addr: bytes, proto: str | None) -> str:
         """A host as the messages of ``proto`` print it ('ip': steps A4.1-2)."""
@@ -188,13 +192,15 @@ class Engine:
     def _detected(self, when: float, key: str, entry) -> None:
         proto = _SCAN_PROTO[key]
         self.emit(when, "scan_detected", name=self.scans.kinds[key].name,
-                  S=self.host(entry.src, proto), D=self.host(entry.dst, proto),
+                  S=self.host(entry.src, proto), D=self.dst(entry.dst, proto),
                   dports=port_list(entry.dports, len(entry.dports) >= MAX_DPORTS),
                   sports=port_list(entry.sports, len(entry.sports) >= MAX_SPORTS))
 
     def _expire(self, ts: float) -> None:
         if ts > self.now:
             self.now = ts
+        if ts < self.scans.next_due and ts < self.probes.next_due:
+            return
         ended = self.scans.expire(ts) + self.probes.expire(ts)
         found = self.probes.take_detections()
         if not ended and not found:
@@ -206,7 +212,7 @@ class Engine:
                 e = item
                 proto = _SCAN_PROTO.get(e.kind.key)
                 self.emit(e.when, "scan_expired", name=e.kind.name,
-                          S=self.host(e.entry.src, proto), D=self.host(e.entry.dst, proto),
+                          S=self.host(e.entry.src, proto), D=self.dst(e.entry.dst, proto),
                           count=e.entry.count, bytes=e.entry.bytes)
             else:
                 self._detected(when, *item)

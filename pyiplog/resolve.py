@@ -20,7 +20,7 @@ DNS_CACHE_SECONDS = 3600
 
 def address_text(addr: bytes) -> str:
     if len(addr) == 4:
-        return "%d.%d.%d.%d" % (addr[0], addr[1], addr[2], addr[3])
+        return socket.inet_ntoa(addr)
     return str(ipaddress.ip_address(addr))  # RFC 5952 for IPv6
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import time
 
-from .capture import CaptureError, FileSource, promisc_filter
+from .capture import CaptureError, FileSource, combine, promisc_filter, useful_filter
 from .config import Config, Filters, nameserver_rules
 from .engine import Engine
 from .options import FatalError, Options
@@ -46,7 +46,8 @@ def open_output(opts: Options, offline: bool = False):
 
 def run_file(opts: Options, config: Config, lookup=None) -> int:
     try:
-        source = FileSource(opts.read_file, promisc_filter(opts.promisc))
+        source = FileSource(opts.read_file, combine(
+            promisc_filter(opts.promisc), useful_filter(opts.classic_detection, opts.verbose)))
     except CaptureError as exc:
         raise FatalError(str(exc)) from None
     engine = build_engine(opts, config, lookup)

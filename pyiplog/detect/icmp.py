@@ -104,7 +104,7 @@ def _quoted_dst(msg: bytes) -> bytes | None:
 
 def _echo(engine, ts, ip, itype, code, msg):
     kind = "icmp_echo_reply" if itype == ECHO_REPLY else "icmp_echo"
-    engine.emit(ts, kind, S=engine.host(ip.src, "icmp"), D=engine.host(ip.dst, "icmp"),
+    engine.emit(ts, kind, S=engine.host(ip.src, "icmp"), D=engine.dst(ip.dst, "icmp"),
                 n=ip.data_len)
 
 
@@ -112,23 +112,23 @@ def _unreach(engine, ts, ip, itype, code, msg):
     src = engine.host(ip.src, "icmp")
     if code >= len(UNREACH_TEXTS):
         engine.emit(ts, "icmp_unreach_undefined", code=code, S=src,
-                    D=engine.host(ip.dst, "icmp"))
+                    D=engine.dst(ip.dst, "icmp"))
         return
     qdst = _quoted_dst(msg)
     head = src if qdst is None or qdst == ip.src else f"(from {src}) {engine.host(qdst, 'icmp')}"
     engine.emit(ts, "icmp_unreach", H=head, text=UNREACH_TEXTS[code],
-                D=engine.host(ip.dst, "icmp"), inner=describe_quoted(engine, msg[8:]))
+                D=engine.dst(ip.dst, "icmp"), inner=describe_quoted(engine, msg[8:]))
 
 
 def _named(engine, ts, ip, itype, code, msg):
     engine.emit(ts, "icmp_named", name=ICMP_NAMED[itype], S=engine.host(ip.src, "icmp"),
-                D=engine.host(ip.dst, "icmp"))
+                D=engine.dst(ip.dst, "icmp"))
 
 
 def _redirect(engine, ts, ip, itype, code, msg):
     if code >= len(REDIRECT_FORMS) or len(msg) < 8:
         engine.emit(ts, "icmp_redirect_undefined", code=code, S=engine.host(ip.src, "icmp"),
-                    D=engine.host(ip.dst, "icmp"))
+                    D=engine.dst(ip.dst, "icmp"))
         return
     redirect, target = REDIRECT_FORMS[code]
     qdst = _quoted_dst(msg) or bytes(4)
@@ -147,18 +147,18 @@ def _router_advert(engine, ts, ip, itype, code, msg):
             break
         routers.append(address_text(msg[at:at + 4]))
     engine.emit(ts, "icmp_router_advert", S=engine.host(ip.src, "icmp"),
-                D=engine.host(ip.dst, "icmp"), routers=" -> ".join(routers),
+                D=engine.dst(ip.dst, "icmp"), routers=" -> ".join(routers),
                 lifetime=lifetime(_u16.unpack_from(msg, 6)[0]))
 
 
 def _time_exceeded(engine, ts, ip, itype, code, msg):
     engine.emit(ts, "icmp_time_exceeded", S=engine.host(ip.src, "icmp"),
-                D=engine.host(ip.dst, "icmp"), inner=describe_quoted(engine, msg[8:]))
+                D=engine.dst(ip.dst, "icmp"), inner=describe_quoted(engine, msg[8:]))
 
 
 def _param_problem(engine, ts, ip, itype, code, msg):
     engine.emit(ts, "icmp_param_problem", S=engine.host(ip.src, "icmp"),
-                D=engine.host(ip.dst, "icmp"), ptr=msg[4] if len(msg) > 4 else 0)
+                D=engine.dst(ip.dst, "icmp"), ptr=msg[4] if len(msg) > 4 else 0)
 
 
 def _timestamp_reply(engine, ts, ip, itype, code, msg):
@@ -166,7 +166,7 @@ def _timestamp_reply(engine, ts, ip, itype, code, msg):
     millis = _u32.unpack_from(msg, 16)[0] if len(msg) >= 20 else 0
     secs = (millis // 1000) % 86400
     engine.emit(ts, "icmp_timestamp_reply", S=engine.host(ip.src, "icmp"),
-                D=engine.host(ip.dst, "icmp"),
+                D=engine.dst(ip.dst, "icmp"),
                 time=f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}")
 
 
@@ -174,12 +174,12 @@ def _mask_reply(engine, ts, ip, itype, code, msg):
     # B6, B16: network byte order, printed as a dotted quad, never resolved.
     mask = address_text(msg[8:12]) if len(msg) >= 12 else "0.0.0.0"
     engine.emit(ts, "icmp_mask_reply", S=engine.host(ip.src, "icmp"),
-                D=engine.host(ip.dst, "icmp"), mask=mask)
+                D=engine.dst(ip.dst, "icmp"), mask=mask)
 
 
 def _undefined(engine, ts, ip, itype, code, msg):
     engine.emit(ts, "icmp_undefined", type=itype, S=engine.host(ip.src, "icmp"),
-                D=engine.host(ip.dst, "icmp"))
+                D=engine.dst(ip.dst, "icmp"))
 
 
 _FORMATTERS = {

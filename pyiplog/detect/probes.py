@@ -17,13 +17,15 @@ reads the same.
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass
 
+from .pairs import PairTable
 from .scans import MAX_DPORTS, MAX_SPORTS, Ended, ScanKind
 
-MAX_ENTRIES = 65536
+MAX_ENTRIES = 16384  # pairs per kind (see pairs.py for who goes first)
 MAX_PENDING = 256  # unanswered probes remembered per pair
+MAX_WAITING = 65536  # probes waiting for their answer, all pairs together
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class Entry:
     __slots__ = ("src", "dst", "count", "bytes", "sports", "dports", "expiry", "detected",
                  "pending", "failed", "served", "win_start", "cur", "prev")
 
-    def __init__(self, src: bytes, dst: bytes):
+    def __init__(self, src: bytes, dst: bytes, ts: float):
         self.src = src
         self.dst = dst
         self.count = 0
@@ -50,10 +52,11 @@ class Entry:
         self.dports: list[int] = []
         self.expiry = 0.0
         self.detected = False
-        self.pending: dict[int, float] = {}
-        self.failed: set[int] = set()
-        self.served: set[int] = set()
-        self.win_start = 0.0
+        # Made when first needed: most pairs of a flood never need them.
+        self.pending: dict[int, float] | None = None  # port -> when probed
+        self.failed: set[int] | None = None
+        self.served: set[int] | None = None
+        self.win_start = ts
         self.cur = 0
         self.prev = 0
 
@@ -75,30 +78,16 @@ class ProbeTable:
         self.kinds = kinds
         self.tuning = tuning
         self.reply_wait = reply_wait
-        self.max_entries = max_entries
-        self.tables: dict[str, OrderedDict] = {k: OrderedDict() for k in tuning}
+        self.tables: dict[str, PairTable] = {k: PairTable(max_entries) for k in tuning}
         self.waiting: deque = deque()  # (deadline, key, pair, port, sent)
         self.ended: list[Ended] = []
         self.detections: list[tuple[float, str, Entry]] = []
+        self.next_due = float("inf")
 
-    def _entry(self, key: str, ts: float, src: bytes, dst: bytes) -> Entry:
-        table = self.tables[key]
-        pair = (src, dst)
-        entry = table.get(pair)
-        if entry is None or entry.expiry <= ts:
-            if entry is not None:
-                del table[pair]
-                if entry.detected:
-                    self.ended.append(Ended(entry.expiry, self.kinds[key], entry))
-            entry = table[pair] = Entry(src, dst)
-            entry.win_start = ts
-            if len(table) > self.max_entries:
-                _, old = table.popitem(last=False)
-                if old.detected:
-                    self.ended.append(Ended(ts, self.kinds[key], old))
-        else:
-            table.move_to_end(pair)
-        return entry
+    def _end(self, when: float, key: str, entry: Entry) -> None:
+        if entry.detected:
+            self.ended.append(Ended(when, self.kinds[key], entry))
+            self.next_due = min(self.next_due, when)
 
     def packet(self, key: str, ts: float, src: bytes, dst: bytes, nbytes: int,
                sport: int | None = None, dport: int | None = None,
@@ -110,23 +99,44 @@ class ProbeTable:
         toward the rate.  A newly detected pair is queued in ``detections``.
         """
         tune = self.tuning[key]
-        entry = self._entry(key, ts, src, dst)
+        table = self.tables[key]
+        pair = (src, dst)
+        entry = table.get(pair)
+        if entry is not None and entry.expiry <= ts:
+            table.remove(pair)
+            self._end(entry.expiry, key, entry)
+            entry = None
+        new = entry is None
+        if new:
+            entry = Entry(src, dst, ts)
         entry.count += 1
         entry.bytes += nbytes
-        entry.expiry = ts + max(tune.scan_gap, tune.flood_window)
+        entry.expiry = expiry = ts + max(tune.scan_gap, tune.flood_window)
+        if expiry < self.next_due:
+            self.next_due = expiry
+        evicted = table.add(pair, entry) if new else table.touch(pair, entry)
+        if evicted is not None:
+            self._end(ts, key, evicted)
         if entry.detected:
             return True
-        served = dport is not None and dport in entry.served
+        served = dport is not None and entry.served is not None and dport in entry.served
         if sport is not None:
             if sport not in entry.sports and len(entry.sports) < MAX_SPORTS:
                 entry.sports.append(sport)
             if not served and dport not in entry.dports and len(entry.dports) < MAX_DPORTS:
                 entry.dports.append(dport)
         if probe and dport is not None and not served and tune.scan_ports:
+            if entry.pending is None:
+                entry.pending, entry.failed = {}, set()
             if dport not in entry.failed and dport not in entry.pending \
                     and len(entry.pending) < MAX_PENDING:
                 entry.pending[dport] = ts
-                self.waiting.append((ts + self.reply_wait, key, (src, dst), dport, ts))
+                deadline = ts + self.reply_wait
+                self.waiting.append((deadline, key, pair, dport, ts))
+                if len(self.waiting) > MAX_WAITING:  # a flood: the oldest wait no more
+                    self.waiting.popleft()
+                if deadline < self.next_due:
+                    self.next_due = deadline
         if flood and tune.flood_packets and (tune.flood_served or not served):
             if entry.rate(ts, tune.flood_window) >= tune.flood_packets:
                 if dport is not None and dport not in entry.dports:
@@ -138,17 +148,21 @@ class ProbeTable:
 
     def answered(self, key: str, ts: float, src: bytes, dst: bytes, port: int,
                  refused: bool) -> None:
-        """``dst`` answered ``src``'s probe to ``port``: served, or refused."""
+        """``dst`` answered ``src``'s probe to ``port``: served, or refused.
+
+        Only pairs already probing are affected: answers to nobody's probe
+        cost nothing.
+        """
         entry = self.tables[key].get((src, dst))
-        if entry is None or entry.expiry <= ts:
-            if refused:
-                return
-            entry = self._entry(key, ts, src, dst)
-            entry.expiry = ts + max(self.tuning[key].scan_gap, self.tuning[key].flood_window)
+        if entry is None or entry.expiry <= ts or entry.pending is None and refused:
+            return
         if not refused:
+            if entry.served is None:
+                entry.served = set()
             entry.served.add(port)
-            entry.pending.pop(port, None)
-            entry.failed.discard(port)
+            if entry.pending is not None:
+                entry.pending.pop(port, None)
+                entry.failed.discard(port)
             if port in entry.dports:
                 entry.dports.remove(port)
             return
@@ -166,22 +180,23 @@ class ProbeTable:
 
     def expire(self, ts: float) -> list[Ended]:
         """Probes left unanswered fail; silent pairs end.  Returns the ended scans."""
+        if ts < self.next_due:
+            return []
         waiting = self.waiting
         while waiting and waiting[0][0] <= ts:
             deadline, key, pair, port, sent = waiting.popleft()
             entry = self.tables[key].get(pair)
-            if entry is not None and entry.pending.get(port) == sent:
+            if entry is not None and entry.pending is not None \
+                    and entry.pending.get(port) == sent:
                 del entry.pending[port]
                 self._failed(deadline, key, entry, port)
         ended, self.ended = self.ended, []
         for key, table in self.tables.items():
-            while table:
-                pair, entry = next(iter(table.items()))
-                if entry.expiry > ts:
-                    break
-                del table[pair]
+            for entry in table.expired(ts):
                 if entry.detected:
                     ended.append(Ended(entry.expiry, self.kinds[key], entry))
+        self.next_due = min([t.next_due for t in self.tables.values()]
+                            + ([waiting[0][0]] if waiting else []))
         ended.sort(key=lambda e: e.when)
         return ended
 

@@ -9,12 +9,13 @@ is bounded by ``max_entries`` per kind, whatever the traffic (spec C6).
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
+
+from .pairs import PairTable
 
 MAX_DPORTS = 10  # distinct destination ports remembered per pair
 MAX_SPORTS = 5  # distinct source ports remembered per pair
-MAX_ENTRIES = 65536  # pairs per kind before the least recently active is evicted
+MAX_ENTRIES = 16384  # pairs per kind; then the least recently active goes (pairs.py)
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,9 @@ class Ended:
 class ScanTable:
     def __init__(self, kinds: dict[str, ScanKind] = KINDS, max_entries: int = MAX_ENTRIES):
         self.kinds = kinds
-        self.max_entries = max_entries
-        self.tables: dict[str, OrderedDict] = {k: OrderedDict() for k in kinds}
-        self.ended: list[Ended] = []  # evicted scans, drained by the engine
+        self.tables: dict[str, PairTable] = {k: PairTable(max_entries) for k in kinds}
+        self.ended: list[Ended] = []  # evicted scans, drained by ``expire``
+        self.next_due = float("inf")  # nothing to expire before this
 
     def count(self, key: str, ts: float, src: bytes, dst: bytes, nbytes: int,
               sport: int | None = None, dport: int | None = None) -> int:
@@ -78,25 +79,29 @@ class ScanTable:
         table = self.tables[key]
         pair = (src, dst)
         entry = table.get(pair)
-        if entry is None or entry.expiry <= ts:
-            if entry is not None:
-                del table[pair]
-                if entry.detected:
-                    self.ended.append(Ended(entry.expiry, kind, entry))
+        if entry is not None and entry.expiry <= ts:
+            table.remove(pair)
+            if entry.detected:
+                self.ended.append(Ended(entry.expiry, kind, entry))
+                self.next_due = ts
+            entry = None
+        new = entry is None
+        if new:
             entry = Entry(src, dst)
-            table[pair] = entry
-            if len(table) > self.max_entries:
-                self._evict(kind, table, ts)
-        else:
-            table.move_to_end(pair)
         entry.count += 1
         entry.bytes += nbytes
-        entry.expiry = ts + kind.timeout
+        entry.expiry = expiry = ts + kind.timeout
+        if expiry < self.next_due:
+            self.next_due = expiry
         if sport is not None:
             if sport not in entry.sports and len(entry.sports) < MAX_SPORTS:
                 entry.sports.append(sport)
             if dport not in entry.dports and len(entry.dports) < MAX_DPORTS:
                 entry.dports.append(dport)
+        evicted = table.add(pair, entry) if new else table.touch(pair, entry)
+        if evicted is not None and evicted.detected:  # its scan ends now (spec A8)
+            self.ended.append(Ended(ts, kind, evicted))
+            self.next_due = ts
         if entry.detected:
             return SWALLOWED
         if entry.count >= kind.threshold:
@@ -107,22 +112,16 @@ class ScanTable:
     def entry(self, key: str, src: bytes, dst: bytes) -> Entry | None:
         return self.tables[key].get((src, dst))
 
-    def _evict(self, kind: ScanKind, table: OrderedDict, ts: float) -> None:
-        _, old = table.popitem(last=False)
-        if old.detected:
-            self.ended.append(Ended(ts, kind, old))
-
     def expire(self, ts: float) -> list[Ended]:
         """Remove pairs silent past their timeout; return the detected ones."""
+        if ts < self.next_due:
+            return []
         ended, self.ended = self.ended, []
         for key, table in self.tables.items():
-            while table:
-                pair, entry = next(iter(table.items()))
-                if entry.expiry > ts:
-                    break
-                del table[pair]
+            for entry in table.expired(ts):
                 if entry.detected:
                     ended.append(Ended(entry.expiry, self.kinds[key], entry))
+        self.next_due = min(t.next_due for t in self.tables.values())
         ended.sort(key=lambda e: e.when)
         return ended
 

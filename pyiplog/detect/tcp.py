@@ -67,7 +67,7 @@ def handle(engine, ts: float, ip) -> None:
         if engine.last_bogus_src != ip.src:
             engine.last_bogus_src = ip.src
             engine.emit(ts, "tcp_bogus", S=engine.host(ip.src, "tcp"), sport=sport,
-                        D=engine.host(ip.dst, "tcp"), dport=dport)
+                        D=engine.dst(ip.dst, "tcp"), dport=dport)
         return
     if not (flags & SYN) or flags & ACK:
         return
@@ -89,4 +89,4 @@ def handle(engine, ts: float, ip) -> None:
     if opts.scans_only:
         return
     engine.emit(ts, "tcp_attempt", service=engine.namer.service(dport, "tcp"),
-                S=engine.host(ip.src, "tcp"), sport=sport, D=engine.host(ip.dst, "tcp"))
+                S=engine.host(ip.src, "tcp"), sport=sport, D=engine.dst(ip.dst, "tcp"))

@@ -51,7 +51,7 @@ def handle(engine, ts: float, ip) -> None:
         if last is None or last[0] != ip.src or ts - last[1] >= TRACEROUTE_QUIET:
             engine.last_traceroute = (ip.src, ts)
             engine.emit(ts, "udp_traceroute", S=engine.host(ip.src, "udp"),
-                        D=engine.host(ip.dst, "udp"))
+                        D=engine.dst(ip.dst, "udp"))
         return
     if opts.udp_scan and not reply:
         if classic:
@@ -62,5 +62,5 @@ def handle(engine, ts: float, ip) -> None:
     if opts.scans_only:
         return
     engine.emit(ts, "udp_dgram", service=engine.namer.service(dport, "udp"),
-                S=engine.host(ip.src, "udp"), sport=sport, D=engine.host(ip.dst, "udp"),
+                S=engine.host(ip.src, "udp"), sport=sport, D=engine.dst(ip.dst, "udp"),
                 n=max(length - 8, 0))

@@ -23,6 +23,23 @@ def stamp(ts: float) -> str:
                                       t.tm_sec)
 
 
+class _Stamps:
+    """``stamp`` for the current second, computed once per second."""
+
+    __slots__ = ("second", "text")
+
+    def __init__(self):
+        self.second = None
+        self.text = ""
+
+    def __call__(self, ts: float) -> str:
+        second = int(ts // 1)
+        if second != self.second:
+            self.second = second
+            self.text = stamp(second)
+        return self.text
+
+
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -31,6 +48,7 @@ class TextLog:
 
     def __init__(self, stream):
         self.stream = stream
+        self.stamp = _Stamps()
         self.last: str | None = None
         self.last_time = 0.0
         self.repeats = 0
@@ -71,7 +89,7 @@ class TextLog:
         self.stream.flush()
 
     def _line(self, ts: float, message: str) -> None:
-        self.stream.write(f"{stamp(ts)} {message}\n")
+        self.stream.write(f"{self.stamp(ts)} {message}\n")
 
 
 class LogFile(TextLog):

@@ -1,0 +1,111 @@
+"""Deterministic benchmark traces (issue 6), written straight as pcap.
+
+    python bench/gen.py mixed OUT.pcap [PACKETS]
+    python bench/gen.py synflood OUT.pcap [PACKETS]
+
+mixed: a busy server's inbound traffic: ~90% established TCP segments of 64
+flows (ACK, PSH+ACK, payloads 0-1400 bytes), 4% new connections (SYN with DF)
+from many clients to 80/443, 4% DNS-like UDP to 53, 1% ICMP echo, 1% SYN-scan
+probes from 3 sources.  synflood: every packet a SYN to port 80 from a random
+spoofed source.  Same seed, same file.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+import sys
+
+SERVER = bytes([192, 0, 2, 10])
+ETH = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00"
+PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+RATE = 20000.0  # packets a second of trace time
+
+
+def checksum(header: bytes) -> int:
+    total = sum(struct.unpack("!10H", header))
+    total = (total & 0xFFFF) + (total >> 16)
+    total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def ip_header(src: bytes, proto: int, length: int, ident: int, df: bool, ttl=64) -> bytes:
+    head = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + length, ident & 0xFFFF,
+                       0x4000 if df else 0, ttl, proto, 0, src, SERVER)
+    return head[:10] + struct.pack("!H", checksum(head)) + head[12:]
+
+
+def tcp(sport, dport, flags, payload_len):
+    return struct.pack("!HHIIBBHHH", sport, dport, 1, 1, 0x50, flags, 65535, 0, 0) \
+        + b"\0" * payload_len
+
+
+def udp(sport, dport, payload_len):
+    return struct.pack("!HHHH", sport, dport, 8 + payload_len, 0) + b"\0" * payload_len
+
+
+def icmp_echo(ident, seq):
+    return struct.pack("!BBHHH", 8, 0, 0, ident, seq) + b"\0" * 56
+
+
+def client(rng) -> bytes:
+    return bytes([198, 51, rng.randrange(100, 101), rng.randrange(1, 255)]) \
+        if rng.random() < 0.5 else bytes([203, 0, 113, rng.randrange(1, 255)])
+
+
+def mixed(rng):
+    flows = [(bytes([198, 51, 100, 1 + i]), 40000 + i, 443 if i % 2 else 80) for i in range(64)]
+    scanners = [bytes([203, 0, 113, 200 + i]) for i in range(3)]
+    scan_port = [1] * 3
+    n = 0
+    while True:
+        n += 1
+        r = rng.random()
+        if r < 0.90:
+            src, sport, dport = flows[rng.randrange(64)]
+            flags = 0x18 if rng.random() < 0.5 else 0x10
+            seg = tcp(sport, dport, flags, rng.randrange(0, 1401))
+            yield ip_header(src, 6, len(seg), n, True) + seg
+        elif r < 0.94:
+            seg = tcp(rng.randrange(1024, 65536), 443 if rng.random() < 0.5 else 80, 0x02, 0)
+            yield ip_header(client(rng), 6, len(seg), n, True) + seg
+        elif r < 0.98:
+            seg = udp(rng.randrange(1024, 65536), 53, rng.randrange(20, 60))
+            yield ip_header(client(rng), 17, len(seg), n, False) + seg
+        elif r < 0.99:
+            seg = icmp_echo(rng.randrange(65536), n & 0xFFFF)
+            yield ip_header(client(rng), 1, len(seg), n, False) + seg
+        else:
+            i = rng.randrange(3)
+            scan_port[i] = scan_port[i] % 65535 + 1
+            seg = tcp(50000 + i, scan_port[i], 0x02, 0)
+            yield ip_header(scanners[i], 6, len(seg), n, False) + seg
+
+
+def synflood(rng):
+    n = 0
+    while True:
+        n += 1
+        seg = tcp(rng.randrange(1024, 65536), 80, 0x02, 0)
+        src = rng.getrandbits(32).to_bytes(4, "big")
+        yield ip_header(src, 6, len(seg), n, False) + seg
+
+
+def write(kind: str, path: str, count: int) -> None:
+    rng = random.Random(2001)
+    packets = {"mixed": mixed, "synflood": synflood}[kind](rng)
+    t0 = 1_700_000_000.0
+    with open(path, "wb", buffering=1 << 20) as fh:
+        fh.write(PCAP_HEADER)
+        for i in range(count):
+            frame = ETH + next(packets)
+            ts = t0 + i / RATE
+            sec = int(ts)
+            fh.write(struct.pack("<IIII", sec, int((ts - sec) * 1e6), len(frame), len(frame)))
+            fh.write(frame)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3 or sys.argv[1] not in ("mixed", "synflood"):
+        sys.exit(__doc__)
+    write(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 1_000_000)

@@ -1,0 +1,63 @@
+"""Benchmark: ``iplog -N -r TRACE -l FILE`` on the two traces of issue 6.
+
+    python bench/run.py [--packets N] [--keep] [mixed] [synflood]
+
+Generates the traces (bench/gen.py, deterministic) in bench/out/ unless they
+are there, runs the real command in a child process and prints packets/s,
+CPU seconds (user+system) and the child's peak RSS.  Not a test: numbers
+depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+
+
+def measure(trace: Path, packets: int, extra: list[str]) -> dict:
+    log = OUT / (trace.stem + ".log")
+    log.unlink(missing_ok=True)
+    start = time.perf_counter()
+    cmd = [sys.executable, "-m", "pyiplog", "-C", "/nonexistent", "-N", "-r", str(trace),
+           "-l", str(log), *extra]
+    child = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
+    _, status, usage = os.wait4(child.pid, 0)  # this child's own usage and peak RSS
+    wall = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        sys.exit(f"iplog exited with {child.returncode}")
+    lines = sum(1 for _ in open(log, "rb"))
+    return {"pps": packets / wall, "wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
+            "rss_mb": usage.ru_maxrss / 1024, "lines": lines}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("traces", nargs="*", default=["mixed", "synflood"])
+    ap.add_argument("--packets", type=int, default=1_000_000)
+    ap.add_argument("--classic", action="store_true", help="with --classic-detection")
+    args = ap.parse_args()
+    OUT.mkdir(exist_ok=True)
+    print(f"# {platform.node()} {platform.machine()} {os.cpu_count()} CPUs, "
+          f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}")
+    for kind in args.traces:
+        trace = OUT / f"{kind}-{args.packets}.pcap"
+        if not trace.exists():
+            subprocess.run([sys.executable, str(HERE / "gen.py"), kind, str(trace),
+                            str(args.packets)], check=True)
+        r = measure(trace, args.packets, ["--classic-detection"] if args.classic else [])
+        print(f"{kind:9} {args.packets:>9} packets  {r['pps']:>10,.0f} packets/s  "
+              f"wall {r['wall']:.2f} s  cpu {r['cpu']:.2f} s  peak RSS {r['rss_mb']:.1f} MB  "
+              f"{r['lines']} lines")
+
+
+if __name__ == "__main__":
+    main()
