@@ -372,7 +372,7 @@ def run_live(opts: Options, config: Config, argv: list[str]) -> int:
     daemon.open_interfaces(names)
     if not daemon.sources:
         raise FatalError("Couldn't initialize interfaces.")
-    daemon.out = open_output(opts)
+    daemon.out = open_output(opts, on_error=report)
     if hasattr(daemon.out, "give_to"):
         daemon.out.give_to(ident.uid, ident.gid)
     if not opts.no_fork:

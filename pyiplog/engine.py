@@ -12,14 +12,14 @@ from __future__ import annotations
 import logging
 
 from .config.rules import Filters
-from .decode import HeaderError, ip_of_frame, parse_ipv4
+from .decode import DLT_EN10MB, HeaderError, ip_of_frame, parse_ipv4
 from .detect import icmp, tcp, udp
 from .detect.flows import FlowTable
 from .detect.probes import ProbeTable
 from .detect.scans import COUNTED, DETECTED, KINDS, MAX_DPORTS, MAX_SPORTS, ScanTable
 from .detect.tuning import Detection
 from .fragments import Reassembler
-from .messages import port_list, render
+from .messages import MESSAGES, port_list, render
 from .options import Options
 from .resolve import Namer, address_text
 
@@ -62,6 +62,9 @@ class Engine:
         self.handlers = {num: fn for num, (name, fn) in _HANDLERS.items()
                          if getattr(opts, name)}
         self.classic = opts.classic_detection
+        self.filtering = bool(filters)
+        self.plain_names = opts.disable_resolver  # -N: every host is its address
+        self._attempt = MESSAGES["tcp_attempt"][1 if self.dest else 0]
         detection = Detection(opts.tuning, opts.classic_detection)
         self.scans.kinds = detection.kinds
         self.probes.kinds = detection.kinds
@@ -71,14 +74,18 @@ class Engine:
     # --- input ------------------------------------------------------------------
 
     def feed(self, ts: float, dlt: int, frame: bytes) -> None:
-        data = ip_of_frame(dlt, frame)
-        if data is not None:
-            self.feed_ip(ts, data)
+        if dlt == DLT_EN10MB and frame[12:14] == b"\x08\x00":  # the common case, inline
+            data = frame[14:]
         else:
-            self._expire(ts)
+            data = ip_of_frame(dlt, frame)
+            if data is None:
+                self._expire(ts)
+                return
+        self.feed_ip(ts, data)
 
     def feed_ip(self, ts: float, data: bytes) -> None:
-        self._expire(ts)
+        if ts >= self.scans.next_due or ts >= self.probes.next_due:
+            self._expire(ts)
         try:
             self._packet(ts, data)
         except Exception:  # a malformed packet is never fatal
@@ -124,15 +131,19 @@ class Engine:
     def emit(self, ts: float, kind: str, **fields) -> None:
         self.out.append((ts, render(kind, self.dest, **fields)))
 
+    def emit_attempt(self, ts: float, service: str, src: str, sport: int, dst: str) -> None:
+        """The one line a SYN flood writes per packet, without the generic path."""
+        self.out.append((ts, self._attempt.format(service=service, S=src, sport=sport, D=dst)))
+
     def dst(self, addr: bytes, proto: str | None) -> str:
         """The destination as printed, or "" when log_dest is off (never shown)."""
         return self.host(addr, proto) if self.dest else ""
 
     def host(self, addr: bytes, proto: str | None) -> str:
         """A host as the messages of ``proto`` print it ('ip': steps A4.1-2)."""
-        o = self.opts
-        if proto is None or o.disable_resolver:
+        if proto is None or self.plain_names:
             return address_text(addr)
+        o = self.opts
         if proto == "tcp":
             resolve = o.tcp_resolve and not (o.syn_flood and self.syn_count >= SYN_FLOOD_LIMIT)
         elif proto == "udp":
@@ -174,8 +185,10 @@ class Engine:
               sport: int | None = None, dport: int | None = None, probe: bool = True,
               flood: bool = True) -> bool:
         """A packet toward a scan or flood; True when it stops here."""
-        swallowed = self.probes.packet(key, ts, src, dst, nbytes, sport, dport, probe, flood)
-        self._write_detections(self.probes.take_detections())
+        probes = self.probes
+        swallowed = probes.packet(key, ts, src, dst, nbytes, sport, dport, probe, flood)
+        if probes.detections:
+            self._write_detections(probes.take_detections())
         return swallowed
 
     def answered(self, keys: tuple[str, ...], ts: float, src: bytes, dst: bytes, port: int,

@@ -32,13 +32,13 @@ def build_engine(opts: Options, config: Config, lookup=None) -> Engine:
     return Engine(opts, filters, build_namer(opts, lookup))
 
 
-def open_output(opts: Options, offline: bool = False):
+def open_output(opts: Options, offline: bool = False, on_error=None):
     """The log target of spec A9: stdout, a log file, or syslog."""
     if opts.stdout or (offline and not opts.logfile):
         return TextLog(sys.stdout)
     if opts.logfile:
         try:
-            return LogFile(opts.logfile)
+            return LogFile(opts.logfile, on_error)
         except OSError as exc:
             raise FatalError(f'Unable to open "{opts.logfile}" for writing: {exc.strerror}.')
     return SyslogLog(opts.facility, opts.priority)
@@ -51,7 +51,8 @@ def run_file(opts: Options, config: Config, lookup=None) -> int:
     except CaptureError as exc:
         raise FatalError(str(exc)) from None
     engine = build_engine(opts, config, lookup)
-    out = open_output(opts, offline=True)
+    out = open_output(opts, offline=True,
+                      on_error=lambda text: print(f"iplog: {text}", file=sys.stderr))
     last = None
     try:
         for batch in source.batches():
@@ -73,6 +74,10 @@ def run_file(opts: Options, config: Config, lookup=None) -> int:
         out.flush()
     finally:
         out.close()
+    if getattr(out, "waiting", 0):
+        print(f"iplog: {opts.logfile}: {out.waiting} bytes of log could not be written",
+              file=sys.stderr)
+        return 1
     if source.error:
         print(f"iplog: {opts.read_file}: capture file cut off after {source.count} packets:"
               f" {source.error}", file=sys.stderr)

@@ -78,7 +78,16 @@ def _record_rendered_messages():
     originals = [m.render for m in patched]
     for module in patched:
         module.render = _recording(module.render)
+    engine = pyiplog.engine.Engine
+    attempt = engine.emit_attempt
+
+    def emit_attempt(self, *args):  # the connection attempt's own fast path
+        RENDERED.add(("tcp_attempt", self.dest))
+        return attempt(self, *args)
+
+    engine.emit_attempt = emit_attempt
     yield
+    engine.emit_attempt = attempt
     for module, original in zip(patched, originals):
         module.render = original
 

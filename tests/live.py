@@ -31,6 +31,26 @@ def needs_tools(*tools):
                               " (make test installs them)")
 
 
+_MEASURE = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(child.pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
+def peak_rss(cmd) -> tuple[int, float, str]:
+    """Run ``cmd``; (exit status, its peak RSS in MB, stderr).
+
+    Measured from a small intermediate process: a child forked straight from
+    pytest starts with pytest's pages counted in its peak RSS.
+    """
+    p = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], capture_output=True, text=True,
+                       env=ENV)
+    status, rss = p.stdout.split()
+    return int(status), int(rss) / 1024, p.stderr
+
+
 def wait_for(predicate, timeout=10.0, step=0.02):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

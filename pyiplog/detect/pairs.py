@@ -8,24 +8,64 @@ packet, stays.  Both segments are ordered by last activity, which is also
 expiry order (every packet pushes a pair's expiry by a fixed timeout), so
 expiry takes from the fronts.
 
+A pair's first packet alone cannot tell a scanner from a spoofed source,
+and a slow scanner's entry may leave probation before its next probe when
+the table is full.  So while the table is full every new pair is also
+counted in a small count-min sketch (a few MB of counters, halved as they
+fill): a pair the sketch has seen before enters protected at once.  A scan
+hides from it only by probing more slowly than about one probe per
+``SKETCH_WIDTH`` flood packets.
+
 Entries need ``count`` and ``expiry`` attributes.
 """
 
 from __future__ import annotations
 
+from array import array
 from collections import OrderedDict
 
 PROTECTED_SHARE = 0.75  # of the entries, at most this many protected
+SKETCH_WIDTH = 1 << 18  # counters per row (4 rows of 4-byte counters: 4 MiB)
+SKETCH_ROWS = 4
+_MULTIPLIERS = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93)
+
+
+class Sightings:
+    """Count-min sketch of pairs, all counters halved every SKETCH_WIDTH additions."""
+
+    def __init__(self, width: int = SKETCH_WIDTH):
+        self.width = width
+        self.shift = 64 - (width.bit_length() - 1)
+        self.rows = [array("I", bytes(4 * width)) for _ in range(SKETCH_ROWS)]
+        self.added = 0
+
+    def add(self, key) -> int:
+        """Count ``key`` once more; how often it was seen (never an undercount)."""
+        h = hash(key) & 0xFFFFFFFFFFFFFFFF
+        seen = 1 << 32
+        shift = self.shift
+        for row, mult in zip(self.rows, _MULTIPLIERS):
+            i = ((h * mult) & 0xFFFFFFFFFFFFFFFF) >> shift
+            value = row[i] + 1
+            row[i] = value
+            if value < seen:
+                seen = value
+        self.added += 1
+        if self.added >= self.width:
+            self.added = 0
+            self.rows = [array("I", (v >> 1 for v in row)) for row in self.rows]
+        return seen
 
 
 class PairTable:
-    __slots__ = ("max_entries", "probation", "protected", "next_due")
+    __slots__ = ("max_entries", "probation", "protected", "next_due", "sightings")
 
     def __init__(self, max_entries: int):
         self.max_entries = max_entries
         self.probation: OrderedDict = OrderedDict()
         self.protected: OrderedDict = OrderedDict()
         self.next_due = float("inf")  # no entry expires before this
+        self.sightings: Sightings | None = None  # made when the table first fills
 
     def get(self, pair):
         entry = self.protected.get(pair)
@@ -53,13 +93,21 @@ class PairTable:
 
     def add(self, pair, entry):
         """Insert a new pair; returns the entry evicted to make room, if any."""
-        self.probation[pair] = entry
         if entry.expiry < self.next_due:
             self.next_due = entry.expiry
-        if len(self.probation) + len(self.protected) > self.max_entries:
-            segment = self.probation if len(self.probation) > 1 else self.protected
-            return segment.popitem(last=False)[1]
-        return None
+        if len(self.probation) + len(self.protected) < self.max_entries:
+            self.probation[pair] = entry
+            return None
+        if self.sightings is None:
+            self.sightings = Sightings()
+        if self.sightings.add(pair) >= 2:  # seen before, though evicted since
+            self.protected[pair] = entry
+            if len(self.protected) > self.max_entries * PROTECTED_SHARE or not self.probation:
+                return self.protected.popitem(last=False)[1]
+            return self.probation.popitem(last=False)[1]
+        self.probation[pair] = entry
+        segment = self.probation if len(self.probation) > 1 else self.protected
+        return segment.popitem(last=False)[1]
 
     def remove(self, pair) -> None:
         if self.protected.pop(pair, None) is None:

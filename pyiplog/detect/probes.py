@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from .pairs import PairTable
 from .scans import MAX_DPORTS, MAX_SPORTS, Ended, ScanKind
 
-MAX_ENTRIES = 16384  # pairs per kind (see pairs.py for who goes first)
+MAX_ENTRIES = 8192  # pairs per kind (see pairs.py for who goes first)
 MAX_PENDING = 256  # unanswered probes remembered per pair
-MAX_WAITING = 65536  # probes waiting for their answer, all pairs together
+MAX_WAITING = 16384  # probes waiting for their answer, all pairs together
 
 
 @dataclass(frozen=True)
@@ -56,20 +56,9 @@ class Entry:
         self.pending: dict[int, float] | None = None  # port -> when probed
         self.failed: set[int] | None = None
         self.served: set[int] | None = None
-        self.win_start = ts
+        self.win_start = ts  # sliding window: this window's count, the previous one's
         self.cur = 0
         self.prev = 0
-
-    def rate(self, ts: float, window: float) -> float:
-        """Count this packet; the packets in the last ``window`` seconds (estimate)."""
-        elapsed = ts - self.win_start
-        if elapsed >= window:
-            self.prev = self.cur if elapsed < 2 * window else 0
-            self.win_start += window * (elapsed // window)
-            self.cur = 0
-            elapsed = ts - self.win_start
-        self.cur += 1
-        return self.prev * max(0.0, 1 - elapsed / window) + self.cur
 
 
 class ProbeTable:
@@ -101,6 +90,7 @@ class ProbeTable:
         tune = self.tuning[key]
         table = self.tables[key]
         pair = (src, dst)
+        window = tune.flood_window
         entry = table.get(pair)
         if entry is not None and entry.expiry <= ts:
             table.remove(pair)
@@ -111,7 +101,7 @@ class ProbeTable:
             entry = Entry(src, dst, ts)
         entry.count += 1
         entry.bytes += nbytes
-        entry.expiry = expiry = ts + max(tune.scan_gap, tune.flood_window)
+        entry.expiry = expiry = ts + (tune.scan_gap if tune.scan_gap > window else window)
         if expiry < self.next_due:
             self.next_due = expiry
         evicted = table.add(pair, entry) if new else table.touch(pair, entry)
@@ -127,18 +117,27 @@ class ProbeTable:
                 entry.dports.append(dport)
         if probe and dport is not None and not served and tune.scan_ports:
             if entry.pending is None:
-                entry.pending, entry.failed = {}, set()
-            if dport not in entry.failed and dport not in entry.pending \
-                    and len(entry.pending) < MAX_PENDING:
+                entry.pending = {}
+            if (entry.failed is None or dport not in entry.failed) \
+                    and dport not in entry.pending and len(entry.pending) < MAX_PENDING:
                 entry.pending[dport] = ts
                 deadline = ts + self.reply_wait
                 self.waiting.append((deadline, key, pair, dport, ts))
-                if len(self.waiting) > MAX_WAITING:  # a flood: the oldest wait no more
-                    self.waiting.popleft()
+                if len(self.waiting) > MAX_WAITING:  # a flood: the oldest waits no more
+                    self._unanswered(ts, *self.waiting.popleft())
                 if deadline < self.next_due:
                     self.next_due = deadline
         if flood and tune.flood_packets and (tune.flood_served or not served):
-            if entry.rate(ts, tune.flood_window) >= tune.flood_packets:
+            # The packets of the last ``window`` seconds, estimated from this
+            # window's count and the previous one's (a sliding window).
+            elapsed = ts - entry.win_start
+            if elapsed >= window:
+                entry.prev = entry.cur if elapsed < 2 * window else 0
+                entry.win_start += window * (elapsed // window)
+                entry.cur = 0
+                elapsed = ts - entry.win_start
+            entry.cur += 1
+            if entry.prev * (1 - elapsed / window) + entry.cur >= tune.flood_packets:
                 if dport is not None and dport not in entry.dports:
                     entry.dports.insert(0, dport)  # the flooded port, served or not
                     del entry.dports[MAX_DPORTS:]
@@ -162,6 +161,7 @@ class ProbeTable:
             entry.served.add(port)
             if entry.pending is not None:
                 entry.pending.pop(port, None)
+            if entry.failed is not None:
                 entry.failed.discard(port)
             if port in entry.dports:
                 entry.dports.remove(port)
@@ -169,7 +169,17 @@ class ProbeTable:
         if entry.pending.pop(port, None) is not None:
             self._failed(ts, key, entry, port)
 
+    def _unanswered(self, when: float, deadline: float, key: str, pair, port: int,
+                    sent: float) -> None:
+        """A probe got no answer by ``when``: it failed, if it is still waiting."""
+        entry = self.tables[key].get(pair)
+        if entry is not None and entry.pending is not None and entry.pending.get(port) == sent:
+            del entry.pending[port]
+            self._failed(when, key, entry, port)
+
     def _failed(self, ts: float, key: str, entry: Entry, port: int) -> None:
+        if entry.failed is None:
+            entry.failed = set()
         entry.failed.add(port)
         if not entry.detected and len(entry.failed) >= self.tuning[key].scan_ports:
             self._detect(ts, key, entry)
@@ -184,12 +194,8 @@ class ProbeTable:
             return []
         waiting = self.waiting
         while waiting and waiting[0][0] <= ts:
-            deadline, key, pair, port, sent = waiting.popleft()
-            entry = self.tables[key].get(pair)
-            if entry is not None and entry.pending is not None \
-                    and entry.pending.get(port) == sent:
-                del entry.pending[port]
-                self._failed(deadline, key, entry, port)
+            deadline, *probe = waiting.popleft()
+            self._unanswered(deadline, deadline, *probe)
         ended, self.ended = self.ended, []
         for key, table in self.tables.items():
             for entry in table.expired(ts):

@@ -15,7 +15,7 @@ from .pairs import PairTable
 
 MAX_DPORTS = 10  # distinct destination ports remembered per pair
 MAX_SPORTS = 5  # distinct source ports remembered per pair
-MAX_ENTRIES = 16384  # pairs per kind; then the least recently active goes (pairs.py)
+MAX_ENTRIES = 8192  # pairs per kind; then the least recently active goes (pairs.py)
 
 
 @dataclass(frozen=True)

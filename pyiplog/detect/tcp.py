@@ -25,7 +25,7 @@ def bogus_modern(seg: bytes, flags: int) -> bool:
     without URG, a SYN with only one of ECE/CWR, a SYN-ACK with CWR."""
     if seg[12] & RESERVED:
         return True
-    if len(seg) >= 20 and not flags & URG and _u16.unpack_from(seg, 18)[0]:
+    if not flags & URG and (seg[18:20] not in (b"", b"\0\0", b"\0")):
         return True
     if flags & SYN:
         if flags & ACK:
@@ -41,7 +41,7 @@ def handle(engine, ts: float, ip) -> None:
     sport, dport = _ports.unpack_from(seg)
     flags = seg[13]
     opts = engine.opts
-    if engine.filters and engine.filters.ignored(
+    if engine.filtering and engine.filters.ignored(
             "tcp", int.from_bytes(ip.src, "big"), int.from_bytes(ip.dst, "big"), sport, dport):
         return
     classic = engine.classic
@@ -88,5 +88,5 @@ def handle(engine, ts: float, ip) -> None:
     engine.syn_seen(ts)
     if opts.scans_only:
         return
-    engine.emit(ts, "tcp_attempt", service=engine.namer.service(dport, "tcp"),
-                S=engine.host(ip.src, "tcp"), sport=sport, D=engine.dst(ip.dst, "tcp"))
+    engine.emit_attempt(ts, engine.namer.service(dport, "tcp"), engine.host(ip.src, "tcp"),
+                        sport, engine.dst(ip.dst, "tcp"))

@@ -27,7 +27,7 @@ def handle(engine, ts: float, ip) -> None:
         return
     sport, dport, length = _head.unpack_from(seg)
     opts = engine.opts
-    if engine.filters and engine.filters.ignored(
+    if engine.filtering and engine.filters.ignored(
             "udp", int.from_bytes(ip.src, "big"), int.from_bytes(ip.dst, "big"), sport, dport):
         return
     n = ip.data_len

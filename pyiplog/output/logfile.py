@@ -95,14 +95,27 @@ class TextLog:
 class LogFile(TextLog):
     """A log file by path: appended to, and reopened on HUP (after logrotate).
 
-    A failed reopen keeps the file that is open, so no line is lost; the
-    caller reports the error and tries again on the next HUP.
+    Lines are written with write(2) at each ``flush``.  When that fails (disk
+    full, file system gone read-only) the lines wait, up to ``MAX_WAITING``
+    bytes, and go out at a later flush once writing works again; the
+    failure and the recovery are reported once each through ``on_error``.
+    A failed reopen keeps the file that is open, so no line is lost.
     """
 
-    def __init__(self, path: str):
+    MAX_WAITING = 8 * 1024 * 1024
+
+    def __init__(self, path: str, on_error=None):
         self.path = path
         self.created = not os.path.exists(path)
+        self.on_error = on_error or (lambda text: None)
+        self.lines: list[str] = []
+        self.unwritten = b""  # what a failed write left
+        self.failing: str | None = None
+        self.dropped = 0
         super().__init__(self._open())
+
+    def _open(self):
+        return open(self.path, "ab", buffering=0)
 
     def give_to(self, uid: int | None, gid: int | None) -> None:
         """A log file we created as root goes to the user we run as, so
@@ -111,11 +124,52 @@ class LogFile(TextLog):
             os.fchown(self.stream.fileno(), -1 if uid is None else uid,
                       -1 if gid is None else gid)
 
-    def _open(self):
-        return open(self.path, "a", encoding="utf-8", errors="replace")
+    def _line(self, ts: float, message: str) -> None:
+        self.lines.append(f"{self.stamp(ts)} {message}\n")
+
+    def flush(self) -> None:
+        if self.lines:
+            self.unwritten += "".join(self.lines).encode("utf-8", "replace")
+            self.lines = []
+        data = self.unwritten
+        fd = self.stream.fileno()
+        while data:
+            try:
+                done = os.write(fd, data)
+            except OSError as exc:
+                self._failed(exc)
+                self.unwritten = self._bounded(data)
+                return
+            data = data[done:]
+        self.unwritten = b""
+        if self.failing is not None:
+            self.failing = None
+            lost = f"; {self.dropped} lines were lost" if self.dropped else ""
+            self.on_error(f'Writing "{self.path}" works again{lost}.')
+            self.dropped = 0
+
+    def _failed(self, exc: OSError) -> None:
+        text = exc.strerror or str(exc)
+        if self.failing != text:
+            self.failing = text
+            self.on_error(f'Warning: unable to write "{self.path}": {text};'
+                          " keeping the lines until it works again.")
+
+    def _bounded(self, data: bytes) -> bytes:
+        if len(data) <= self.MAX_WAITING:
+            return data
+        cut = data.index(b"\n", len(data) - self.MAX_WAITING) + 1
+        self.dropped += data[:cut].count(b"\n")
+        return data[cut:]
+
+    @property
+    def waiting(self) -> int:
+        """Bytes not written yet."""
+        return len(self.unwritten) + sum(len(x) for x in self.lines)
 
     def reopen(self) -> str | None:
         """Open the path anew; the error text when that fails."""
+        self.flush()
         try:
             stream = self._open()
         except OSError as exc:
@@ -125,4 +179,5 @@ class LogFile(TextLog):
         return None
 
     def close(self) -> None:
+        self.flush()
         self.stream.close()

@@ -1,0 +1,249 @@
+"""Robustness (issue 6): bad input never breaks the engine, state stays bounded,
+floods cannot hide a scan, a full disk loses nothing it can keep."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+import dpkt
+from live import (
+    ENV, IPLOG, free_port, lines_of, needs_root, peak_rss, syn_to_localhost, wait_for,
+)
+from packets import (
+    ATTACKER, SYN, T0, ether, icmp_msg, ip, ip_icmp, ip_tcp, ip_udp, null, sll, sll2, tcp_seg,
+)
+
+from pyiplog.decode import DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_NULL, DLT_RAW
+from pyiplog.detect.pairs import PairTable
+from pyiplog.engine import Engine
+from pyiplog.options import Options
+from pyiplog.output.logfile import LogFile
+from pyiplog.resolve import Namer
+
+LINKS = [(DLT_EN10MB, ether), (DLT_LINUX_SLL, sll), (DLT_LINUX_SLL2, sll2), (DLT_NULL, null),
+         (DLT_RAW, lambda d: d)]
+SEEDS = [ip_tcp(flags=f) for f in (0, 1, 2, 0x29, 0xC2, 0x12, 0x3F, 0xFF)] + [
+    ip_udp(), ip_udp(ttl=1), ip_udp(sport=7), ip_icmp(itype=8), ip_icmp(itype=0),
+    ip_icmp(itype=3, data=ip(data=tcp_seg())), ip_icmp(itype=5, rest=b"\xc0\0\2\1"),
+    ip_icmp(itype=9, rest=b"\x0c\x02\0\x10"), ip_icmp(itype=14), ip_icmp(itype=18),
+    ip(p=6, data=tcp_seg(), off=8, mf=True), ip(p=17, data=b"x" * 16, mf=True),
+    ip(p=1, data=icmp_msg(11), opts=b"\x01\x01\x01\x00"),
+]
+
+
+def engines():
+    return [Engine(Options(disable_resolver=True, verbose=True, log_dest=True,
+                           classic_detection=c), None, Namer(None)) for c in (False, True)]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(range(len(SEEDS))), st.integers(0, 80),
+                          st.binary(max_size=6), st.integers(0, 4), st.integers(0, 80),
+                          st.floats(0, 200)), min_size=1, max_size=30))
+def test_mutated_frames_never_raise(mutations):
+    for engine in engines():
+        for link, wrap in LINKS:
+            for seed, at, patch, cut, trunc, dt in mutations:
+                data = bytearray(SEEDS[seed])
+                data[at:at + len(patch)] = patch
+                data = bytes(data[:len(data) - trunc] if trunc < len(data) else data[:cut])
+                engine.feed(T0 + dt, link, wrap(data))
+        engine.close()
+        assert engine.errors == 0  # nothing raised inside either
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=120), st.sampled_from([l for l, _ in LINKS] + [9999]))
+def test_random_frames_never_raise(frame, link):
+    for engine in engines():
+        engine.feed(T0, link, frame)
+        engine.close()
+        assert engine.errors == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 255), min_size=1, max_size=64))
+def test_every_flag_combination(flags):
+    for engine in engines():
+        for i, f in enumerate(flags):
+            engine.feed(T0 + i, DLT_RAW, ip_tcp(flags=f, dport=1000 + i))
+        engine.close()
+        assert engine.errors == 0
+
+
+def test_state_is_bounded_by_the_caps():
+    engine = Engine(Options(disable_resolver=True, scans_only=True), None, Namer(None))
+    rng = random.Random(6)
+    for i in range(60000):
+        src = rng.getrandbits(32).to_bytes(4, "big")
+        datagram = (ip_udp(src="203.0.113.9", dport=rng.randrange(1, 65535)) if i % 3 == 0
+                    else ip_tcp(dport=80, sport=rng.randrange(1024, 65535)))
+        engine.feed_ip(T0 + i * 1e-4, src.join([datagram[:12], datagram[16:]]))
+    for table in list(engine.scans.tables.values()) + list(engine.probes.tables.values()):
+        assert len(table) <= table.max_entries
+    assert len(engine.probes.waiting) <= 16384
+    assert len(engine.flows) <= engine.flows.max_entries
+
+
+def test_flood_cannot_flush_a_slow_scanner_from_the_table():
+    table = PairTable(max_entries=1000)
+
+    class E:
+        def __init__(self):
+            self.count, self.expiry = 1, 1e18
+
+    scanner = (b"scan", b"host")
+    rng = random.Random(1)
+    table.add(scanner, E())
+    kept = 0
+    for probe in range(20):
+        for _ in range(5000):  # 5x the table between two probes
+            table.add((rng.getrandbits(32).to_bytes(4, "big"), b"host"), E())
+        entry = table.get(scanner)
+        if entry is None:
+            entry = E()
+            table.add(scanner, entry)
+        else:
+            entry.count += 1
+            table.touch(scanner, entry)
+            kept += 1
+    assert kept >= 18 and table.get(scanner) is not None
+
+
+def write_trace(path, packets):
+    with open(path, "wb", buffering=1 << 20) as fh:
+        fh.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101))
+        for ts, datagram in packets:
+            sec = int(ts)
+            fh.write(struct.pack("<IIII", sec, int((ts - sec) * 1e6), len(datagram),
+                                 len(datagram)))
+            fh.write(datagram)
+
+
+def run_measured(args):
+    return peak_rss(IPLOG + ["-C", "/nonexistent", "-N", *args])
+
+
+def test_spoofed_flood_stays_under_the_memory_cap_and_a_scanner_is_seen(tmp_path):
+    """1,000,000 SYNs from distinct random sources with a scanner in them,
+    one probe every 25,000 flood packets (far slower than the table turns)."""
+    rng = random.Random(2001)
+    template = bytearray(ip_tcp(src="10.0.0.1", dport=80, sport=1024))
+    probe = [ip_tcp(dport=1000 + i, sport=40000) for i in range(40)]
+
+    def packets():
+        for i in range(1_000_000):
+            if i % 25_000 == 0:
+                yield T0 + i * 1e-5, probe[i // 25_000]
+            template[12:16] = rng.getrandbits(32).to_bytes(4, "big")
+            template[10:12] = b"\0\0"
+            template[10:12] = struct.pack("!H", dpkt.in_cksum(bytes(template[:20])))
+            yield T0 + i * 1e-5, bytes(template)
+
+    trace = tmp_path / "flood.pcap"
+    write_trace(trace, packets())
+    log = tmp_path / "flood.log"
+    status, rss, err = run_measured(["-m", "-r", str(trace), "-l", str(log)])
+    assert status == 0, err
+    assert rss <= 64, f"peak RSS {rss:.1f} MB"
+    lines = lines_of(log)
+    # Its first probe may be forgotten before the second (the table turns over
+    # every ~8,000 flood packets); from the second on the sketch remembers it.
+    assert any(x.startswith("TCP: SYN scan detected [ports 10") and
+               x.endswith(f"from {ATTACKER} [port 40000]") for x in lines), lines[:5]
+
+
+def test_fragment_storm_is_bounded(tmp_path):
+    rng = random.Random(7)
+    packets = []
+    for i in range(100_000):
+        src = f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+        packets.append((T0 + i * 1e-4, ip(src, "192.0.2.10", 17, b"F" * 64, off=0, mf=True,
+                                          ident=i & 0xFFFF)))
+    packets.append((T0 + 11, ip_tcp(dport=22)))
+    trace = tmp_path / "frags.pcap"
+    write_trace(trace, packets)
+    log = tmp_path / "frags.log"
+    status, rss, err = run_measured(["-r", str(trace), "-l", str(log)])
+    assert status == 0, err
+    assert rss <= 64, f"peak RSS {rss:.1f} MB"
+    assert lines_of(log)[-1] == f"TCP: ssh connection attempt from {ATTACKER}:40000"
+
+
+# --- the log file when the disk is full ----------------------------------------------------
+
+def test_log_file_keeps_lines_until_writing_works(tmp_path):
+    messages = []
+    log = LogFile(str(tmp_path / "log"), messages.append)
+    r, w = os.pipe()
+    os.close(r)  # writes to the pipe now fail with EPIPE
+    good = log.stream
+    log.stream = os.fdopen(w, "wb", buffering=0)
+    old = signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    try:
+        log.write(T0, "one")
+        log.flush()
+        log.write(T0, "two")
+        log.flush()
+        assert messages == [f'Warning: unable to write "{tmp_path}/log": Broken pipe; keeping'
+                            " the lines until it works again."]
+        log.stream.close()
+        log.stream = good
+        log.write(T0, "three")
+        log.flush()
+    finally:
+        signal.signal(signal.SIGPIPE, old)
+    assert messages[-1] == f'Writing "{tmp_path}/log" works again.'
+    assert lines_of(tmp_path / "log") == ["one", "two", "three"]
+
+
+@needs_root
+def test_daemon_survives_a_full_disk(tmp_path):
+    mount = Path(tempfile.mkdtemp(prefix="pyiplog-full-"))
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], check=True)
+    try:
+        log = mount / "iplog"
+        filler = mount / "filler"
+        log.write_text("old line\n" * 440)  # 3960 bytes: its page is nearly full
+        proc = subprocess.Popen(IPLOG + ["-C", "/nonexistent", "-N", "-o", "-i", "lo", "-l",
+                                         str(log), f"--pid-file={tmp_path}/pid"],
+                                env=ENV, stderr=subprocess.PIPE, text=True)
+        assert wait_for(lambda: "iplog started." in lines_of(log))
+        with open(filler, "wb") as fh:  # fill the file system
+            try:
+                fh.write(b"\0" * 128 * 1024)
+            except OSError:
+                pass
+        ports = [free_port() for _ in range(8)]  # fewer than a scan
+        for port in ports:
+            syn_to_localhost(port)
+        time.sleep(1.5)  # the daemon tries to write (and fails) within a second
+        assert proc.poll() is None  # still running
+        assert not any(f"port {ports[-1]} " in x for x in lines_of(log))
+        filler.unlink()
+        assert wait_for(lambda: any(f"port {ports[-1]} " in x for x in lines_of(log)), 10), (
+            lines_of(log)[-3:], ports[-3:])
+        logged = "\n".join(lines_of(log))
+        assert all(f"port {p} connection attempt" in logged for p in ports)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+        err = proc.stderr.read()
+        assert f'Warning: unable to write "{log}": No space left on device' in err
+        assert f'Writing "{log}" works again.' in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        subprocess.run(["umount", str(mount)])
+        mount.rmdir()
