@@ -149,4 +149,12 @@ def normalise(opts: Options) -> tuple[Options, list[str]]:
         changes["ping_flood"] = False
     if not o.udp:
         changes.update(udp_scan=False, ignore_dns=False)
-    return o.replace(**changes), []
+    warnings = []
+    if o.get_ident:
+        warnings.append("Warning: ident lookups (get_ident) are not supported; ignored.")
+        changes["get_ident"] = False
+    if o.fool_nmap:
+        warnings.append("Warning: fool_nmap (forged replies to OS probes) is not supported;"
+                        " ignored.")
+        changes["fool_nmap"] = False
+    return o.replace(**changes), warnings

@@ -63,6 +63,7 @@ def run_file(opts: Options, config: Config, lookup=None) -> int:
             last = batch[-1][0]
             for ts, line in engine.drain():
                 out.write(ts, line)
+            out.flush()  # one write(2) per batch
         if last is None:
             last = time.time()
             out.started(last)

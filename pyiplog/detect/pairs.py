@@ -11,10 +11,10 @@ expiry takes from the fronts.
 A pair's first packet alone cannot tell a scanner from a spoofed source,
 and a slow scanner's entry may leave probation before its next probe when
 the table is full.  So while the table is full every new pair is also
-counted in a small count-min sketch (a few MB of counters, halved as they
+counted in a small count-min sketch (3 MiB of counters, halved as they
 fill): a pair the sketch has seen before enters protected at once.  A scan
 hides from it only by probing more slowly than about one probe per
-``SKETCH_WIDTH`` flood packets.
+2**SKETCH_BITS (262,144) flood packets.
 
 Entries need ``count`` and ``expiry`` attributes.
 """
@@ -25,36 +25,32 @@ from array import array
 from collections import OrderedDict
 
 PROTECTED_SHARE = 0.75  # of the entries, at most this many protected
-SKETCH_WIDTH = 1 << 18  # counters per row (4 rows of 4-byte counters: 4 MiB)
-SKETCH_ROWS = 4
-_MULTIPLIERS = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93)
+SKETCH_BITS = 18  # 2**18 counters per row; 3 rows of 4-byte counters: 3 MiB
 
 
 class Sightings:
-    """Count-min sketch of pairs, all counters halved every SKETCH_WIDTH additions."""
+    """Count-min sketch of pairs (3 rows indexed by 18-bit slices of one
+    64-bit hash), all counters halved every 2**18 additions."""
 
-    def __init__(self, width: int = SKETCH_WIDTH):
-        self.width = width
-        self.shift = 64 - (width.bit_length() - 1)
-        self.rows = [array("I", bytes(4 * width)) for _ in range(SKETCH_ROWS)]
+    def __init__(self):
+        self.width = 1 << SKETCH_BITS
+        self.rows = [array("I", bytes(4 * self.width)) for _ in range(3)]
         self.added = 0
 
     def add(self, key) -> int:
         """Count ``key`` once more; how often it was seen (never an undercount)."""
-        h = hash(key) & 0xFFFFFFFFFFFFFFFF
-        seen = 1 << 32
-        shift = self.shift
-        for row, mult in zip(self.rows, _MULTIPLIERS):
-            i = ((h * mult) & 0xFFFFFFFFFFFFFFFF) >> shift
-            value = row[i] + 1
-            row[i] = value
-            if value < seen:
-                seen = value
+        h = hash(key)
+        mask = self.width - 1
+        a, b, c = self.rows
+        i, j, k = h & mask, (h >> SKETCH_BITS) & mask, (h >> 2 * SKETCH_BITS) & mask
+        a[i] += 1
+        b[j] += 1
+        c[k] += 1
         self.added += 1
         if self.added >= self.width:
             self.added = 0
             self.rows = [array("I", (v >> 1 for v in row)) for row in self.rows]
-        return seen
+        return min(a[i], b[j], c[k])
 
 
 class PairTable:

@@ -96,15 +96,34 @@ class ProbeTable:
             table.remove(pair)
             self._end(entry.expiry, key, entry)
             entry = None
-        new = entry is None
-        if new:
+        if entry is None:  # a new pair: most of a spoofed flood, kept short
             entry = Entry(src, dst, ts)
+            entry.count = 1
+            entry.bytes = nbytes
+            entry.expiry = expiry = ts + (tune.scan_gap if tune.scan_gap > window else window)
+            if expiry < self.next_due:
+                self.next_due = expiry
+            evicted = table.add(pair, entry)
+            if evicted is not None and evicted.detected:
+                self._end(ts, key, evicted)
+            if sport is not None:
+                entry.sports.append(sport)
+                entry.dports.append(dport)
+            if probe and dport is not None and tune.scan_ports:
+                entry.pending = {dport: ts}
+                self._wait(ts, key, pair, dport)
+            if flood and tune.flood_packets:
+                entry.cur = 1
+                if tune.flood_packets <= 1:
+                    self._detect(ts, key, entry)
+                    return True
+            return False
         entry.count += 1
         entry.bytes += nbytes
         entry.expiry = expiry = ts + (tune.scan_gap if tune.scan_gap > window else window)
         if expiry < self.next_due:
             self.next_due = expiry
-        evicted = table.add(pair, entry) if new else table.touch(pair, entry)
+        evicted = table.touch(pair, entry)
         if evicted is not None:
             self._end(ts, key, evicted)
         if entry.detected:
@@ -121,12 +140,7 @@ class ProbeTable:
             if (entry.failed is None or dport not in entry.failed) \
                     and dport not in entry.pending and len(entry.pending) < MAX_PENDING:
                 entry.pending[dport] = ts
-                deadline = ts + self.reply_wait
-                self.waiting.append((deadline, key, pair, dport, ts))
-                if len(self.waiting) > MAX_WAITING:  # a flood: the oldest waits no more
-                    self._unanswered(ts, *self.waiting.popleft())
-                if deadline < self.next_due:
-                    self.next_due = deadline
+                self._wait(ts, key, pair, dport)
         if flood and tune.flood_packets and (tune.flood_served or not served):
             # The packets of the last ``window`` seconds, estimated from this
             # window's count and the previous one's (a sliding window).
@@ -168,6 +182,16 @@ class ProbeTable:
             return
         if entry.pending.pop(port, None) is not None:
             self._failed(ts, key, entry, port)
+
+    def _wait(self, ts: float, key: str, pair, port: int) -> None:
+        """The probe to ``port`` waits ``reply_wait`` seconds for its answer."""
+        deadline = ts + self.reply_wait
+        waiting = self.waiting
+        waiting.append((deadline, key, pair, port, ts))
+        if len(waiting) > MAX_WAITING:  # a flood: the oldest waits no more
+            self._unanswered(ts, *waiting.popleft())
+        if deadline < self.next_due:
+            self.next_due = deadline
 
     def _unanswered(self, when: float, deadline: float, key: str, pair, port: int,
                     sent: float) -> None:
