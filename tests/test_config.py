@@ -352,3 +352,40 @@ def test_check_config_clean_example_exits_zero():
     p = run_check(ROOT / "conf" / "iplog.conf.example")
     assert (p.returncode, p.stderr) == (0, "")
     assert "set icmp false" in p.stdout.splitlines()
+
+
+# --- detection tuning (pyiplog) -----------------------------------------------------------
+
+def test_threshold_and_window_rules():
+    config = parse("threshold syn_scan 20\nwindow portscan 600\nwindow reply 1.5\n"
+                   "threshold udp_flood 500\n")
+    assert config.errors == ()
+    o = config.apply(Options())
+    assert o.tuning == (("threshold", "syn_scan", 20), ("window", "portscan", 600.0),
+                        ("window", "reply", 1.5), ("threshold", "udp_flood", 500))
+
+
+@pytest.mark.parametrize("text,message", [
+    ("threshold", "Missing threshold parameter"),
+    ("window portscan", "Missing window parameter"),
+    ("threshold nosuch 3", "Unknown detector: nosuch"),
+    ("threshold portscan many", "Invalid threshold: many"),
+    ("threshold portscan 2.5", "Invalid threshold: 2.5"),
+    ("window portscan -1", "Invalid window: -1"),
+    ("threshold reply 3", "Invalid threshold: reply has only a window"),
+])
+def test_tuning_errors(text, message):
+    assert parse(text).errors == (f"[line 1] {message}",)
+
+
+def test_check_config_shows_the_numbers_in_force(tmp_path):
+    conf = tmp_path / "iplog.conf"
+    conf.write_text("threshold syn_scan 20\nwindow reply 1.5\n")
+    out = run_check(conf).stdout.splitlines()
+    assert "threshold syn_scan 20" in out and "window syn_scan 300" in out
+    assert "threshold portscan 10" in out and "threshold syn_flood 200" in out
+    assert "window reply 1.5" in out and "threshold null_scan 10" in out
+    conf.write_text("set classic_detection\nthreshold portscan 30\n")
+    out = run_check(conf).stdout.splitlines()
+    assert "threshold portscan 30" in out and "window portscan 50" in out
+    assert "threshold ping_flood 70" in out and "window reply 3" not in out

@@ -247,3 +247,15 @@ def test_daemon_survives_a_full_disk(tmp_path):
             proc.wait()
         subprocess.run(["umount", str(mount)])
         mount.rmdir()
+
+
+def test_memory_stays_bounded_with_a_line_per_packet(tmp_path):
+    """The worst case for output: every packet a logged SYN from a new source."""
+    trace = tmp_path / "synflood.pcap"
+    subprocess.run([sys.executable, str(Path(__file__).parent.parent / "bench" / "gen.py"),
+                    "synflood", str(trace), "300000"], check=True)
+    log = tmp_path / "synflood.log"
+    status, rss, err = run_measured(["-r", str(trace), "-l", str(log)])
+    assert status == 0, err
+    assert rss <= 64, f"peak RSS {rss:.1f} MB"
+    assert sum(1 for _ in open(log, "rb")) == 300001
