@@ -261,7 +261,9 @@ class Daemon:
         # What needs root or a fresh start cannot change here.
         opts = opts.replace(interfaces=self.opts.interfaces, promisc=self.opts.promisc,
                             user=self.opts.user, group=self.opts.group,
-                            pid_file=self.opts.pid_file, no_fork=self.opts.no_fork)
+                            pid_file=self.opts.pid_file, no_fork=self.opts.no_fork,
+                            logfile=self.opts.logfile, stdout=self.opts.stdout,
+                            facility=self.opts.facility, priority=self.opts.priority)
         self.opts = opts
         self.config = config
         dns = nameserver_rules() if opts.ignore_dns else ()

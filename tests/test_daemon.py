@@ -362,23 +362,6 @@ def test_real_scanners_live_equal_offline(workdir):
         assert all(f" from {a}" in x for x in detected)
 
 
-LISTENERS = """
-import socket, threading
-def tcp(port):
-    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("198.51.100.2", port)); s.listen(64)
-    while True:
-        c, _ = s.accept(); c.close()
-def udp(port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("198.51.100.2", port))
-    while True:
-        data, peer = s.recvfrom(2048); s.sendto(data, peer)
-for p in (22, 80):
-    threading.Thread(target=tcp, args=(p,), daemon=True).start()
-threading.Thread(target=udp, args=(53,), daemon=True).start()
-print("ready", flush=True)
-threading.Event().wait(300)
-"""
 
 CLIENT = """
 import socket, sys, time
@@ -398,7 +381,8 @@ def test_live_default_counting_served_traffic_and_a_scan(workdir):
     filter) keep a busy client quiet; a real SYN scan is still detected."""
     with Namespaces() as ns:
         log = workdir / "live.log"
-        servers = ns.popen_b(sys.executable, "-c", LISTENERS, stdout=subprocess.PIPE, text=True)
+        servers = ns.popen_b(sys.executable, str(Path(__file__).parent / "servers.py"),
+                             ns.B_ADDR, stdout=subprocess.PIPE, text=True)
         daemon = ns.popen_b(*IPLOG, "-C", "/nonexistent", "-N", "-o", "-i", ns.b_if,
                             "-l", str(log), f"--pid-file={workdir}/iplog.pid", env=ENV)
         try:

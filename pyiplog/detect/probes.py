@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from .pairs import PairTable
 from .scans import MAX_DPORTS, MAX_SPORTS, Ended, ScanKind
+from .scans import Entry as ScanEntry
 
 MAX_ENTRIES = 8192  # pairs per kind (see pairs.py for who goes first)
 MAX_PENDING = 256  # unanswered probes remembered per pair
@@ -39,19 +40,11 @@ class Tuning:
     flood_served: bool = False  # served traffic counts toward the flood (SYN floods)
 
 
-class Entry:
-    __slots__ = ("src", "dst", "count", "bytes", "sports", "dports", "expiry", "detected",
-                 "pending", "failed", "served", "win_start", "cur", "prev")
+class Entry(ScanEntry):
+    __slots__ = ("pending", "failed", "served", "win_start", "cur", "prev")
 
     def __init__(self, src: bytes, dst: bytes, ts: float):
-        self.src = src
-        self.dst = dst
-        self.count = 0
-        self.bytes = 0
-        self.sports: list[int] = []
-        self.dports: list[int] = []
-        self.expiry = 0.0
-        self.detected = False
+        super().__init__(src, dst)
         # Made when first needed: most pairs of a flood never need them.
         self.pending: dict[int, float] | None = None  # port -> when probed
         self.failed: set[int] | None = None

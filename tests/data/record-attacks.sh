@@ -16,22 +16,7 @@ ip -n $A addr add 198.51.100.1/24 dev reca; ip -n $B addr add 198.51.100.2/24 de
 ip -n $A link set reca up; ip -n $B link set recb up
 ip -n $A link set lo up; ip -n $B link set lo up
 
-ip netns exec $B python3 - <<'PY' &
-import socket, threading
-def tcp(port):
-    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("198.51.100.2", port)); s.listen(64)
-    while True:
-        c, _ = s.accept(); c.close()
-def udp(port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("198.51.100.2", port))
-    while True:
-        data, peer = s.recvfrom(2048); s.sendto(data, peer)
-for p in (22, 80, 443):
-    threading.Thread(target=tcp, args=(p,), daemon=True).start()
-threading.Thread(target=udp, args=(53,), daemon=True).start()
-threading.Event().wait(600)
-PY
+ip netns exec $B python3 "$(dirname "$0")/../servers.py" 198.51.100.2 &
 LISTENERS=$!
 sleep 1
 

@@ -1,0 +1,34 @@
+"""A few open ports for scans to find: TCP 22, 80, 443 accept and close,
+UDP 53 echoes.  ``python tests/servers.py ADDRESS``; prints ``ready``.
+Used inside a network namespace by the live tests and record-attacks.sh."""
+
+import socket
+import sys
+import threading
+
+
+def tcp(addr, port):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, port))
+    s.listen(64)
+    while True:
+        c, _ = s.accept()
+        c.close()
+
+
+def udp(addr, port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((addr, port))
+    while True:
+        data, peer = s.recvfrom(2048)
+        s.sendto(data, peer)
+
+
+if __name__ == "__main__":
+    address = sys.argv[1]
+    for p in (22, 80, 443):
+        threading.Thread(target=tcp, args=(address, p), daemon=True).start()
+    threading.Thread(target=udp, args=(address, 53), daemon=True).start()
+    print("ready", flush=True)
+    threading.Event().wait(600)
