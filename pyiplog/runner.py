@@ -40,7 +40,8 @@ def open_output(opts: Options, offline: bool = False, on_error=None):
         try:
             return LogFile(opts.logfile, on_error)
         except OSError as exc:
-            raise FatalError(f'Unable to open "{opts.logfile}" for writing: {exc.strerror}.')
+            raise FatalError(f'Unable to open "{opts.logfile}" for writing: {exc.strerror}.'
+                             ) from None
     return SyslogLog(opts.facility, opts.priority)
 
 

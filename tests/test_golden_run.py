@@ -10,7 +10,7 @@ from pathlib import Path
 import dpkt
 import pytest
 from packets import (
-    ATTACKER, OTHER, SYN, T0, TARGET, a, ether, ip, ip_icmp, ip_tcp, ip_udp, null, sll, sll2,
+    ATTACKER, OTHER, T0, TARGET, a, ether, ip, ip_icmp, ip_tcp, ip_udp, null, sll, sll2,
     timed, write_pcap, write_pcapng,
 )
 

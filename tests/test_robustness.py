@@ -13,7 +13,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 import dpkt
@@ -21,7 +20,7 @@ from live import (
     ENV, IPLOG, free_port, lines_of, needs_root, peak_rss, syn_to_localhost, wait_for,
 )
 from packets import (
-    ATTACKER, SYN, T0, ether, icmp_msg, ip, ip_icmp, ip_tcp, ip_udp, null, sll, sll2, tcp_seg,
+    ATTACKER, T0, ether, icmp_msg, ip, ip_icmp, ip_tcp, ip_udp, null, sll, sll2, tcp_seg,
 )
 
 from pyiplog.decode import DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_NULL, DLT_RAW
@@ -64,7 +63,7 @@ def test_mutated_frames_never_raise(mutations):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=120), st.sampled_from([l for l, _ in LINKS] + [9999]))
+@given(st.binary(max_size=120), st.sampled_from([link for link, _ in LINKS] + [9999]))
 def test_random_frames_never_raise(frame, link):
     for engine in engines():
         engine.feed(T0, link, frame)
@@ -107,7 +106,7 @@ def test_flood_cannot_flush_a_slow_scanner_from_the_table():
     rng = random.Random(1)
     table.add(scanner, E())
     kept = 0
-    for probe in range(20):
+    for _probe in range(20):
         for _ in range(5000):  # 5x the table between two probes
             table.add((rng.getrandbits(32).to_bytes(4, "big"), b"host"), E())
         entry = table.get(scanner)
