@@ -424,3 +424,54 @@ def test_interface_down_and_reopened(workdir):
         finally:
             daemon.send_signal(signal.SIGTERM)
             daemon.wait(10)
+
+
+def test_statistics_and_repeats_flushed_on_exit(workdir):
+    proc, log = foreground(workdir, conf="set icmp false\n")
+    try:
+        port = free_port()
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sender.bind(("127.0.0.1", 0))
+        line = f"UDP: dgram to port {port} from 127.0.0.1:{sender.getsockname()[1]} (4 data bytes)"
+        for _ in range(3):  # the same line three times: folded
+            sender.sendto(b"same", ("127.0.0.1", port))
+        assert wait_for(lambda: line in lines_of(log))
+        time.sleep(1.2)  # all three are in
+        proc.send_signal(signal.SIGUSR1)
+        assert wait_for(lambda: any(x.startswith("Statistics for lo: ") for x in lines_of(log)))
+        for _ in range(3):
+            sender.sendto(b"same", ("127.0.0.1", port))
+        time.sleep(1.2)
+        sender.close()
+    finally:
+        stop(proc)
+    lines = lines_of(log)
+    stats = lines.index(next(x for x in lines if x.startswith("Statistics for lo: ")))
+    assert re.fullmatch(r"Statistics for lo: \d+ packets seen, \d+ dropped by the kernel, "
+                        r"\d+ scan entries, \d+ incomplete datagrams\.", lines[stats])
+    assert lines[stats - 2:stats] == [line, "last message repeated 2 times"]
+    # TERM writes the pending count before its own line: nothing is lost.
+    assert lines[stats + 1:] == [line, "last message repeated 2 times",
+                                 "Caught signal 15, exiting."]
+
+
+@needs_tools("ip")
+def test_new_address_is_picked_up(workdir):
+    """An address added while running (DHCP) is watched within seconds."""
+    with Namespaces() as ns:
+        log = workdir / "live.log"
+        daemon = ns.popen_b(*IPLOG, "-C", "/nonexistent", "-N", "-o", "-i", ns.b_if,
+                            "-l", str(log), f"--pid-file={workdir}/iplog.pid", env=ENV)
+        try:
+            assert wait_for(has_line(log, "iplog started."))
+            subprocess.run(["ip", "-n", ns.b, "addr", "add", "198.51.100.3/24", "dev", ns.b_if],
+                           check=True)
+            time.sleep(6)  # the daemon looks every 5 s
+            knock = ("import socket\ns = socket.socket(); s.settimeout(2)\n"
+                     "try: s.connect(('198.51.100.3', 2222))\nexcept OSError: pass\n")
+            ns.in_a(sys.executable, "-c", knock, check=True, timeout=10)
+            assert wait_for(lambda: any(x.startswith("TCP: port 2222 connection attempt from "
+                                                     "198.51.100.1:") for x in lines_of(log)))
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(10)
