@@ -149,15 +149,17 @@ class Daemon:
                                    answers=not self.opts.classic_detection),
                        useful_filter(self.opts.classic_detection, self.opts.verbose))
 
-    def _update_local(self) -> None:
-        """The engine's idea of 'us': every address of the host (spec C3)."""
-        self.engine.local = frozenset(a for _, addrs in interfaces.snapshot().values()
-                                      for a in addrs)
+    def _update_local(self) -> dict[str, tuple[int, list[bytes]]]:
+        """The engine's idea of 'us': every address of the host (spec C3).
+        Returns the interface table it read."""
+        table = interfaces.snapshot()
+        self.engine.local = frozenset(a for _, addrs in table.values() for a in addrs)
+        return table
 
     def open_interfaces(self, names: list[str]) -> None:
-        self._update_local()
+        table = self._update_local()
         for name in names:
-            self.addresses[name] = interfaces.addresses(name)
+            self.addresses[name] = table.get(name, (0, []))[1]
             try:
                 self.sources[name] = LiveSource(name, self._filter(name),
                                                 promisc=bool(self.opts.promisc))
@@ -192,9 +194,9 @@ class Daemon:
             self.say(now, render("iface_reopened", name=name))
 
     def _check_addresses(self, now: float) -> None:
-        self._update_local()
+        table = self._update_local()
         for name, source in self.sources.items():
-            current = interfaces.addresses(name)
+            current = table.get(name, (0, []))[1]
             if current != self.addresses.get(name):
                 self.addresses[name] = current
                 try:

@@ -16,7 +16,7 @@ from .decode import DLT_EN10MB, HeaderError, ip_of_frame, parse_ipv4
 from .detect import icmp, tcp, udp
 from .detect.flows import FlowTable
 from .detect.probes import ProbeTable
-from .detect.scans import COUNTED, DETECTED, KINDS, MAX_DPORTS, MAX_SPORTS, ScanTable
+from .detect.scans import COUNTED, DETECTED, MAX_DPORTS, MAX_SPORTS, ScanTable
 from .detect.tuning import Detection
 from .fragments import Reassembler
 from .messages import MESSAGES, port_list, render
@@ -35,17 +35,15 @@ _HANDLERS = {6: ("tcp", tcp.handle), 17: ("udp", udp.handle), 1: ("icmp", icmp.h
 
 
 class Engine:
-    def __init__(self, opts: Options, filters: Filters | None = None, namer: Namer | None = None,
-                 kinds=KINDS):
-        detection = Detection()
-        self.scans = ScanTable(dict(kinds))
+    def __init__(self, opts: Options, filters: Filters | None = None, namer: Namer | None = None):
+        detection = Detection()  # the tables' numbers are set by reconfigure
+        self.scans = ScanTable(detection.kinds)
         self.probes = ProbeTable(detection.kinds, detection.modern, detection.reply_wait)
         self.flows = FlowTable()
         self.frags = Reassembler()
         self.local: frozenset[bytes] = frozenset()  # live: the host's own addresses
         self.reconfigure(opts, filters or Filters(), namer or Namer())
         self.out: list[tuple[float, str]] = []
-        self.now = 0.0
         self.errors = 0
         # Per-detector state kept between packets.
         self.last_bogus_src: bytes | None = None
@@ -210,8 +208,6 @@ class Engine:
                   sports=port_list(entry.sports, len(entry.sports) >= MAX_SPORTS))
 
     def _expire(self, ts: float) -> None:
-        if ts > self.now:
-            self.now = ts
         if ts < self.scans.next_due and ts < self.probes.next_due:
             return
         ended = self.scans.expire(ts) + self.probes.expire(ts)
