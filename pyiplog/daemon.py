@@ -269,7 +269,10 @@ class Daemon:
         self.opts = opts
         self.config = config
         dns = nameserver_rules() if opts.ignore_dns else ()
+        old_lookup = self.engine.namer.lookup
         self.engine.reconfigure(opts, Filters(config.filters, dns), build_namer(opts))
+        if hasattr(old_lookup, "close"):
+            old_lookup.close()
         for name, source in self.sources.items():
             source.set_filter(self._filter(name))
 

@@ -53,31 +53,64 @@ def read_protocols(path: str = "/etc/protocols") -> dict[int, str]:
     return table
 
 
-class CachedResolver:
-    """Reverse lookups with 2.2.3's one-hour cache (``dns_cache``).
+def reverse_lookup(addr: bytes) -> str | None:
+    """The system's reverse lookup (may block for seconds)."""
+    try:
+        return socket.gethostbyaddr(address_text(addr))[0]
+    except (OSError, UnicodeError):
+        return None
 
-    Blocking: used for ``-r`` runs; the live daemon puts it behind a thread.
+
+class CachedResolver:
+    """Reverse lookups off the packet path (spec B12, C7), with 2.2.3's
+    one-hour cache (``dns_cache``).
+
+    Lookups run on a few worker threads.  A name that is not back within
+    ``wait`` seconds is printed as the address this time; once it is back
+    it is used (and cached).  The live daemon waits 0 s: capture never
+    waits for DNS.  ``-r`` waits a little, so names appear as they would.
     """
 
-    def __init__(self, cache: bool = True, clock: Callable[[], float] = time.monotonic):
+    MAX_CACHED = 65536
+
+    def __init__(self, cache: bool = True, wait: float = 0.0, lookup=reverse_lookup,
+                 clock: Callable[[], float] = time.monotonic, workers: int = 4):
+        from concurrent.futures import ThreadPoolExecutor
+
         self.cache = cache
+        self.wait = wait
+        self.lookup = lookup
         self.clock = clock
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="resolver")
         self._names: dict[bytes, tuple[float, str | None]] = {}
+        self._pending: dict = {}
 
     def __call__(self, addr: bytes) -> str | None:
         now = self.clock()
         hit = self._names.get(addr)
         if hit is not None and now - hit[0] < DNS_CACHE_SECONDS:
             return hit[1]
+        future = self._pending.get(addr)
+        if future is None:
+            if len(self._pending) >= self.MAX_CACHED:
+                return None  # a flood of new addresses: no more lookups queued
+            future = self._pending[addr] = self._pool.submit(self.lookup, addr)
         try:
-            name = socket.gethostbyaddr(address_text(addr))[0]
-        except (OSError, UnicodeError):
-            name = None
+            name = future.result(timeout=self.wait) if self.wait else (
+                future.result() if future.done() else None)
+        except TimeoutError:
+            return None
+        if not future.done():
+            return None
+        del self._pending[addr]
         if self.cache:
-            if len(self._names) > 65536:
+            if len(self._names) >= self.MAX_CACHED:
                 self._names.clear()
             self._names[addr] = (now, name)
         return name
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class Namer:

@@ -18,18 +18,21 @@ from .output import LogFile, SyslogLog, TextLog
 from .resolve import CachedResolver, Namer
 
 
-def build_namer(opts: Options, lookup=None) -> Namer:
+OFFLINE_NAME_WAIT = 2.0  # -r: how long a reverse lookup may take before the address is used
+
+
+def build_namer(opts: Options, lookup=None, wait: float = 0.0) -> Namer:
     if opts.disable_resolver:
         lookup = None
     elif lookup is None:
-        lookup = CachedResolver(cache=opts.dns_cache)
+        lookup = CachedResolver(cache=opts.dns_cache, wait=wait)
     return Namer(lookup, log_ip=opts.log_ip)
 
 
-def build_engine(opts: Options, config: Config, lookup=None) -> Engine:
+def build_engine(opts: Options, config: Config, lookup=None, wait: float = 0.0) -> Engine:
     dns = nameserver_rules() if opts.ignore_dns else ()
     filters = Filters(config.filters if config else (), dns)
-    return Engine(opts, filters, build_namer(opts, lookup))
+    return Engine(opts, filters, build_namer(opts, lookup, wait))
 
 
 def open_output(opts: Options, offline: bool = False, on_error=None):
@@ -51,7 +54,7 @@ def run_file(opts: Options, config: Config, lookup=None) -> int:
             promisc_filter(opts.promisc), useful_filter(opts.classic_detection, opts.verbose)))
     except CaptureError as exc:
         raise FatalError(str(exc)) from None
-    engine = build_engine(opts, config, lookup)
+    engine = build_engine(opts, config, lookup, wait=OFFLINE_NAME_WAIT)
     out = open_output(opts, offline=True,
                       on_error=lambda text: print(f"iplog: {text}", file=sys.stderr))
     last = None

@@ -295,3 +295,47 @@ def test_nmap_udp_scan():
     full = run_capture("nmap-udp.pcap")
     assert full[2] == "ICMP: 127.0.0.1: port is unreachable to (udp: dest port 6, source port" \
                       " 61973)"
+
+
+# --- the resolver never holds up the packets (B12, C7) ----------------------------------------
+
+def test_slow_names_do_not_block():
+    import threading
+    import time as _time
+
+    from pyiplog.resolve import CachedResolver
+    release = threading.Event()
+
+    def slow(addr):
+        release.wait(5)
+        return "slow.example"
+
+    resolver = CachedResolver(wait=0.0, lookup=slow)
+    started = _time.monotonic()
+    assert resolver(a(ATTACKER)) is None  # not back: the address is printed
+    assert _time.monotonic() - started < 0.5
+    release.set()
+    assert wait_until(lambda: resolver(a(ATTACKER)) == "slow.example")
+    resolver.close()
+
+
+def test_offline_waits_a_little_for_names():
+    from pyiplog.resolve import CachedResolver
+    resolver = CachedResolver(wait=2.0, lookup=lambda addr: "quick.example")
+    assert resolver(a(ATTACKER)) == "quick.example"
+    calls = []
+    cached = CachedResolver(wait=2.0, lookup=lambda addr: calls.append(addr) or None)
+    assert cached(a(OTHER)) is None and cached(a(OTHER)) is None
+    assert len(calls) == 1  # "no name" is cached too
+    resolver.close()
+    cached.close()
+
+
+def wait_until(predicate, timeout=5.0):
+    import time as _time
+    deadline = _time.monotonic() + timeout
+    while _time.monotonic() < deadline:
+        if predicate():
+            return True
+        _time.sleep(0.01)
+    return False
