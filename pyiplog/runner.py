@@ -12,6 +12,7 @@ import time
 
 from .capture import CaptureError, FileSource, combine, promisc_filter, useful_filter
 from .config import Config, Filters, nameserver_rules
+from .decode import LINK_TYPES
 from .engine import Engine
 from .options import FatalError, Options
 from .output import LogFile, SyslogLog, TextLog
@@ -54,6 +55,9 @@ def run_file(opts: Options, config: Config, lookup=None) -> int:
             promisc_filter(opts.promisc), useful_filter(opts.classic_detection, opts.verbose)))
     except CaptureError as exc:
         raise FatalError(str(exc)) from None
+    if source.dlt not in LINK_TYPES:
+        print(f"iplog: {opts.read_file}: link type {source.dlt} is not supported:"
+              " no packet in it can be analysed", file=sys.stderr)
     engine = build_engine(opts, config, lookup, wait=OFFLINE_NAME_WAIT)
     out = open_output(opts, offline=True,
                       on_error=lambda text: print(f"iplog: {text}", file=sys.stderr))

@@ -339,3 +339,11 @@ def wait_until(predicate, timeout=5.0):
             return True
         _time.sleep(0.01)
     return False
+
+
+def test_unsupported_link_type_is_said(tmp_path):
+    path = write_pcap(tmp_path / "wifi.pcap", [(T0, b"\x80\x00" + b"\0" * 40)], linktype=105)
+    p = subprocess.run(IPLOG + ["-N", "-r", path], capture_output=True, text=True)
+    assert p.returncode == 0
+    assert p.stderr == f"iplog: {path}: link type 105 is not supported: no packet in it can" \
+                       " be analysed\n"
