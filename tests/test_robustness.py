@@ -108,11 +108,14 @@ def test_flood_cannot_flush_a_slow_scanner_from_the_table():
     kept = 0
     for _probe in range(20):
         for _ in range(5000):  # 5x the table between two probes
-            table.add((rng.getrandbits(32).to_bytes(4, "big"), b"host"), E())
+            pair = (rng.getrandbits(32).to_bytes(4, "big"), b"host")
+            if table.admit(pair):
+                table.add(pair, E())
         entry = table.get(scanner)
         if entry is None:
             entry = E()
-            table.add(scanner, entry)
+            if table.admit(scanner):
+                table.add(scanner, entry)
         else:
             entry.count += 1
             table.touch(scanner, entry)

@@ -8,12 +8,12 @@ packet, stays.  Both segments are ordered by last activity, which is also
 expiry order (every packet pushes a pair's expiry by a fixed timeout), so
 expiry takes from the fronts.
 
-A pair's first packet alone cannot tell a scanner from a spoofed source,
-and a slow scanner's entry may leave probation before its next probe when
-the table is full.  So while the table is full every new pair is also
-counted in a small count-min sketch (3 MiB of counters, halved as they
-fill): a pair the sketch has seen before enters protected at once.  A scan
-hides from it only by probing more slowly than about one probe per
+A pair's first packet alone cannot tell a scanner from a spoofed source.
+So while the table is full a new pair is only counted in a small count-min
+sketch (3 MiB of counters, halved as they fill) and gets no entry; when the
+sketch has seen it before, it enters protected at once.  A spoofed flood
+then costs one sketch update a packet and evicts nothing, and a scan hides
+from it only by probing more slowly than about one probe per
 2**SKETCH_BITS (262,144) flood packets.
 
 Entries need ``count`` and ``expiry`` attributes.
@@ -87,23 +87,27 @@ class PairTable:
             self.next_due = entry.expiry
         return evicted
 
+    def admit(self, pair) -> bool:
+        """Whether a new pair gets an entry: while there is room, yes; when
+        the table is full, only if the sketch has seen the pair before."""
+        if len(self.probation) + len(self.protected) < self.max_entries:
+            return True
+        if self.sightings is None:
+            self.sightings = Sightings()
+        return self.sightings.add(pair) >= 2
+
     def add(self, pair, entry):
-        """Insert a new pair; returns the entry evicted to make room, if any."""
+        """Insert a new pair that ``admit`` let in; returns the entry evicted
+        to make room, if any."""
         if entry.expiry < self.next_due:
             self.next_due = entry.expiry
         if len(self.probation) + len(self.protected) < self.max_entries:
             self.probation[pair] = entry
             return None
-        if self.sightings is None:
-            self.sightings = Sightings()
-        if self.sightings.add(pair) >= 2:  # seen before, though evicted since
-            self.protected[pair] = entry
-            if len(self.protected) > self.max_entries * PROTECTED_SHARE or not self.probation:
-                return self.protected.popitem(last=False)[1]
-            return self.probation.popitem(last=False)[1]
-        self.probation[pair] = entry
-        segment = self.probation if len(self.probation) > 1 else self.protected
-        return segment.popitem(last=False)[1]
+        self.protected[pair] = entry  # the table is full: a pair seen before
+        if len(self.protected) > self.max_entries * PROTECTED_SHARE or not self.probation:
+            return self.protected.popitem(last=False)[1]
+        return self.probation.popitem(last=False)[1]
 
     def remove(self, pair) -> None:
         if self.protected.pop(pair, None) is None:

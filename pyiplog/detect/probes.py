@@ -90,6 +90,8 @@ class ProbeTable:
             self._end(entry.expiry, key, entry)
             entry = None
         if entry is None:  # a new pair: most of a spoofed flood, kept short
+            if not table.admit(pair):
+                return False
             entry = Entry(src, dst, ts)
             entry.count = 1
             entry.bytes = nbytes

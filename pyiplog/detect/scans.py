@@ -87,6 +87,8 @@ class ScanTable:
             entry = None
         new = entry is None
         if new:
+            if not table.admit(pair):  # full, and a pair never seen: not kept
+                return COUNTED
             entry = Entry(src, dst)
         entry.count += 1
         entry.bytes += nbytes

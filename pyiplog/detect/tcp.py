@@ -7,6 +7,7 @@ port served, a RST refuses the probe; ECN (RFC 3168) is not bogus.
 from __future__ import annotations
 
 import struct
+from socket import inet_ntoa
 
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
 BOGUS_BITS = ECE | CWR  # 2.2.3: the two top flag bits are always bogus
@@ -50,9 +51,10 @@ def handle(engine, ts: float, ip) -> None:
             engine.answered(SYN_KINDS, ts, ip.dst, ip.src, sport, refused=False)
         elif flags & RST:
             engine.answered(SYN_KINDS, ts, ip.dst, ip.src, sport, refused=True)
-        if engine.outgoing(ip):  # the host's own answers: state only
+        local = engine.local
+        if local and ip.src in local and ip.dst not in local:  # our own answers: state only
             return
-    n = ip.data_len
+    n = ip.total_len - ip.hdr_len
     low = flags & 0x3F
     if low == 0:
         if opts.null_scan and engine.count("null_scan", ts, ip.src, ip.dst, n, sport, dport):
@@ -88,5 +90,6 @@ def handle(engine, ts: float, ip) -> None:
     engine.syn_seen(ts)
     if opts.scans_only:
         return
-    engine.emit_attempt(ts, engine.namer.service(dport, "tcp"), engine.host(ip.src, "tcp"),
-                        sport, engine.dst(ip.dst, "tcp"))
+    engine.emit_attempt(ts, engine.namer.service(dport, "tcp"),
+                        inet_ntoa(ip.src) if engine.plain_names else engine.host(ip.src, "tcp"),
+                        sport, engine.dst(ip.dst, "tcp") if engine.dest else "")
