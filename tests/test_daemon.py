@@ -5,6 +5,7 @@ Root only; traffic goes to 127.0.0.1 or between namespaces the tests make.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -317,30 +318,39 @@ exec {sys.executable} -m pyiplog -C /nonexistent -N -o -i lo --facility=local3 \
 
 # --- real scanners between two namespaces ------------------------------------------------
 
+@contextlib.contextmanager
+def daemon_in_b(ns, workdir, *extra):
+    """iplog in the target namespace on its veth end, foreground; yields its log."""
+    log = workdir / "live.log"
+    daemon = ns.popen_b(*IPLOG, "-C", "/nonexistent", "-N", "-o", "-i", ns.b_if, *extra,
+                        "-l", str(log), f"--pid-file={workdir}/iplog.pid", env=ENV)
+    try:
+        assert wait_for(has_line(log, "iplog started."))
+        yield log, daemon
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(10)
+
+
 @needs_tools("ip", "nmap", "hping3", "tcpdump")
 def test_real_scanners_live_equal_offline(workdir):
     with Namespaces() as ns:
-        log = workdir / "live.log"
         capture = workdir / "same.pcap"
         dump = ns.popen_b("tcpdump", "-i", ns.b_if, "-s", "0", "-U", "-w", str(capture),
                           f"dst host {ns.B_ADDR}", stderr=subprocess.PIPE)
         # 2.2.3's counting and kernel filter: the capture holds what the daemon saw.
-        daemon = ns.popen_b(*IPLOG, "-C", "/nonexistent", "-N", "-o", "-i", ns.b_if,
-                            "--classic-detection", "-l", str(log),
-                            f"--pid-file={workdir}/iplog.pid", env=ENV, stderr=subprocess.PIPE)
         try:
-            assert wait_for(has_line(log, "iplog started."))
-            time.sleep(1)  # tcpdump is listening by now
-            for scan in (["-sS", "-p", "1-40"], ["-sF", "-p", "1-30"], ["-sU", "-p", "1-30"]):
-                p = ns.in_a("nmap", "-n", "-Pn", "--max-retries", "0", *scan, ns.B_ADDR,
-                            capture_output=True, timeout=120)
-                assert p.returncode == 0, p.stderr
-            p = ns.in_a("hping3", "--icmp", "--faster", "-c", "300", ns.B_ADDR,
-                        capture_output=True, timeout=60)
-            time.sleep(1.5)
+            with daemon_in_b(ns, workdir, "--classic-detection") as (log, _):
+                time.sleep(1)  # tcpdump is listening by now
+                for scan in (["-sS", "-p", "1-40"], ["-sF", "-p", "1-30"],
+                             ["-sU", "-p", "1-30"]):
+                    p = ns.in_a("nmap", "-n", "-Pn", "--max-retries", "0", *scan, ns.B_ADDR,
+                                capture_output=True, timeout=120)
+                    assert p.returncode == 0, p.stderr
+                p = ns.in_a("hping3", "--icmp", "--faster", "-c", "300", ns.B_ADDR,
+                            capture_output=True, timeout=60)
+                time.sleep(1.5)
         finally:
-            daemon.send_signal(signal.SIGTERM)
-            daemon.wait(10)
             dump.send_signal(signal.SIGTERM)
             dump.wait(10)
         live = lines_of(log)
@@ -380,26 +390,21 @@ def test_live_default_counting_served_traffic_and_a_scan(workdir):
     """Live, default counting: the host's answers (captured by the kernel
     filter) keep a busy client quiet; a real SYN scan is still detected."""
     with Namespaces() as ns:
-        log = workdir / "live.log"
         servers = ns.popen_b(sys.executable, str(Path(__file__).parent / "servers.py"),
                              ns.B_ADDR, stdout=subprocess.PIPE, text=True)
-        daemon = ns.popen_b(*IPLOG, "-C", "/nonexistent", "-N", "-o", "-i", ns.b_if,
-                            "-l", str(log), f"--pid-file={workdir}/iplog.pid", env=ENV)
         try:
             assert servers.stdout.readline() == "ready\n"
-            assert wait_for(has_line(log, "iplog started."))
-            p = ns.in_a(sys.executable, "-c", CLIENT, capture_output=True, text=True,
-                        timeout=60)
-            assert p.returncode == 0, p.stderr
-            time.sleep(4)  # longer than the reply wait
-            assert [x for x in lines_of(log) if " detected" in x or "Bogus" in x] == []
-            p = ns.in_a("nmap", "-n", "-Pn", "-sS", "-p", "1-100", ns.B_ADDR,
-                        capture_output=True, timeout=120)
-            assert p.returncode == 0
-            assert wait_for(lambda: [x for x in lines_of(log) if " detected" in x], 10)
+            with daemon_in_b(ns, workdir) as (log, _):
+                p = ns.in_a(sys.executable, "-c", CLIENT, capture_output=True, text=True,
+                            timeout=60)
+                assert p.returncode == 0, p.stderr
+                time.sleep(4)  # longer than the reply wait
+                assert [x for x in lines_of(log) if " detected" in x or "Bogus" in x] == []
+                p = ns.in_a("nmap", "-n", "-Pn", "-sS", "-p", "1-100", ns.B_ADDR,
+                            capture_output=True, timeout=120)
+                assert p.returncode == 0
+                assert wait_for(lambda: [x for x in lines_of(log) if " detected" in x], 10)
         finally:
-            daemon.send_signal(signal.SIGTERM)
-            daemon.wait(10)
             servers.kill()
             servers.wait()
         alarms = [x for x in lines_of(log) if " detected" in x or "Bogus" in x]
@@ -410,20 +415,12 @@ def test_live_default_counting_served_traffic_and_a_scan(workdir):
 
 @needs_tools("ip")
 def test_interface_down_and_reopened(workdir):
-    with Namespaces() as ns:
-        log = workdir / "live.log"
-        daemon = ns.popen_b(*IPLOG, "-C", "/nonexistent", "-N", "-o", "-i", ns.b_if,
-                            "-l", str(log), f"--pid-file={workdir}/iplog.pid", env=ENV)
-        try:
-            assert wait_for(has_line(log, "iplog started."))
-            subprocess.run(["ip", "-n", ns.b, "link", "set", ns.b_if, "down"], check=True)
-            assert wait_for(has_line(log, f"Warning: interface {ns.b_if} went down."), 5)
-            subprocess.run(["ip", "-n", ns.b, "link", "set", ns.b_if, "up"], check=True)
-            assert wait_for(has_line(log, f"Interface {ns.b_if} was reopened."), 40, 0.5)
-            assert daemon.poll() is None
-        finally:
-            daemon.send_signal(signal.SIGTERM)
-            daemon.wait(10)
+    with Namespaces() as ns, daemon_in_b(ns, workdir) as (log, daemon):
+        subprocess.run(["ip", "-n", ns.b, "link", "set", ns.b_if, "down"], check=True)
+        assert wait_for(has_line(log, f"Warning: interface {ns.b_if} went down."), 5)
+        subprocess.run(["ip", "-n", ns.b, "link", "set", ns.b_if, "up"], check=True)
+        assert wait_for(has_line(log, f"Interface {ns.b_if} was reopened."), 40, 0.5)
+        assert daemon.poll() is None
 
 
 def test_statistics_and_repeats_flushed_on_exit(workdir):
@@ -458,20 +455,12 @@ def test_statistics_and_repeats_flushed_on_exit(workdir):
 @needs_tools("ip")
 def test_new_address_is_picked_up(workdir):
     """An address added while running (DHCP) is watched within seconds."""
-    with Namespaces() as ns:
-        log = workdir / "live.log"
-        daemon = ns.popen_b(*IPLOG, "-C", "/nonexistent", "-N", "-o", "-i", ns.b_if,
-                            "-l", str(log), f"--pid-file={workdir}/iplog.pid", env=ENV)
-        try:
-            assert wait_for(has_line(log, "iplog started."))
-            subprocess.run(["ip", "-n", ns.b, "addr", "add", "198.51.100.3/24", "dev", ns.b_if],
-                           check=True)
-            time.sleep(6)  # the daemon looks every 5 s
-            knock = ("import socket\ns = socket.socket(); s.settimeout(2)\n"
-                     "try: s.connect(('198.51.100.3', 2222))\nexcept OSError: pass\n")
-            ns.in_a(sys.executable, "-c", knock, check=True, timeout=10)
-            assert wait_for(lambda: any(x.startswith("TCP: port 2222 connection attempt from "
-                                                     "198.51.100.1:") for x in lines_of(log)))
-        finally:
-            daemon.send_signal(signal.SIGTERM)
-            daemon.wait(10)
+    with Namespaces() as ns, daemon_in_b(ns, workdir) as (log, _):
+        subprocess.run(["ip", "-n", ns.b, "addr", "add", "198.51.100.3/24", "dev", ns.b_if],
+                       check=True)
+        time.sleep(6)  # the daemon looks every 5 s
+        knock = ("import socket\ns = socket.socket(); s.settimeout(2)\n"
+                 "try: s.connect(('198.51.100.3', 2222))\nexcept OSError: pass\n")
+        ns.in_a(sys.executable, "-c", knock, check=True, timeout=10)
+        assert wait_for(lambda: any(x.startswith("TCP: port 2222 connection attempt from "
+                                                 "198.51.100.1:") for x in lines_of(log)))

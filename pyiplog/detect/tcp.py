@@ -51,7 +51,7 @@ def handle(engine, ts: float, ip) -> None:
             engine.answered(SYN_KINDS, ts, ip.dst, ip.src, sport, refused=False)
         elif flags & RST:
             engine.answered(SYN_KINDS, ts, ip.dst, ip.src, sport, refused=True)
-        local = engine.local
+        local = engine.local  # engine.outgoing(ip), inline: this is the hot path
         if local and ip.src in local and ip.dst not in local:  # our own answers: state only
             return
     n = ip.total_len - ip.hdr_len
