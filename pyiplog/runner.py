@@ -7,6 +7,7 @@ is closed with its ``mode expired`` line (spec C1).
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 
@@ -61,6 +62,9 @@ def run_file(opts: Options, config: Config, lookup=None) -> int:
     engine = build_engine(opts, config, lookup, wait=OFFLINE_NAME_WAIT)
     out = open_output(opts, offline=True,
                       on_error=lambda text: print(f"iplog: {text}", file=sys.stderr))
+    quiet_pipe = isinstance(out, TextLog) and out.stream is sys.stdout
+    if quiet_pipe:  # `iplog -r x | head` ends quietly, as a C tool would
+        old_pipe = signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     last = None
     try:
         for batch in source.batches():
@@ -83,6 +87,8 @@ def run_file(opts: Options, config: Config, lookup=None) -> int:
         out.flush()
     finally:
         out.close()
+        if quiet_pipe:
+            signal.signal(signal.SIGPIPE, old_pipe)
     if getattr(out, "waiting", 0):
         print(f"iplog: {opts.logfile}: {out.waiting} bytes of log could not be written",
               file=sys.stderr)

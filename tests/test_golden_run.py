@@ -347,3 +347,9 @@ def test_unsupported_link_type_is_said(tmp_path):
     assert p.returncode == 0
     assert p.stderr == f"iplog: {path}: link type 105 is not supported: no packet in it can" \
                        " be analysed\n"
+
+
+def test_output_into_a_closed_pipe_ends_quietly():
+    p = subprocess.run(f"{' '.join(IPLOG)} -N -r {DATA / 'attack-hping-syn.pcap'} | head -1",
+                       shell=True, capture_output=True, text=True)
+    assert p.stdout.endswith("iplog started.\n") and p.stderr == ""
