@@ -68,8 +68,12 @@ class CachedResolver:
     Lookups run on a few worker threads.  A name that is not back within
     ``wait`` seconds is printed as the address this time; once it is back
     it is used (and cached).  The live daemon waits 0 s: capture never
-    waits for DNS.  ``-r`` waits a little, so names appear as they would.
+    waits for DNS.  ``-r`` waits a little, so names appear as they would;
+    after ``GIVE_UP`` lookups that did not come back in time it stops
+    waiting (a dead name server must not make a capture take hours).
     """
+
+    GIVE_UP = 3
 
     MAX_CACHED = 65536
 
@@ -84,6 +88,7 @@ class CachedResolver:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="resolver")
         self._names: dict[bytes, tuple[float, str | None]] = {}
         self._pending: dict = {}
+        self.late = 0
 
     def __call__(self, addr: bytes) -> str | None:
         now = self.clock()
@@ -99,6 +104,9 @@ class CachedResolver:
             name = future.result(timeout=self.wait) if self.wait else (
                 future.result() if future.done() else None)
         except TimeoutError:
+            self.late += 1
+            if self.late >= self.GIVE_UP:
+                self.wait = 0.0
             return None
         if not future.done():
             return None

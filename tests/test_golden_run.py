@@ -353,3 +353,18 @@ def test_output_into_a_closed_pipe_ends_quietly():
     p = subprocess.run(f"{' '.join(IPLOG)} -N -r {DATA / 'attack-hping-syn.pcap'} | head -1",
                        shell=True, capture_output=True, text=True)
     assert p.stdout.endswith("iplog started.\n") and p.stderr == ""
+
+
+def test_offline_stops_waiting_for_a_dead_name_server():
+    import threading
+    import time as _time
+
+    from pyiplog.resolve import CachedResolver
+    never = threading.Event()
+    resolver = CachedResolver(wait=0.2, lookup=lambda addr: never.wait(3) and None)
+    started = _time.monotonic()
+    for i in range(10):
+        assert resolver(bytes([192, 0, 2, i])) is None
+    assert _time.monotonic() - started < 0.2 * 3 + 0.5  # three waits, then none
+    never.set()
+    resolver.close()
