@@ -26,10 +26,10 @@ from . import interfaces
 from .capture import (
     CaptureError, LiveSource, combine, live_filter, promisc_filter, useful_filter,
 )
-from .config import Config, Filters, nameserver_rules, read_config
+from .config import Config, read_config
 from .messages import render
 from .options import FatalError, Options, normalise
-from .runner import build_engine, build_namer, open_output
+from .runner import build_engine, build_filters, build_namer, open_output
 
 log = logging.getLogger(__name__)
 
@@ -268,9 +268,8 @@ class Daemon:
                             facility=self.opts.facility, priority=self.opts.priority)
         self.opts = opts
         self.config = config
-        dns = nameserver_rules() if opts.ignore_dns else ()
         old_lookup = self.engine.namer.lookup
-        self.engine.reconfigure(opts, Filters(config.filters, dns), build_namer(opts))
+        self.engine.reconfigure(opts, build_filters(opts, config), build_namer(opts))
         if hasattr(old_lookup, "close"):
             old_lookup.close()
         for name, source in self.sources.items():

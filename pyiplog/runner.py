@@ -31,10 +31,14 @@ def build_namer(opts: Options, lookup=None, wait: float = 0.0) -> Namer:
     return Namer(lookup, log_ip=opts.log_ip)
 
 
-def build_engine(opts: Options, config: Config, lookup=None, wait: float = 0.0) -> Engine:
+def build_filters(opts: Options, config: Config | None) -> Filters:
+    """The config's rules, after the ``ignore_dns`` ones when that is on."""
     dns = nameserver_rules() if opts.ignore_dns else ()
-    filters = Filters(config.filters if config else (), dns)
-    return Engine(opts, filters, build_namer(opts, lookup, wait))
+    return Filters(config.filters if config else (), dns)
+
+
+def build_engine(opts: Options, config: Config, lookup=None, wait: float = 0.0) -> Engine:
+    return Engine(opts, build_filters(opts, config), build_namer(opts, lookup, wait))
 
 
 def open_output(opts: Options, offline: bool = False, on_error=None):
