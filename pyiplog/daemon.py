@@ -278,7 +278,8 @@ class Daemon:
     def statistics(self, now: float) -> None:
         for name, source in self.sources.items():
             self.say(now, render("stats", name=name, packets=source.packets,
-                                 drops=source.drops(), entries=len(self.engine.scans),
+                                 drops=source.drops(),
+                                 entries=len(self.engine.scans) + len(self.engine.probes),
                                  fragments=len(self.engine.frags)))
         for name in self.down:
             self.say(now, render("iface_down", name=name))
