@@ -152,6 +152,12 @@ class Engine:
             resolve = True
         return self.namer.host(addr, resolve)
 
+    def ignored(self, proto: str, ip, sport: int = 0, dport: int = 0,
+                icmp_type: int = -1) -> bool:
+        """Whether the filter rules hide this packet (callers check ``filtering`` first)."""
+        return self.filters.ignored(proto, int.from_bytes(ip.src, "big"),
+                                    int.from_bytes(ip.dst, "big"), sport, dport, icmp_type)
+
     def outgoing(self, ip) -> bool:
         """Sent by the monitored host to another (live only): state, no lines."""
         local = self.local

@@ -24,9 +24,7 @@ def handle(engine, ts: float, ip) -> None:
         return
     itype, code = msg[0], msg[1]
     opts = engine.opts
-    if engine.filtering and engine.filters.ignored(
-            "icmp", int.from_bytes(ip.src, "big"), int.from_bytes(ip.dst, "big"),
-            icmp_type=itype):
+    if engine.filtering and engine.ignored("icmp", ip, icmp_type=itype):
         return
     n = ip.data_len
     if not engine.classic:

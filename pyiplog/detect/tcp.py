@@ -42,8 +42,7 @@ def handle(engine, ts: float, ip) -> None:
     sport, dport = _ports.unpack_from(seg)
     flags = seg[13]
     opts = engine.opts
-    if engine.filtering and engine.filters.ignored(
-            "tcp", int.from_bytes(ip.src, "big"), int.from_bytes(ip.dst, "big"), sport, dport):
+    if engine.filtering and engine.ignored("tcp", ip, sport, dport):
         return
     classic = engine.classic
     if not classic:

@@ -27,8 +27,7 @@ def handle(engine, ts: float, ip) -> None:
         return
     sport, dport, length = _head.unpack_from(seg)
     opts = engine.opts
-    if engine.filtering and engine.filters.ignored(
-            "udp", int.from_bytes(ip.src, "big"), int.from_bytes(ip.dst, "big"), sport, dport):
+    if engine.filtering and engine.ignored("udp", ip, sport, dport):
         return
     n = ip.data_len
     classic = engine.classic
