@@ -8,6 +8,7 @@ text serves files and interfaces.
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Iterator
 
 import pcap
@@ -98,19 +99,24 @@ class FileSource:
                 raise CaptureError(f"Bad capture filter {bpf!r}: {exc}") from None
 
     def batches(self) -> Iterator[list[tuple[float, bytes]]]:
-        """Batches of frames until end of file; a cut-off file sets ``error``."""
+        """Batches of frames until end of file; a cut-off file sets ``error``.
+
+        The handle's own iterator runs in C (libpcap's pcap_next): no Python
+        call per frame.  It ends the same way at end of file and at a read
+        error, so libpcap's error text tells the two apart.
+        """
+        handle = self.handle
         while True:
             batch: list[tuple[float, bytes]] = []
-            n = self.handle.dispatch(BATCH, _append, batch)
+            batch.extend(islice(handle, BATCH))
             if batch:
                 self.count += len(batch)
                 yield batch
-            if n < 0:
-                self.error = self.handle.geterr()
-                if isinstance(self.error, bytes):
-                    self.error = self.error.decode(errors="replace")
-                return
-            if n == 0:
+            if len(batch) < BATCH:
+                error = handle.geterr()
+                if isinstance(error, bytes):
+                    error = error.decode(errors="replace")
+                self.error = error or None
                 return
 
 

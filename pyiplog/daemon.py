@@ -224,8 +224,7 @@ class Daemon:
 
     def flush(self) -> None:
         try:
-            for ts, line in self.engine.drain():
-                self.out.write(ts, line)
+            self.out.write_all(self.engine.drain())
             self.out.flush()
         except OSError as exc:
             self._write_failed(exc)
@@ -313,8 +312,7 @@ class Daemon:
                 if batch is None:
                     self._went_down(source.name, time.time())
                     continue
-                for ts, frame in batch:
-                    self.engine.feed(ts, source.dlt, frame)
+                self.engine.feed_batch(source.dlt, batch)
             now = time.time()
             self.engine.tick(now)
             self.flush()

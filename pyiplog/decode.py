@@ -38,23 +38,27 @@ PROTO_TCP = 6
 PROTO_UDP = 17
 
 _u16 = struct.Struct("!H")
-_ip_head = struct.Struct("!BBHHHBBH4s4s")
+# version+IHL, total length, id, flags+offset, TTL, protocol, source, destination
+_ip_head = struct.Struct("!BxHHHBBxx4s4s")
+
+FRAGMENT_BITS = IP_RF | IP_MF | IP_OFFMASK  # any of these: a fragment (as 2.2.3)
 
 
-@dataclass(slots=True)
 class IPv4:
     """The parts of an IPv4 datagram that iplog looks at."""
 
-    src: bytes
-    dst: bytes
-    proto: int
-    ttl: int
-    ident: int
-    flags_off: int  # the 16-bit flags + fragment offset field
-    hdr_len: int
-    total_len: int
-    header: bytes
-    payload: bytes  # after the header, at most up to total_len
+    __slots__ = ("src", "dst", "proto", "ttl", "ident", "flags_off", "data_len", "payload")
+
+    def __init__(self, src: bytes, dst: bytes, proto: int, ttl: int, ident: int,
+                 flags_off: int, data_len: int, payload: bytes):
+        self.src = src
+        self.dst = dst
+        self.proto = proto
+        self.ttl = ttl
+        self.ident = ident
+        self.flags_off = flags_off  # the 16-bit flags + fragment offset field
+        self.data_len = data_len  # IP length minus IP header: the byte count iplog reports
+        self.payload = payload  # after the header, at most up to the IP length
 
     @property
     def df(self) -> bool:
@@ -63,12 +67,12 @@ class IPv4:
     @property
     def is_fragment(self) -> bool:
         # Any offset, MF, or the reserved bit (as 2.2.3 did).
-        return bool(self.flags_off & (IP_RF | IP_MF | IP_OFFMASK))
+        return bool(self.flags_off & FRAGMENT_BITS)
 
-    @property
-    def data_len(self) -> int:
-        """IP length minus IP header: the byte count iplog reports."""
-        return self.total_len - self.hdr_len
+    def __repr__(self) -> str:
+        return (f"IPv4({self.src!r}, {self.dst!r}, proto={self.proto}, ttl={self.ttl},"
+                f" ident={self.ident}, flags_off={self.flags_off:#06x},"
+                f" data_len={self.data_len}, payload={self.payload!r})")
 
 
 @dataclass(slots=True, frozen=True)
@@ -112,36 +116,39 @@ def ip_of_frame(dlt: int, frame: bytes) -> bytes | None:
     return None
 
 
-_words20 = struct.Struct("!10H")
-
-
 def header_checksum_ok(header: bytes) -> bool:
-    if len(header) == 20:
-        total = sum(_words20.unpack(header))
-    else:
-        total = sum(struct.unpack(f"!{len(header) // 2}H", header))
-    while total > 0xFFFF:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total == 0xFFFF
+    """The one's complement sum of the header's 16-bit words is 0xFFFF.
+
+    Since 2**16 = 1 (mod 0xFFFF), the header read as one big number has the
+    same remainder mod 0xFFFF as the sum of its words; the sum is never 0 (the
+    version nibble is 4), so a remainder of 0 means a folded sum of 0xFFFF.
+    """
+    return int.from_bytes(header, "big") % 0xFFFF == 0
 
 
-def parse_ipv4(data: bytes) -> IPv4 | HeaderError | None:
-    """Check and split an IPv4 datagram (spec A4.1).
+def parse_ipv4(data: bytes, off: int = 0) -> IPv4 | HeaderError | None:
+    """Check and split the IPv4 datagram at ``data[off:]`` (spec A4.1).
 
     Returns None when not even the addresses can be read.
     """
-    if len(data) < 20:
-        if len(data) >= 16 and data[0] >> 4 == 4:
-            return HeaderError("short", data[12:16], data[16:20].ljust(4, b"\0"))
+    size = len(data) - off
+    if size < 20:
+        if size >= 16 and data[off] >> 4 == 4:
+            return HeaderError("short", data[off + 12:off + 16],
+                               data[off + 16:off + 20].ljust(4, b"\0"))
         return None
-    vhl, _tos, total, ident, flags_off, ttl, proto, _sum, src, dst = _ip_head.unpack_from(data)
-    if vhl >> 4 != 4:
+    vhl, total, ident, flags_off, ttl, proto, src, dst = _ip_head.unpack_from(data, off)
+    if vhl == 0x45:  # no options: nearly every packet
+        hdr_len = 20
+    elif vhl >> 4 != 4:
         return None
-    hdr_len = (vhl & 0x0F) * 4
-    if hdr_len < 20 or total < hdr_len or len(data) < hdr_len:
+    else:
+        hdr_len = (vhl & 0x0F) * 4
+        if hdr_len < 20 or size < hdr_len:
+            return HeaderError("short", src, dst)
+    if total < hdr_len:
         return HeaderError("short", src, dst)
-    header = data[:hdr_len]
-    if not header_checksum_ok(header):
+    if int.from_bytes(data[off:off + hdr_len], "big") % 0xFFFF:  # header_checksum_ok, inline
         return HeaderError("checksum", src, dst)
-    return IPv4(src, dst, proto, ttl, ident, flags_off, hdr_len, total, header,
-                data[hdr_len:total])
+    return IPv4(src, dst, proto, ttl, ident, flags_off, total - hdr_len,
+                data[off + hdr_len:off + total])

@@ -12,14 +12,16 @@ from __future__ import annotations
 import logging
 
 from .config.rules import Filters
-from .decode import DLT_EN10MB, HeaderError, ip_of_frame, parse_ipv4
+from .decode import (
+    DLT_EN10MB, DLT_RAW, FRAGMENT_BITS, HeaderError, IPv4, ip_of_frame, parse_ipv4,
+)
 from .detect import icmp, tcp, udp
 from .detect.flows import FlowTable
 from .detect.probes import ProbeTable
 from .detect.scans import COUNTED, DETECTED, MAX_DPORTS, MAX_SPORTS, ScanTable
 from .detect.tuning import Detection
 from .fragments import Reassembler
-from .messages import MESSAGES, port_list, render
+from .messages import percent_form, port_list, render
 from .options import Options
 from .resolve import Namer, address_text
 
@@ -30,6 +32,9 @@ SYN_FLOOD_LIMIT = 20  # SYNs (decaying one a second) that suspend TCP name looku
 # Which protocol's resolve flag names the hosts of a scan kind (smurf: none).
 _SCAN_PROTO = {"portscan": "tcp", "null_scan": "tcp", "fin_scan": "tcp", "syn_scan": "tcp",
                "xmas_scan": "tcp", "udp_scan": "udp", "ping_flood": "icmp", "smurf": None}
+
+ETHERTYPE_IP = b"\x08\x00"
+ATTEMPT_FIELDS = {False: ("service", "S", "sport"), True: ("service", "D", "S", "sport")}
 
 _HANDLERS = {6: ("tcp", tcp.handle), 17: ("udp", udp.handle), 1: ("icmp", icmp.handle)}
 
@@ -62,7 +67,8 @@ class Engine:
         self.classic = opts.classic_detection
         self.filtering = bool(filters)
         self.plain_names = opts.disable_resolver  # -N: every host is its address
-        self._attempt = MESSAGES["tcp_attempt"][1 if self.dest else 0]
+        self._attempt, fields = percent_form("tcp_attempt", self.dest)
+        assert fields == ATTEMPT_FIELDS[self.dest], fields
         detection = Detection(opts.tuning, opts.classic_detection)
         self.scans.kinds = detection.kinds
         self.probes.kinds = detection.kinds
@@ -72,45 +78,56 @@ class Engine:
     # --- input ------------------------------------------------------------------
 
     def feed(self, ts: float, dlt: int, frame: bytes) -> None:
-        if dlt == DLT_EN10MB and frame[12:14] == b"\x08\x00":  # the common case, inline
-            data = frame[14:]
-        else:
-            data = ip_of_frame(dlt, frame)
-            if data is None:
+        self.feed_batch(dlt, ((ts, frame),))
+
+    def feed_batch(self, dlt: int, batch) -> None:
+        """Frames of link type ``dlt``: an iterable of ``(time, frame)``.
+
+        The hot loop of the program: an untagged Ethernet frame carrying an
+        unfragmented datagram goes straight from here to its protocol's
+        handler; everything else takes the general path (``_slow``).
+        """
+        ethernet = dlt == DLT_EN10MB
+        handlers = self.handlers
+        scans, probes = self.scans, self.probes
+        for ts, frame in batch:
+            if ts >= scans.next_due or ts >= probes.next_due:
                 self._expire(ts)
-                return
-        self.feed_ip(ts, data)
+            try:
+                if ethernet and frame[12:14] == ETHERTYPE_IP:
+                    ip = parse_ipv4(frame, 14)
+                else:
+                    data = ip_of_frame(dlt, frame)
+                    ip = None if data is None else parse_ipv4(data)
+                if ip.__class__ is not IPv4 or ip.flags_off & FRAGMENT_BITS:
+                    ip = self._slow(ts, ip)
+                    if ip is None:
+                        continue
+                handler = handlers.get(ip.proto)
+                if handler is not None:
+                    handler(self, ts, ip)
+            except Exception:  # a malformed packet is never fatal
+                self.errors += 1
+                log.exception("packet at %.6f could not be analysed", ts)
 
     def feed_ip(self, ts: float, data: bytes) -> None:
-        if ts >= self.scans.next_due or ts >= self.probes.next_due:
-            self._expire(ts)
-        try:
-            self._packet(ts, data)
-        except Exception:  # a malformed packet is never fatal
-            self.errors += 1
-            log.exception("packet at %.6f could not be analysed", ts)
+        """One IPv4 datagram without its link layer."""
+        self.feed_batch(DLT_RAW, ((ts, data),))
 
-    def _packet(self, ts: float, data: bytes) -> None:
-        ip = parse_ipv4(data)
+    def _slow(self, ts: float, ip: IPv4 | HeaderError | None) -> IPv4 | None:
+        """Header errors and fragments; the datagram to analyse, if any."""
         if ip is None:
-            return
+            return None
         if isinstance(ip, HeaderError):
             if self.opts.verbose:
                 kind = "ip_short" if ip.kind == "short" else "ip_checksum"
                 self.emit(ts, kind, S=self.host(ip.src, "ip"), D=self.dst(ip.dst, "ip"))
-            return
-        if ip.is_fragment:
-            ip, attack = self.frags.feed(ts, ip)
-            if attack is not None:
-                if self.opts.frag:
-                    src, dst = data[12:16], data[16:20]
-                    self.emit(ts, attack, S=self.host(src, "ip"), D=self.dst(dst, "ip"))
-                return
-            if ip is None:
-                return
-        handler = self.handlers.get(ip.proto)
-        if handler is not None:
-            handler(self, ts, ip)
+            return None
+        frag = ip
+        ip, attack = self.frags.feed(ts, frag)
+        if attack is not None and self.opts.frag:
+            self.emit(ts, attack, S=self.host(frag.src, "ip"), D=self.dst(frag.dst, "ip"))
+        return ip
 
     def tick(self, ts: float) -> None:
         """The clock moved without a packet (live daemon): expire what is due."""
@@ -131,7 +148,8 @@ class Engine:
 
     def emit_attempt(self, ts: float, service: str, src: str, sport: int, dst: str) -> None:
         """The one line a SYN flood writes per packet, without the generic path."""
-        self.out.append((ts, self._attempt.format(service=service, S=src, sport=sport, D=dst)))
+        self.out.append((ts, self._attempt % ((service, dst, src, sport) if self.dest
+                                              else (service, src, sport))))
 
     def dst(self, addr: bytes, proto: str | None) -> str:
         """The destination as printed, or "" when log_dest is off (never shown)."""

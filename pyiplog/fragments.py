@@ -109,8 +109,7 @@ class Reassembler:
         payload = bytes(whole)
         first = dg.first
         return IPv4(first.src, first.dst, first.proto, first.ttl, first.ident,
-                    first.flags_off & IP_DF, first.hdr_len, first.hdr_len + len(payload),
-                    first.header, payload)
+                    first.flags_off & IP_DF, len(payload), payload)
 
     def _bound(self) -> None:
         while self.pending and (len(self.pending) > self.max_datagrams

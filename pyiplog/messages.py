@@ -117,6 +117,14 @@ def render(kind: str, dest: bool = False, **fields) -> str:
     return MESSAGES[kind][1 if dest else 0].format(**fields)
 
 
+def percent_form(kind: str, dest: bool = False) -> tuple[str, tuple[str, ...]]:
+    """A message as a ``%`` format and its field names in the order it takes
+    them: for the lines written once a packet, where str.format costs."""
+    text = MESSAGES[kind][1 if dest else 0]
+    names = tuple(re.findall(r"\{(\w+)\}", text))
+    return re.sub(r"\{\w+\}", "%s", text.replace("%", "%%")), names
+
+
 def port_list(ports: list[int], full: bool) -> str:
     """`` [port P]``, `` [ports P1,P2]``, `` [ports P1,...,P10,...]`` or nothing."""
     if not ports:

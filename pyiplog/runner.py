@@ -74,11 +74,9 @@ def run_file(opts: Options, config: Config, lookup=None) -> int:
         for batch in source.batches():
             if last is None:
                 out.started(batch[0][0])
-            for ts, frame in batch:
-                engine.feed(ts, source.dlt, frame)
+            engine.feed_batch(source.dlt, batch)
             last = batch[-1][0]
-            for ts, line in engine.drain():
-                out.write(ts, line)
+            out.write_all(engine.drain())
             out.flush()  # one write(2) per batch
         if last is None:
             last = time.time()

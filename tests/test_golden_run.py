@@ -9,6 +9,8 @@ from pathlib import Path
 
 import dpkt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from packets import (
     ATTACKER, OTHER, T0, TARGET, a, ether, ip, ip_icmp, ip_tcp, ip_udp, null, sll, sll2,
     timed, write_pcap, write_pcapng,
@@ -25,12 +27,22 @@ IPLOG = [sys.executable, "-m", "pyiplog", "-C", "/nonexistent"]
 # --- repeat folding (A9) -----------------------------------------------------------------
 
 def folded(messages):
-    out = io.StringIO()
-    log = TextLog(out)
-    for ts, message in messages:
-        log.write(ts, message)
-    log.flush_repeats(messages[-1][0] + 1)
-    return out.getvalue().splitlines()
+    """The lines for ``messages``: written one by one, and as one batch (the
+    engine's path), which must fold the same way."""
+    outputs = []
+    for batch in (False, True):
+        out = io.StringIO()
+        log = TextLog(out)
+        if batch:
+            log.write_all(messages)
+        else:
+            for ts, message in messages:
+                log.write(ts, message)
+        log.flush_repeats(messages[-1][0] + 1)
+        log.flush()
+        outputs.append(out.getvalue().splitlines())
+    assert outputs[0] == outputs[1]
+    return outputs[0]
 
 
 def test_stamp_pads_the_day_with_a_space():
@@ -53,6 +65,17 @@ def test_repeat_after_sixty_seconds_with_pending_count():
 def test_late_repeat_without_pending_count_is_folded():
     assert folded([(T0, "a"), (T0 + 500, "a"), (T0 + 501, "b")]) == [
         f"{S}a", "Nov 14 22:21:41 last message repeated 1 times", "Nov 14 22:21:41 b"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0.0, 0.5, 30.0, 61.0]), st.sampled_from("aab")),
+                min_size=1, max_size=30))
+def test_batch_writes_fold_like_single_writes(steps):
+    messages, ts = [], T0
+    for gap, text in steps:
+        ts += gap
+        messages.append((ts, text))
+    folded(messages)  # asserts the two paths agree
 
 
 def test_folding_in_a_run(iplog_r):

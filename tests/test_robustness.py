@@ -23,7 +23,9 @@ from packets import (
     ATTACKER, T0, ether, icmp_msg, ip, ip_icmp, ip_tcp, ip_udp, null, sll, sll2, tcp_seg,
 )
 
-from pyiplog.decode import DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_NULL, DLT_RAW
+from pyiplog.decode import (
+    DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_NULL, DLT_RAW, header_checksum_ok,
+)
 from pyiplog.detect.pairs import PairTable
 from pyiplog.engine import Engine
 from pyiplog.options import Options
@@ -44,6 +46,31 @@ SEEDS = [ip_tcp(flags=f) for f in (0, 1, 2, 0x29, 0xC2, 0x12, 0x3F, 0xFF)] + [
 def engines():
     return [Engine(Options(disable_resolver=True, verbose=True, log_dest=True,
                            classic_detection=c), None, Namer(None)) for c in (False, True)]
+
+
+def rfc1071_ok(header: bytes) -> bool:
+    """The header checksum as RFC 1071 computes it: fold the word sum."""
+    total = sum(struct.unpack(f"!{len(header) // 2}H", header))
+    while total > 0xFFFF:
+        total = (total & 0xFFFF) + (total >> 16)
+    return total == 0xFFFF
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers(5, 15).flatmap(lambda words: st.binary(min_size=4 * words,
+                                                           max_size=4 * words)),
+       st.booleans())
+def test_header_checksum_matches_rfc1071(body, fix):
+    header = bytes([0x40 | len(body) // 4]) + body[1:]
+    if fix:  # make the checksum right, as a sender would
+        header = header[:10] + b"\0\0" + header[12:]
+        total = sum(struct.unpack(f"!{len(header) // 2}H", header))
+        while total > 0xFFFF:
+            total = (total & 0xFFFF) + (total >> 16)
+        header = header[:10] + struct.pack("!H", ~total & 0xFFFF) + header[12:]
+    assert header_checksum_ok(header) == rfc1071_ok(header)
+    if fix:
+        assert header_checksum_ok(header)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

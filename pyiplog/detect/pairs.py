@@ -9,48 +9,56 @@ expiry order (every packet pushes a pair's expiry by a fixed timeout), so
 expiry takes from the fronts.
 
 A pair's first packet alone cannot tell a scanner from a spoofed source.
-So while the table is full a new pair is only counted in a small count-min
-sketch (3 MiB of counters, halved as they fill) and gets no entry; when the
-sketch has seen it before, it enters protected at once.  A spoofed flood
-then costs one sketch update a packet and evicts nothing, and a scan hides
-from it only by probing more slowly than about one probe per
-2**SKETCH_BITS (262,144) flood packets.
+So while the table is full a new pair is only noted in ``Sightings`` and gets
+no entry; when it was noted lately, it enters protected at once.  A spoofed
+flood then costs one sighting a packet and evicts nothing, and a scan hides
+from it only by probing more slowly than about one probe per GENERATION
+(131,072) flood packets.
 
 Entries need ``count`` and ``expiry`` attributes.
 """
 
 from __future__ import annotations
 
-from array import array
 from collections import OrderedDict
 
 PROTECTED_SHARE = 0.75  # of the entries, at most this many protected
-SKETCH_BITS = 18  # 2**18 counters per row; 3 rows of 4-byte counters: 3 MiB
+SKETCH_BITS = 22  # 2**22 one-byte stamps: 4 MiB per full table
+GENERATION = 1 << 17  # sightings per generation
 
 
 class Sightings:
-    """Count-min sketch of pairs (3 rows indexed by 18-bit slices of one
-    64-bit hash), all counters halved every 2**18 additions."""
+    """Which pairs were seen lately: one-byte generation stamps indexed by
+    the pair's hash.  A pair counts as seen when its slot holds this
+    generation or the previous one, so "lately" is the last one to two
+    GENERATIONs of sightings.  Those occupy at most 2**18 of the 2**22 slots:
+    a new pair is taken for a known one at most 1 time in 16.  When the
+    stamp wraps (every 255 generations) the table starts empty again.
+    """
 
-    def __init__(self):
-        self.width = 1 << SKETCH_BITS
-        self.rows = [array("I", bytes(4 * self.width)) for _ in range(3)]
-        self.added = 0
+    __slots__ = ("stamps", "mask", "generation", "left")
 
-    def add(self, key) -> int:
-        """Count ``key`` once more; how often it was seen (never an undercount)."""
-        h = hash(key)
-        mask = self.width - 1
-        a, b, c = self.rows
-        i, j, k = h & mask, (h >> SKETCH_BITS) & mask, (h >> 2 * SKETCH_BITS) & mask
-        a[i] += 1
-        b[j] += 1
-        c[k] += 1
-        self.added += 1
-        if self.added >= self.width:
-            self.added = 0
-            self.rows = [array("I", (v >> 1 for v in row)) for row in self.rows]
-        return min(a[i], b[j], c[k])
+    def __init__(self, bits: int = SKETCH_BITS):
+        self.stamps = bytearray(1 << bits)
+        self.mask = (1 << bits) - 1
+        self.generation = 1
+        self.left = GENERATION
+
+    def seen(self, key) -> bool:
+        """Note ``key``; whether it was noted lately (never a false no)."""
+        i = hash(key) & self.mask
+        stamps = self.stamps
+        old = stamps[i]
+        stamps[i] = now = self.generation
+        self.left -= 1
+        if not self.left:
+            self.left = GENERATION
+            if now == 255:
+                self.stamps = bytearray(len(stamps))
+                self.generation = 1
+            else:
+                self.generation = now + 1
+        return old != 0 and now - old <= 1
 
 
 class PairTable:
@@ -94,7 +102,7 @@ class PairTable:
             return True
         if self.sightings is None:
             self.sightings = Sightings()
-        return self.sightings.add(pair) >= 2
+        return self.sightings.seen(pair)
 
     def add(self, pair, entry):
         """Insert a new pair that ``admit`` let in; returns the entry evicted

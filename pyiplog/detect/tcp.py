@@ -9,6 +9,8 @@ from __future__ import annotations
 import struct
 from socket import inet_ntoa
 
+from ..decode import IP_DF
+
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
 BOGUS_BITS = ECE | CWR  # 2.2.3: the two top flag bits are always bogus
 RESERVED = 0x0F  # the low half of byte 12: reserved (and the old NS/AE bit)
@@ -18,7 +20,8 @@ SYN_KINDS = ("syn_scan", "portscan")
 XMAS = frozenset({FIN | URG | PSH, URG, PSH, FIN | URG, FIN | PSH, URG | PSH})
 
 _ports = struct.Struct("!HH")
-_u16 = struct.Struct("!H")
+# source port, destination port, data offset + reserved bits, flags, urgent pointer
+_head = struct.Struct("!HH8xBB4xH")
 
 
 def bogus_modern(seg: bytes, flags: int) -> bool:
@@ -28,6 +31,11 @@ def bogus_modern(seg: bytes, flags: int) -> bool:
         return True
     if not flags & URG and (seg[18:20] not in (b"", b"\0\0", b"\0")):
         return True
+    return ecn_bogus(flags)
+
+
+def ecn_bogus(flags: int) -> bool:
+    """ECE/CWR where RFC 3168 never puts them (the SYN's negotiation)."""
     if flags & SYN:
         if flags & ACK:
             return bool(flags & CWR)
@@ -37,13 +45,18 @@ def bogus_modern(seg: bytes, flags: int) -> bool:
 
 def handle(engine, ts: float, ip) -> None:
     seg = ip.payload
-    if len(seg) < 14:  # no flags byte: nothing iplog could say
+    if len(seg) >= 20:
+        sport, dport, offset, flags, urgent = _head.unpack_from(seg)
+        odd = offset & RESERVED or (urgent and not flags & URG)
+    elif len(seg) >= 14:  # cut short by the snap length (the flags byte is there)
+        sport, dport = _ports.unpack_from(seg)
+        flags = seg[13]
+        odd = bogus_modern(seg, flags & ~BOGUS_BITS)
+    else:  # no flags byte: nothing iplog could say
         return
-    sport, dport = _ports.unpack_from(seg)
-    flags = seg[13]
-    opts = engine.opts
     if engine.filtering and engine.ignored("tcp", ip, sport, dport):
         return
+    opts = engine.opts
     classic = engine.classic
     if not classic:
         if flags & (SYN | ACK) == SYN | ACK:
@@ -53,9 +66,11 @@ def handle(engine, ts: float, ip) -> None:
         local = engine.local  # engine.outgoing(ip), inline: this is the hot path
         if local and ip.src in local and ip.dst not in local:  # our own answers: state only
             return
-    n = ip.total_len - ip.hdr_len
+    n = ip.data_len
     low = flags & 0x3F
-    if low == 0:
+    if low == SYN:  # the common case: none of the stealth kinds
+        pass
+    elif low == 0:
         if opts.null_scan and engine.count("null_scan", ts, ip.src, ip.dst, n, sport, dport):
             return
     elif low in XMAS:
@@ -64,18 +79,19 @@ def handle(engine, ts: float, ip) -> None:
     elif low == FIN:
         if opts.fin_scan and engine.count("fin_scan", ts, ip.src, ip.dst, n, sport, dport):
             return
-    if opts.bogus and (flags & BOGUS_BITS if classic else bogus_modern(seg, flags)):
+    if opts.bogus and (flags & BOGUS_BITS if classic
+                       else odd or flags & BOGUS_BITS and ecn_bogus(flags)):
         if engine.last_bogus_src != ip.src:
             engine.last_bogus_src = ip.src
             engine.emit(ts, "tcp_bogus", S=engine.host(ip.src, "tcp"), sport=sport,
                         D=engine.dst(ip.dst, "tcp"), dport=dport)
         return
-    if not (flags & SYN) or flags & ACK:
+    if low & (SYN | ACK) != SYN:
         return
     if classic:
         # 2.2.3 counts a DF-clear SYN toward the SYN scan and, while that is
         # still under its threshold, toward the port scan as well.
-        if opts.syn_scan and not ip.df:
+        if opts.syn_scan and not ip.flags_off & IP_DF:
             if engine.count("syn_scan", ts, ip.src, ip.dst, n, sport, dport):
                 return
         if opts.portscan and engine.count("portscan", ts, ip.src, ip.dst, n, sport, dport):
@@ -83,7 +99,8 @@ def handle(engine, ts: float, ip) -> None:
     else:
         # One kind per probe: raw SYNs (DF clear) make SYN scans, the
         # kernel's connect() SYNs (DF set) port scans.
-        key = "syn_scan" if opts.syn_scan and not ip.df else "portscan" if opts.portscan else None
+        key = ("syn_scan" if opts.syn_scan and not ip.flags_off & IP_DF
+               else "portscan" if opts.portscan else None)
         if key and engine.probe(key, ts, ip.src, ip.dst, n, sport, dport):
             return
     engine.syn_seen(ts)

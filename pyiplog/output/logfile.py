@@ -44,17 +44,30 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 
 class TextLog:
-    """Writes stamped lines to a text stream; the stream is the caller's."""
+    """Writes stamped lines to a text stream (the caller's) at each ``flush``."""
 
     def __init__(self, stream):
         self.stream = stream
         self.stamp = _Stamps()
+        self.lines: list[str] = []  # written at the next flush
         self.last: str | None = None
         self.last_time = 0.0
         self.repeats = 0
 
     def started(self, ts: float) -> None:
         self.write(ts, render("started"))
+
+    def write_all(self, lines) -> None:
+        """``write`` each ``(time, message)``; a line that folds nothing inline."""
+        pending = self.lines
+        stamp = self.stamp
+        for ts, message in lines:
+            if message == self.last or self.repeats:
+                self.write(ts, message)
+            else:
+                pending.append(f"{stamp(ts)} {message}\n")
+                self.last = message
+                self.last_time = ts
 
     def write(self, ts: float, message: str) -> None:
         if message == self.last:
@@ -80,16 +93,19 @@ class TextLog:
         self.last = None
 
     def flush(self) -> None:
+        if self.lines:
+            self.stream.write("".join(self.lines))
+            self.lines = []
         self.stream.flush()
 
     def reopen(self) -> str | None:
         return None
 
     def close(self) -> None:
-        self.stream.flush()
+        self.flush()
 
     def _line(self, ts: float, message: str) -> None:
-        self.stream.write(f"{self.stamp(ts)} {message}\n")
+        self.lines.append(f"{self.stamp(ts)} {message}\n")
 
 
 class LogFile(TextLog):
@@ -108,7 +124,6 @@ class LogFile(TextLog):
         self.path = path
         self.created = not os.path.exists(path)
         self.on_error = on_error or (lambda text: None)
-        self.lines: list[str] = []
         self.unwritten = b""  # what a failed write left
         self.failing: str | None = None
         self.dropped = 0
@@ -123,9 +138,6 @@ class LogFile(TextLog):
         if self.created and (uid is not None or gid is not None):
             os.fchown(self.stream.fileno(), -1 if uid is None else uid,
                       -1 if gid is None else gid)
-
-    def _line(self, ts: float, message: str) -> None:
-        self.lines.append(f"{self.stamp(ts)} {message}\n")
 
     def flush(self) -> None:
         if self.lines:

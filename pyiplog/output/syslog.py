@@ -26,6 +26,10 @@ class SyslogLog:
     def write(self, ts: float, message: str) -> None:
         _syslog.syslog(self.priority, message)
 
+    def write_all(self, lines) -> None:
+        for ts, message in lines:
+            _syslog.syslog(self.priority, message)
+
     def flush_repeats(self, ts: float) -> None:
         pass
 
