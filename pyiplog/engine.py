@@ -21,7 +21,7 @@ from .detect.probes import ProbeTable
 from .detect.scans import COUNTED, DETECTED, MAX_DPORTS, MAX_SPORTS, ScanTable
 from .detect.tuning import Detection
 from .fragments import Reassembler
-from .messages import percent_form, port_list, render
+from .messages import FORMS, port_list
 from .options import Options
 from .resolve import Namer, address_text
 
@@ -34,7 +34,6 @@ _SCAN_PROTO = {"portscan": "tcp", "null_scan": "tcp", "fin_scan": "tcp", "syn_sc
                "xmas_scan": "tcp", "udp_scan": "udp", "ping_flood": "icmp", "smurf": None}
 
 ETHERTYPE_IP = b"\x08\x00"
-ATTEMPT_FIELDS = {False: ("service", "S", "sport"), True: ("service", "D", "S", "sport")}
 
 _HANDLERS = {6: ("tcp", tcp.handle), 17: ("udp", udp.handle), 1: ("icmp", icmp.handle)}
 
@@ -49,6 +48,8 @@ class Engine:
         self.local: frozenset[bytes] = frozenset()  # live: the host's own addresses
         self.reconfigure(opts, filters or Filters(), namer or Namer())
         self.out: list[tuple[float, str]] = []
+        # The per-packet lines go straight in: engine.queue((ts, forms[kind](...))).
+        self.queue = self.out.append
         self.errors = 0
         # Per-detector state kept between packets.
         self.last_bogus_src: bytes | None = None
@@ -67,8 +68,7 @@ class Engine:
         self.classic = opts.classic_detection
         self.filtering = bool(filters)
         self.plain_names = opts.disable_resolver  # -N: every host is its address
-        self._attempt, fields = percent_form("tcp_attempt", self.dest)
-        assert fields == ATTEMPT_FIELDS[self.dest], fields
+        self.forms = {kind: forms[1 if self.dest else 0] for kind, forms in FORMS.items()}
         detection = Detection(opts.tuning, opts.classic_detection)
         self.scans.kinds = detection.kinds
         self.probes.kinds = detection.kinds
@@ -138,18 +138,17 @@ class Engine:
         self._expire(float("inf"))
 
     def drain(self) -> list[tuple[float, str]]:
-        out, self.out = self.out, []
+        out = self.out[:]
+        self.out.clear()
         return out
 
     # --- helpers for the detectors ----------------------------------------------
 
     def emit(self, ts: float, kind: str, **fields) -> None:
-        self.out.append((ts, render(kind, self.dest, **fields)))
-
-    def emit_attempt(self, ts: float, service: str, src: str, sport: int, dst: str) -> None:
-        """The one line a SYN flood writes per packet, without the generic path."""
-        self.out.append((ts, self._attempt % ((service, dst, src, sport) if self.dest
-                                              else (service, src, sport))))
+        """Queue a line.  The lines a flood writes per packet skip this
+        wrapper (its keyword packing costs as much as the formatting):
+        ``engine.queue((ts, engine.forms[kind](...)))``."""
+        self.out.append((ts, self.forms[kind](**fields)))
 
     def dst(self, addr: bytes, proto: str | None) -> str:
         """The destination as printed, or "" when log_dest is off (never shown)."""

@@ -111,18 +111,35 @@ QUOTED_ICMP_NAMES = (
 )
 
 
+_FIELD = re.compile(r"\{(\w+)\}")
+
+
+def _compile(text: str, accepted: set[str]):
+    """``text.format(**fields)`` as a function of keyword arguments: an
+    f-string, about five times faster than str.format with keywords (every
+    packet of a flood writes a line).  Fields of the other form (``D``) are
+    accepted and ignored."""
+    used = list(dict.fromkeys(_FIELD.findall(text)))
+    if text.count("{") != len(_FIELD.findall(text)) or "\\" in text:
+        raise ValueError(f"message text needs escaping: {text!r}")
+    params = used + [f"{name}=None" for name in sorted(accepted - set(used))]
+    star = "*, " if params else ""
+    return eval(f"lambda {star}{', '.join(params)}: f{text!r}")  # our own constant texts
+
+
+def _forms(plain: str, dest: str) -> tuple:
+    accepted = set(_FIELD.findall(plain)) | set(_FIELD.findall(dest))
+    return _compile(plain, accepted), _compile(dest, accepted)
+
+
+# kind: (plain form, log_dest form), each a function of the message's fields.
+FORMS = {kind: _forms(*texts) for kind, texts in MESSAGES.items()}
+
+
 def render(kind: str, dest: bool = False, **fields) -> str:
     if kind in PROCESS_MESSAGES:
         return PROCESS_MESSAGES[kind].format(**fields)
-    return MESSAGES[kind][1 if dest else 0].format(**fields)
-
-
-def percent_form(kind: str, dest: bool = False) -> tuple[str, tuple[str, ...]]:
-    """A message as a ``%`` format and its field names in the order it takes
-    them: for the lines written once a packet, where str.format costs."""
-    text = MESSAGES[kind][1 if dest else 0]
-    names = tuple(re.findall(r"\{(\w+)\}", text))
-    return re.sub(r"\{\w+\}", "%s", text.replace("%", "%%")), names
+    return FORMS[kind][1 if dest else 0](**fields)
 
 
 def port_list(ports: list[int], full: bool) -> str:

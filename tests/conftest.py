@@ -63,33 +63,24 @@ RENDERED: set[tuple[str, bool]] = set()
 GOLDEN_MODULES = ("test_golden_tcp_udp", "test_golden_icmp_ip", "test_golden_run")
 
 
-def _recording(render):
-    def wrapper(kind, dest=False, **fields):
+def _recording(kind, dest, form):
+    def wrapper(**fields):
         RENDERED.add((kind, dest))
-        return render(kind, dest, **fields)
+        return form(**fields)
     return wrapper
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _record_rendered_messages():
-    import pyiplog.engine
-    import pyiplog.output.logfile
-    patched = (pyiplog.engine, pyiplog.output.logfile)
-    originals = [m.render for m in patched]
-    for module in patched:
-        module.render = _recording(module.render)
-    engine = pyiplog.engine.Engine
-    attempt = engine.emit_attempt
-
-    def emit_attempt(self, *args):  # the connection attempt's own fast path
-        RENDERED.add(("tcp_attempt", self.dest))
-        return attempt(self, *args)
-
-    engine.emit_attempt = emit_attempt
+    """Every line goes through ``messages.FORMS`` (engines copy it when
+    built): wrapped here for the whole session."""
+    from pyiplog import messages
+    originals = dict(messages.FORMS)
+    for kind, forms in originals.items():
+        messages.FORMS[kind] = tuple(_recording(kind, bool(dest), form)
+                                     for dest, form in enumerate(forms))
     yield
-    engine.emit_attempt = attempt
-    for module, original in zip(patched, originals):
-        module.render = original
+    messages.FORMS.update(originals)
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -9,6 +9,7 @@ the parser itself does no I/O beyond what its caller hands it.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import socket
@@ -16,8 +17,6 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Callable, Iterable
 
-from lark import Lark, Token, Transformer
-from lark.exceptions import UnexpectedCharacters
 
 from ..options import (
     DEFAULT_FACILITY, DEFAULT_PRIORITY, FACILITIES, PRIORITIES, SET_KEYWORDS, Options,
@@ -101,44 +100,48 @@ def lookup_service(name: str, proto: str) -> int | None:
 # --- Lark: text -> [(line, [words])] -----------------------------------------
 
 _GRAMMAR = resources.files(__package__).joinpath("iplog.lark").read_text()
-_LARK = Lark(_GRAMMAR, parser="lalr", lexer="basic")
 
 
-class _Lines(Transformer):
-    """Each ``rule`` becomes one or more (line, words) pairs.
+@functools.cache
+def _lark():
+    """The parser, built when a file is first read: a run without a
+    configuration file (``-r`` on a capture, ``-k``) does not pay for it."""
+    from lark import Lark
+    return Lark(_GRAMMAR, parser="lalr", lexer="basic")
+
+
+def _rule_lines(tokens) -> list[tuple[int, list[str]]]:
+    """One ``rule``: one or more (line, words) pairs.
 
     A comment that spans lines ends the rule it is in: the words after its
     ``*/`` belong to the line where it closes, as in 2.2.3's line reader.
     """
-
-    def rule(self, tokens: list[Token]):
-        groups: list[tuple[int, list[str]]] = []
-        line, words = tokens[0].line, []
-        for tok in tokens:
-            if tok.type == "BLOCK_COMMENT":
-                if tok.end_line != tok.line:
-                    if words:
-                        groups.append((line, words))
-                    line, words = tok.end_line, []
-                continue
-            words.append(str(tok))
-        if words:
-            groups.append((line, words))
-        return groups
-
-    def start(self, rules):
-        return [g for groups in rules for g in groups]
+    groups: list[tuple[int, list[str]]] = []
+    line, words = tokens[0].line, []
+    for tok in tokens:
+        if tok.type == "BLOCK_COMMENT":
+            if tok.end_line != tok.line:
+                if words:
+                    groups.append((line, words))
+                line, words = tok.end_line, []
+            continue
+        words.append(str(tok))
+    if words:
+        groups.append((line, words))
+    return groups
 
 
 def _split_lines(text: str, path: str) -> tuple[list[tuple[int, list[str]]], list[str]]:
+    from lark.exceptions import UnexpectedCharacters
     if not text.endswith("\n"):
         text += "\n"
     try:
-        return _Lines().transform(_LARK.parse(text)), []
+        tree = _lark().parse(text)
     except UnexpectedCharacters as exc:
         # Only an unterminated '/*' can stop the lexer: the rest is comment.
         lines, _ = _split_lines(text[: exc.pos_in_stream], path)
         return lines, [f"{path}: Parse Error: Unterminated comment."]
+    return [group for rule in tree.children for group in _rule_lines(rule.children)], []
 
 
 # --- meaning of each rule ------------------------------------------------------

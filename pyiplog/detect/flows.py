@@ -2,13 +2,15 @@
 
 A packet whose reverse direction was seen before is a reply, never a probe.
 The table remembers the time each (protocol, source, source port,
-destination, destination port) was last seen, bounded by ``max_entries``
-(least recently seen first out).
+destination, destination port) was last seen, for ``timeout`` seconds and
+in at most ``max_entries`` entries: two generations of half that size.
+When the current one is full it becomes the old one and the oldest
+generation is dropped, so a direction is remembered for at least
+``max_entries / 2`` newer ones (a direction seen again moves to the current
+generation).  Two plain dicts: no per-packet reordering as in an LRU list.
 """
 
 from __future__ import annotations
-
-from collections import OrderedDict
 
 FLOW_TIMEOUT = 300.0  # seconds after which a direction is forgotten
 MAX_FLOWS = 131072
@@ -18,20 +20,23 @@ class FlowTable:
     def __init__(self, timeout: float = FLOW_TIMEOUT, max_entries: int = MAX_FLOWS):
         self.timeout = timeout
         self.max_entries = max_entries
-        self.seen: OrderedDict[tuple, float] = OrderedDict()
+        self.current: dict[tuple, float] = {}
+        self.old: dict[tuple, float] = {}
 
-    def note(self, ts: float, key: tuple) -> bool:
+    def note(self, ts: float, proto: int, src: bytes, sport: int, dst: bytes,
+             dport: int) -> bool:
         """Record a packet; True when it answers the reverse direction."""
-        proto, src, sport, dst, dport = key
-        back = self.seen.get((proto, dst, dport, src, sport))
-        reply = back is not None and ts - back <= self.timeout
-        seen = self.seen
-        if key in seen:
-            seen.move_to_end(key)
-        seen[key] = ts
-        if len(seen) > self.max_entries:
-            seen.popitem(last=False)
-        return reply
+        key = (proto, src, sport, dst, dport)
+        back = (proto, dst, dport, src, sport)
+        current = self.current
+        seen = current.get(back)
+        if seen is None:
+            seen = self.old.get(back)
+        if len(current) >= self.max_entries // 2 and key not in current:
+            self.old, self.current = current, {}
+            current = self.current
+        current[key] = ts
+        return seen is not None and ts - seen <= self.timeout
 
     def __len__(self) -> int:
-        return len(self.seen)
+        return len(self.current) + len(self.old)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from socket import inet_ntoa
 
 from ..messages import (
     ICMP_NAMED, QUOTED_ICMP_NAMES, REDIRECT_FORMS, UNREACH_TEXTS, lifetime,
@@ -49,9 +50,10 @@ def _modern(engine, ts: float, ip, itype: int, msg: bytes, n: int) -> bool:
     reply = False
     if itype in (ECHO, ECHO_REPLY) and len(msg) >= 6:
         ident = _u16.unpack_from(msg, 4)[0]
-        key = ((1, ip.src, ident, ip.dst, 0) if itype == ECHO
-               else (1, ip.src, 0, ip.dst, ident))
-        reply = engine.flows.note(ts, key)
+        if itype == ECHO:
+            reply = engine.flows.note(ts, 1, ip.src, ident, ip.dst, 0)
+        else:
+            reply = engine.flows.note(ts, 1, ip.src, 0, ip.dst, ident)
     if engine.outgoing(ip):
         return True
     if itype == ECHO_REPLY and opts.smurf and not reply:
@@ -102,8 +104,9 @@ def _quoted_dst(msg: bytes) -> bytes | None:
 
 def _echo(engine, ts, ip, itype, code, msg):
     kind = "icmp_echo_reply" if itype == ECHO_REPLY else "icmp_echo"
-    engine.emit(ts, kind, S=engine.host(ip.src, "icmp"), D=engine.dst(ip.dst, "icmp"),
-                n=ip.data_len)
+    engine.queue((ts, engine.forms[kind](
+        S=inet_ntoa(ip.src) if engine.plain_names else engine.host(ip.src, "icmp"),
+        D=engine.dst(ip.dst, "icmp") if engine.dest else "", n=ip.data_len)))
 
 
 def _unreach(engine, ts, ip, itype, code, msg):

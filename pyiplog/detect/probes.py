@@ -18,7 +18,7 @@ reads the same.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .pairs import PairTable
 from .scans import MAX_DPORTS, MAX_SPORTS, Ended, ScanKind
@@ -38,6 +38,10 @@ class Tuning:
     flood_packets: int  # packets within flood_window that make a flood (0: none)
     flood_window: float
     flood_served: bool = False  # served traffic counts toward the flood (SYN floods)
+    hold: float = field(init=False)  # how long a silent pair is kept: the longer window
+
+    def __post_init__(self):
+        object.__setattr__(self, "hold", max(self.scan_gap, self.flood_window))
 
 
 class Entry(ScanEntry):
@@ -83,8 +87,8 @@ class ProbeTable:
         tune = self.tuning[key]
         table = self.tables[key]
         pair = (src, dst)
-        window = tune.flood_window
-        entry = table.get(pair)
+        # table.get, inline: most packets of a busy host are of known pairs.
+        entry = table.protected.get(pair) or table.probation.get(pair)
         if entry is not None and entry.expiry <= ts:
             table.remove(pair)
             self._end(entry.expiry, key, entry)
@@ -95,7 +99,7 @@ class ProbeTable:
             entry = Entry(src, dst, ts)
             entry.count = 1
             entry.bytes = nbytes
-            entry.expiry = expiry = ts + (tune.scan_gap if tune.scan_gap > window else window)
+            entry.expiry = expiry = ts + tune.hold
             if expiry < self.next_due:
                 self.next_due = expiry
             evicted = table.add(pair, entry)
@@ -115,30 +119,38 @@ class ProbeTable:
             return False
         entry.count += 1
         entry.bytes += nbytes
-        entry.expiry = expiry = ts + (tune.scan_gap if tune.scan_gap > window else window)
+        entry.expiry = expiry = ts + tune.hold
         if expiry < self.next_due:
             self.next_due = expiry
-        evicted = table.touch(pair, entry)
-        if evicted is not None:
-            self._end(ts, key, evicted)
+        if pair in table.protected:  # table.touch's common case, inline
+            table.protected.move_to_end(pair)
+            if expiry < table.next_due:
+                table.next_due = expiry
+        else:
+            evicted = table.touch(pair, entry)
+            if evicted is not None:
+                self._end(ts, key, evicted)
         if entry.detected:
             return True
-        served = dport is not None and entry.served is not None and dport in entry.served
+        served = entry.served is not None and dport in entry.served
         if sport is not None:
-            if sport not in entry.sports and len(entry.sports) < MAX_SPORTS:
-                entry.sports.append(sport)
-            if not served and dport not in entry.dports and len(entry.dports) < MAX_DPORTS:
-                entry.dports.append(dport)
+            sports, dports = entry.sports, entry.dports
+            if sport not in sports and len(sports) < MAX_SPORTS:
+                sports.append(sport)
+            if not served and dport not in dports and len(dports) < MAX_DPORTS:
+                dports.append(dport)
         if probe and dport is not None and not served and tune.scan_ports:
-            if entry.pending is None:
-                entry.pending = {}
-            if (entry.failed is None or dport not in entry.failed) \
-                    and dport not in entry.pending and len(entry.pending) < MAX_PENDING:
-                entry.pending[dport] = ts
+            pending = entry.pending
+            if pending is None:
+                pending = entry.pending = {}
+            if dport not in pending and (entry.failed is None or dport not in entry.failed) \
+                    and len(pending) < MAX_PENDING:
+                pending[dport] = ts
                 self._wait(ts, key, pair, dport)
         if flood and tune.flood_packets and (tune.flood_served or not served):
             # The packets of the last ``window`` seconds, estimated from this
             # window's count and the previous one's (a sliding window).
+            window = tune.flood_window
             elapsed = ts - entry.win_start
             if elapsed >= window:
                 entry.prev = entry.cur if elapsed < 2 * window else 0

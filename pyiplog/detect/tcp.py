@@ -106,6 +106,7 @@ def handle(engine, ts: float, ip) -> None:
     engine.syn_seen(ts)
     if opts.scans_only:
         return
-    engine.emit_attempt(ts, engine.namer.service(dport, "tcp"),
-                        inet_ntoa(ip.src) if engine.plain_names else engine.host(ip.src, "tcp"),
-                        sport, engine.dst(ip.dst, "tcp") if engine.dest else "")
+    engine.queue((ts, engine.forms["tcp_attempt"](
+        service=engine.namer.service(dport, "tcp"),
+        S=inet_ntoa(ip.src) if engine.plain_names else engine.host(ip.src, "tcp"),
+        sport=sport, D=engine.dst(ip.dst, "tcp") if engine.dest else "")))

@@ -8,6 +8,7 @@ from is served: neither counts toward a scan or a flood.
 from __future__ import annotations
 
 import struct
+from socket import inet_ntoa
 
 ECHO_PORT = 7
 TRACEROUTE_QUIET = 15.0  # seconds between two traceroute lines for one source
@@ -33,7 +34,7 @@ def handle(engine, ts: float, ip) -> None:
     classic = engine.classic
     reply = False
     if not classic:
-        reply = engine.flows.note(ts, (17, ip.src, sport, ip.dst, dport))
+        reply = engine.flows.note(ts, 17, ip.src, sport, ip.dst, dport)
         if reply:  # the source serves its port to the destination
             engine.answered(UDP_KINDS, ts, ip.dst, ip.src, sport, refused=False)
         if engine.outgoing(ip):
@@ -60,6 +61,8 @@ def handle(engine, ts: float, ip) -> None:
             return
     if opts.scans_only:
         return
-    engine.emit(ts, "udp_dgram", service=engine.namer.service(dport, "udp"),
-                S=engine.host(ip.src, "udp"), sport=sport, D=engine.dst(ip.dst, "udp"),
-                n=max(length - 8, 0))
+    engine.queue((ts, engine.forms["udp_dgram"](
+        service=engine.namer.service(dport, "udp"),
+        S=inet_ntoa(ip.src) if engine.plain_names else engine.host(ip.src, "udp"),
+        sport=sport, D=engine.dst(ip.dst, "udp") if engine.dest else "",
+        n=max(length - 8, 0))))

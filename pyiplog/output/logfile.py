@@ -65,7 +65,9 @@ class TextLog:
             if message == self.last or self.repeats:
                 self.write(ts, message)
             else:
-                pending.append(f"{stamp(ts)} {message}\n")
+                if ts // 1 != stamp.second:  # stamp(ts), inline
+                    stamp(ts)
+                pending.append(f"{stamp.text} {message}\n")
                 self.last = message
                 self.last_time = ts
 
