@@ -39,7 +39,7 @@ PROTO_UDP = 17
 
 _u16 = struct.Struct("!H")
 # version+IHL, total length, id, flags+offset, TTL, protocol, source, destination
-_ip_head = struct.Struct("!BxHHHBBxx4s4s")
+IP_HEAD = struct.Struct("!BxHHHBBxx4s4s")
 
 FRAGMENT_BITS = IP_RF | IP_MF | IP_OFFMASK  # any of these: a fragment (as 2.2.3)
 
@@ -137,7 +137,7 @@ def parse_ipv4(data: bytes, off: int = 0) -> IPv4 | HeaderError | None:
             return HeaderError("short", data[off + 12:off + 16],
                                data[off + 16:off + 20].ljust(4, b"\0"))
         return None
-    vhl, total, ident, flags_off, ttl, proto, src, dst = _ip_head.unpack_from(data, off)
+    vhl, total, ident, flags_off, ttl, proto, src, dst = IP_HEAD.unpack_from(data, off)
     if vhl == 0x45:  # no options: nearly every packet
         hdr_len = 20
     elif vhl >> 4 != 4:

@@ -13,7 +13,7 @@ import logging
 
 from .config.rules import Filters
 from .decode import (
-    DLT_EN10MB, DLT_RAW, FRAGMENT_BITS, HeaderError, IPv4, ip_of_frame, parse_ipv4,
+    DLT_EN10MB, DLT_RAW, FRAGMENT_BITS, IP_HEAD, HeaderError, IPv4, ip_of_frame, parse_ipv4,
 )
 from .detect import icmp, tcp, udp
 from .detect.flows import FlowTable
@@ -68,6 +68,9 @@ class Engine:
         self.classic = opts.classic_detection
         self.filtering = bool(filters)
         self.plain_names = opts.disable_resolver  # -N: every host is its address
+        # namer.service(port, proto) for the per-packet lines, one lookup each
+        self.tcp_services = namer.service_table("tcp")
+        self.udp_services = namer.service_table("udp")
         self.forms = {kind: forms[1 if self.dest else 0] for kind, forms in FORMS.items()}
         detection = Detection(opts.tuning, opts.classic_detection)
         self.scans.kinds = detection.kinds
@@ -83,51 +86,60 @@ class Engine:
     def feed_batch(self, dlt: int, batch) -> None:
         """Frames of link type ``dlt``: an iterable of ``(time, frame)``.
 
-        The hot loop of the program: an untagged Ethernet frame carrying an
-        unfragmented datagram goes straight from here to its protocol's
-        handler; everything else takes the general path (``_slow``).
+        The hot loop of the program.  An untagged Ethernet frame carrying a
+        whole IPv4 datagram without options (nearly every frame) is checked
+        and handed to its protocol's handler right here: the checks of
+        ``parse_ipv4``, inline.  Everything else takes ``_general``.
         """
         ethernet = dlt == DLT_EN10MB
         handlers = self.handlers
         scans, probes = self.scans, self.probes
+        head = IP_HEAD.unpack_from
         for ts, frame in batch:
             if ts >= scans.next_due or ts >= probes.next_due:
                 self._expire(ts)
             try:
-                if ethernet and frame[12:14] == ETHERTYPE_IP:
-                    ip = parse_ipv4(frame, 14)
-                else:
-                    data = ip_of_frame(dlt, frame)
-                    ip = None if data is None else parse_ipv4(data)
-                if ip.__class__ is not IPv4 or ip.flags_off & FRAGMENT_BITS:
-                    ip = self._slow(ts, ip)
-                    if ip is None:
+                if ethernet and frame[12:14] == ETHERTYPE_IP and len(frame) >= 34:
+                    vhl, total, ident, flags_off, ttl, proto, src, dst = head(frame, 14)
+                    if (vhl == 0x45 and total >= 20 and not flags_off & FRAGMENT_BITS
+                            and not int.from_bytes(frame[14:34], "big") % 0xFFFF):
+                        handler = handlers.get(proto)
+                        if handler is not None:
+                            handler(self, ts, IPv4(src, dst, proto, ttl, ident, flags_off,
+                                                   total - 20, frame[34:14 + total]))
                         continue
-                handler = handlers.get(ip.proto)
-                if handler is not None:
-                    handler(self, ts, ip)
+                self._general(ts, dlt, frame)
             except Exception:  # a malformed packet is never fatal
                 self.errors += 1
                 log.exception("packet at %.6f could not be analysed", ts)
 
-    def feed_ip(self, ts: float, data: bytes) -> None:
-        """One IPv4 datagram without its link layer."""
-        self.feed_batch(DLT_RAW, ((ts, data),))
-
-    def _slow(self, ts: float, ip: IPv4 | HeaderError | None) -> IPv4 | None:
-        """Header errors and fragments; the datagram to analyse, if any."""
+    def _general(self, ts: float, dlt: int, frame: bytes) -> None:
+        """Any frame: link layer, header checks, fragments, then the handler."""
+        data = ip_of_frame(dlt, frame)
+        if data is None:
+            return
+        ip = parse_ipv4(data)
         if ip is None:
-            return None
+            return
         if isinstance(ip, HeaderError):
             if self.opts.verbose:
                 kind = "ip_short" if ip.kind == "short" else "ip_checksum"
                 self.emit(ts, kind, S=self.host(ip.src, "ip"), D=self.dst(ip.dst, "ip"))
-            return None
-        frag = ip
-        ip, attack = self.frags.feed(ts, frag)
-        if attack is not None and self.opts.frag:
-            self.emit(ts, attack, S=self.host(frag.src, "ip"), D=self.dst(frag.dst, "ip"))
-        return ip
+            return
+        if ip.flags_off & FRAGMENT_BITS:
+            frag = ip
+            ip, attack = self.frags.feed(ts, frag)
+            if attack is not None and self.opts.frag:
+                self.emit(ts, attack, S=self.host(frag.src, "ip"), D=self.dst(frag.dst, "ip"))
+            if ip is None:
+                return
+        handler = self.handlers.get(ip.proto)
+        if handler is not None:
+            handler(self, ts, ip)
+
+    def feed_ip(self, ts: float, data: bytes) -> None:
+        """One IPv4 datagram without its link layer."""
+        self.feed_batch(DLT_RAW, ((ts, data),))
 
     def tick(self, ts: float) -> None:
         """The clock moved without a packet (live daemon): expire what is due."""

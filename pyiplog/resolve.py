@@ -141,5 +141,10 @@ class Namer:
     def service(self, port: int, proto: str) -> str:
         return self.services.get((port, proto)) or f"port {port}"
 
+    def service_table(self, proto: str) -> dict[int, str]:
+        """``port -> name`` for one protocol: ``service`` is
+        ``table.get(port) or f"port {port}"``."""
+        return {port: name for (port, p), name in self.services.items() if p == proto and name}
+
     def protocol(self, number: int) -> str:
         return self.protocols.get(number) or f"proto {number}"

@@ -89,6 +89,26 @@ def test_mutated_frames_never_raise(mutations):
         assert engine.errors == 0  # nothing raised inside either
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(range(len(SEEDS))), st.integers(0, 40),
+                          st.binary(max_size=4), st.integers(0, 3), st.floats(0, 200)),
+                min_size=1, max_size=20))
+def test_every_link_type_gives_the_same_lines(mutations):
+    """Untagged Ethernet takes the engine's inline fast path; the other link
+    types take the general one (parse_ipv4).  Same datagrams, same lines."""
+    results = []
+    for link, wrap in LINKS:
+        engine = Engine(Options(disable_resolver=True, verbose=True, log_dest=True), None,
+                        Namer(None))
+        for seed, at, patch, trunc, dt in mutations:
+            data = bytearray(SEEDS[seed])
+            data[at:at + len(patch)] = patch
+            engine.feed(T0 + dt, link, wrap(bytes(data[:len(data) - trunc])))
+        engine.close()
+        results.append(engine.drain())
+    assert all(r == results[0] for r in results)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=120), st.sampled_from([link for link, _ in LINKS] + [9999]))
 def test_random_frames_never_raise(frame, link):

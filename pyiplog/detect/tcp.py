@@ -58,33 +58,34 @@ def handle(engine, ts: float, ip) -> None:
         return
     opts = engine.opts
     classic = engine.classic
+    src, dst = ip.src, ip.dst
     if not classic:
         if flags & (SYN | ACK) == SYN | ACK:
-            engine.answered(SYN_KINDS, ts, ip.dst, ip.src, sport, refused=False)
+            engine.answered(SYN_KINDS, ts, dst, src, sport, refused=False)
         elif flags & RST:
-            engine.answered(SYN_KINDS, ts, ip.dst, ip.src, sport, refused=True)
+            engine.answered(SYN_KINDS, ts, dst, src, sport, refused=True)
         local = engine.local  # engine.outgoing(ip), inline: this is the hot path
-        if local and ip.src in local and ip.dst not in local:  # our own answers: state only
+        if local and src in local and dst not in local:  # our own answers: state only
             return
     n = ip.data_len
     low = flags & 0x3F
     if low == SYN:  # the common case: none of the stealth kinds
         pass
     elif low == 0:
-        if opts.null_scan and engine.count("null_scan", ts, ip.src, ip.dst, n, sport, dport):
+        if opts.null_scan and engine.count("null_scan", ts, src, dst, n, sport, dport):
             return
     elif low in XMAS:
-        if opts.xmas_scan and engine.count("xmas_scan", ts, ip.src, ip.dst, n, sport, dport):
+        if opts.xmas_scan and engine.count("xmas_scan", ts, src, dst, n, sport, dport):
             return
     elif low == FIN:
-        if opts.fin_scan and engine.count("fin_scan", ts, ip.src, ip.dst, n, sport, dport):
+        if opts.fin_scan and engine.count("fin_scan", ts, src, dst, n, sport, dport):
             return
     if opts.bogus and (flags & BOGUS_BITS if classic
                        else odd or flags & BOGUS_BITS and ecn_bogus(flags)):
-        if engine.last_bogus_src != ip.src:
-            engine.last_bogus_src = ip.src
-            engine.emit(ts, "tcp_bogus", S=engine.host(ip.src, "tcp"), sport=sport,
-                        D=engine.dst(ip.dst, "tcp"), dport=dport)
+        if engine.last_bogus_src != src:
+            engine.last_bogus_src = src
+            engine.emit(ts, "tcp_bogus", S=engine.host(src, "tcp"), sport=sport,
+                        D=engine.dst(dst, "tcp"), dport=dport)
         return
     if low & (SYN | ACK) != SYN:
         return
@@ -92,21 +93,22 @@ def handle(engine, ts: float, ip) -> None:
         # 2.2.3 counts a DF-clear SYN toward the SYN scan and, while that is
         # still under its threshold, toward the port scan as well.
         if opts.syn_scan and not ip.flags_off & IP_DF:
-            if engine.count("syn_scan", ts, ip.src, ip.dst, n, sport, dport):
+            if engine.count("syn_scan", ts, src, dst, n, sport, dport):
                 return
-        if opts.portscan and engine.count("portscan", ts, ip.src, ip.dst, n, sport, dport):
+        if opts.portscan and engine.count("portscan", ts, src, dst, n, sport, dport):
             return
     else:
         # One kind per probe: raw SYNs (DF clear) make SYN scans, the
         # kernel's connect() SYNs (DF set) port scans.
         key = ("syn_scan" if opts.syn_scan and not ip.flags_off & IP_DF
                else "portscan" if opts.portscan else None)
-        if key and engine.probe(key, ts, ip.src, ip.dst, n, sport, dport):
+        if key and engine.probe(key, ts, src, dst, n, sport, dport):
             return
-    engine.syn_seen(ts)
+    if opts.syn_flood:  # the guard matters only to name lookups
+        engine.syn_seen(ts)
     if opts.scans_only:
         return
     engine.queue((ts, engine.forms["tcp_attempt"](
-        service=engine.namer.service(dport, "tcp"),
-        S=inet_ntoa(ip.src) if engine.plain_names else engine.host(ip.src, "tcp"),
-        sport=sport, D=engine.dst(ip.dst, "tcp") if engine.dest else "")))
+        service=engine.tcp_services.get(dport) or f"port {dport}",
+        S=inet_ntoa(src) if engine.plain_names else engine.host(src, "tcp"),
+        sport=sport, D=engine.dst(dst, "tcp") if engine.dest else "")))

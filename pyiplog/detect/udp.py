@@ -37,7 +37,8 @@ def handle(engine, ts: float, ip) -> None:
         reply = engine.flows.note(ts, 17, ip.src, sport, ip.dst, dport)
         if reply:  # the source serves its port to the destination
             engine.answered(UDP_KINDS, ts, ip.dst, ip.src, sport, refused=False)
-        if engine.outgoing(ip):
+        local = engine.local  # engine.outgoing(ip), inline: this is a hot path
+        if local and ip.src in local and ip.dst not in local:  # our own answers: state only
             return
     if sport == ECHO_PORT and opts.smurf and not reply:
         if classic:
@@ -62,7 +63,7 @@ def handle(engine, ts: float, ip) -> None:
     if opts.scans_only:
         return
     engine.queue((ts, engine.forms["udp_dgram"](
-        service=engine.namer.service(dport, "udp"),
+        service=engine.udp_services.get(dport) or f"port {dport}",
         S=inet_ntoa(ip.src) if engine.plain_names else engine.host(ip.src, "udp"),
         sport=sport, D=engine.dst(ip.dst, "udp") if engine.dest else "",
-        n=max(length - 8, 0))))
+        n=length - 8 if length > 8 else 0)))
