@@ -221,8 +221,13 @@ class Engine:
         probes = self.probes
         swallowed = probes.packet(key, ts, src, dst, nbytes, sport, dport, probe, flood)
         if probes.detections:
-            self._write_detections(probes.take_detections())
+            self.write_detections()
         return swallowed
+
+    def write_detections(self) -> None:
+        """The scans the probe table found: their lines, now.  Hot paths call
+        ``engine.probes.packet`` themselves and this when it found some."""
+        self._write_detections(self.probes.take_detections())
 
     def answered(self, keys: tuple[str, ...], ts: float, src: bytes, dst: bytes, port: int,
                  refused: bool) -> None:

@@ -68,8 +68,9 @@ def ip_icmp(src=ATTACKER, dst=TARGET, itype=8, code=0, rest=b"\0\0\0\0", data=b"
 
 
 def ether(datagram: bytes) -> bytes:
-    return bytes(dpkt.ethernet.Ethernet(src=b"\x02\0\0\0\0\1", dst=b"\x02\0\0\0\0\2",
-                                        type=0x0800, data=datagram))
+    # Plain bytes, not dpkt.ethernet.Ethernet: that decodes the datagram and
+    # writes it back with its IP checksum recomputed, mending broken ones.
+    return b"\x02\0\0\0\0\2" + b"\x02\0\0\0\0\1" + b"\x08\x00" + datagram
 
 
 def sll(datagram: bytes) -> bytes:

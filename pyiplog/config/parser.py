@@ -14,7 +14,6 @@ import ipaddress
 import re
 import socket
 from dataclasses import dataclass
-from importlib import resources
 from typing import Callable, Iterable
 
 
@@ -99,15 +98,15 @@ def lookup_service(name: str, proto: str) -> int | None:
 
 # --- Lark: text -> [(line, [words])] -----------------------------------------
 
-_GRAMMAR = resources.files(__package__).joinpath("iplog.lark").read_text()
-
-
 @functools.cache
 def _lark():
     """The parser, built when a file is first read: a run without a
     configuration file (``-r`` on a capture, ``-k``) does not pay for it."""
+    from importlib import resources
+
     from lark import Lark
-    return Lark(_GRAMMAR, parser="lalr", lexer="basic")
+    grammar = resources.files(__package__).joinpath("iplog.lark").read_text()
+    return Lark(grammar, parser="lalr", lexer="basic")
 
 
 def _rule_lines(tokens) -> list[tuple[int, list[str]]]:

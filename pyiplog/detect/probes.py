@@ -122,22 +122,23 @@ class ProbeTable:
         entry.expiry = expiry = ts + tune.hold
         if expiry < self.next_due:
             self.next_due = expiry
-        if pair in table.protected:  # table.touch's common case, inline
+        try:  # table.touch's common case, inline: a known pair is protected
             table.protected.move_to_end(pair)
-            if expiry < table.next_due:
-                table.next_due = expiry
-        else:
+        except KeyError:
             evicted = table.touch(pair, entry)
             if evicted is not None:
                 self._end(ts, key, evicted)
+        else:
+            if expiry < table.next_due:
+                table.next_due = expiry
         if entry.detected:
             return True
         served = entry.served is not None and dport in entry.served
         if sport is not None:
             sports, dports = entry.sports, entry.dports
-            if sport not in sports and len(sports) < MAX_SPORTS:
+            if len(sports) < MAX_SPORTS and sport not in sports:
                 sports.append(sport)
-            if not served and dport not in dports and len(dports) < MAX_DPORTS:
+            if len(dports) < MAX_DPORTS and not served and dport not in dports:
                 dports.append(dport)
         if probe and dport is not None and not served and tune.scan_ports:
             pending = entry.pending

@@ -102,8 +102,13 @@ def handle(engine, ts: float, ip) -> None:
         # kernel's connect() SYNs (DF set) port scans.
         key = ("syn_scan" if opts.syn_scan and not ip.flags_off & IP_DF
                else "portscan" if opts.portscan else None)
-        if key and engine.probe(key, ts, src, dst, n, sport, dport):
-            return
+        if key:
+            probes = engine.probes  # engine.probe, inline: this is the hot path
+            swallowed = probes.packet(key, ts, src, dst, n, sport, dport)
+            if probes.detections:
+                engine.write_detections()
+            if swallowed:
+                return
     if opts.syn_flood:  # the guard matters only to name lookups
         engine.syn_seen(ts)
     if opts.scans_only:

@@ -58,8 +58,13 @@ def handle(engine, ts: float, ip) -> None:
         if classic:
             if engine.count("udp_scan", ts, ip.src, ip.dst, n, sport, dport):
                 return
-        elif engine.probe("udp_scan", ts, ip.src, ip.dst, n, sport, dport):
-            return
+        else:
+            probes = engine.probes  # engine.probe, inline: this is a hot path
+            swallowed = probes.packet("udp_scan", ts, ip.src, ip.dst, n, sport, dport)
+            if probes.detections:
+                engine.write_detections()
+            if swallowed:
+                return
     if opts.scans_only:
         return
     engine.queue((ts, engine.forms["udp_dgram"](
