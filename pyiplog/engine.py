@@ -10,6 +10,7 @@ The engine does no I/O: names come from the ``Namer`` it is handed.
 from __future__ import annotations
 
 import logging
+from socket import inet_ntoa
 
 from .config.rules import Filters
 from .decode import (
@@ -27,6 +28,7 @@ from .resolve import Namer, address_text
 
 log = logging.getLogger(__name__)
 
+MAX_TEXTS = 16384  # address texts kept for the per-packet lines (-N)
 SYN_FLOOD_LIMIT = 20  # SYNs (decaying one a second) that suspend TCP name lookups
 
 # Which protocol's resolve flag names the hosts of a scan kind (smurf: none).
@@ -68,6 +70,7 @@ class Engine:
         self.classic = opts.classic_detection
         self.filtering = bool(filters)
         self.plain_names = opts.disable_resolver  # -N: every host is its address
+        self.texts: dict[bytes, str] = {}  # filled by host() only when plain_names
         # namer.service(port, proto) for the per-packet lines, one lookup each
         self.tcp_services = namer.service_table("tcp")
         self.udp_services = namer.service_table("udp")
@@ -167,8 +170,19 @@ class Engine:
         return self.host(addr, proto) if self.dest else ""
 
     def host(self, addr: bytes, proto: str | None) -> str:
-        """A host as the messages of ``proto`` print it ('ip': steps A4.1-2)."""
-        if proto is None or self.plain_names:
+        """A host as the messages of ``proto`` print it ('ip': steps A4.1-2).
+
+        Without lookups an address is always its text: those are kept in
+        ``texts`` (bounded), which the per-packet lines try first.
+        """
+        if self.plain_names:
+            text = inet_ntoa(addr) if len(addr) == 4 else address_text(addr)
+            texts = self.texts
+            if len(texts) >= MAX_TEXTS:
+                texts.clear()
+            texts[addr] = text
+            return text
+        if proto is None:
             return address_text(addr)
         o = self.opts
         if proto == "tcp":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import struct
-from socket import inet_ntoa
 
 from ..messages import (
     ICMP_NAMED, QUOTED_ICMP_NAMES, REDIRECT_FORMS, UNREACH_TEXTS, lifetime,
@@ -105,7 +104,7 @@ def _quoted_dst(msg: bytes) -> bytes | None:
 def _echo(engine, ts, ip, itype, code, msg):
     kind = "icmp_echo_reply" if itype == ECHO_REPLY else "icmp_echo"
     engine.queue((ts, engine.forms[kind](
-        S=inet_ntoa(ip.src) if engine.plain_names else engine.host(ip.src, "icmp"),
+        S=engine.texts.get(ip.src) or engine.host(ip.src, "icmp"),
         D=engine.dst(ip.dst, "icmp") if engine.dest else "", n=ip.data_len)))
 
 

@@ -7,7 +7,6 @@ port served, a RST refuses the probe; ECN (RFC 3168) is not bogus.
 from __future__ import annotations
 
 import struct
-from socket import inet_ntoa
 
 from ..decode import IP_DF
 
@@ -115,5 +114,5 @@ def handle(engine, ts: float, ip) -> None:
         return
     engine.queue((ts, engine.forms["tcp_attempt"](
         service=engine.tcp_services.get(dport) or f"port {dport}",
-        S=inet_ntoa(src) if engine.plain_names else engine.host(src, "tcp"),
+        S=engine.texts.get(src) or engine.host(src, "tcp"),
         sport=sport, D=engine.dst(dst, "tcp") if engine.dest else "")))

@@ -8,7 +8,6 @@ from is served: neither counts toward a scan or a flood.
 from __future__ import annotations
 
 import struct
-from socket import inet_ntoa
 
 ECHO_PORT = 7
 TRACEROUTE_QUIET = 15.0  # seconds between two traceroute lines for one source
@@ -69,6 +68,6 @@ def handle(engine, ts: float, ip) -> None:
         return
     engine.queue((ts, engine.forms["udp_dgram"](
         service=engine.udp_services.get(dport) or f"port {dport}",
-        S=inet_ntoa(ip.src) if engine.plain_names else engine.host(ip.src, "udp"),
+        S=engine.texts.get(ip.src) or engine.host(ip.src, "udp"),
         sport=sport, D=engine.dst(ip.dst, "udp") if engine.dest else "",
         n=length - 8 if length > 8 else 0)))

@@ -26,16 +26,16 @@ def stamp(ts: float) -> str:
 class _Stamps:
     """``stamp`` for the current second, computed once per second."""
 
-    __slots__ = ("second", "text")
+    __slots__ = ("second", "end", "text")
 
     def __init__(self):
-        self.second = None
+        self.second = self.end = 0.0  # the text is good for second <= ts < end
         self.text = ""
 
     def __call__(self, ts: float) -> str:
-        second = int(ts // 1)
-        if second != self.second:
-            self.second = second
+        if not self.second <= ts < self.end:
+            second = int(ts // 1)
+            self.second, self.end = second, second + 1
             self.text = stamp(second)
         return self.text
 
@@ -65,7 +65,7 @@ class TextLog:
             if message == self.last or self.repeats:
                 self.write(ts, message)
             else:
-                if ts // 1 != stamp.second:  # stamp(ts), inline
+                if not stamp.second <= ts < stamp.end:  # stamp(ts), inline
                     stamp(ts)
                 pending.append(f"{stamp.text} {message}\n")
                 self.last = message
