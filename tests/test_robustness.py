@@ -26,7 +26,8 @@ from packets import (
 from pyiplog.decode import (
     DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_NULL, DLT_RAW, header_checksum_ok,
 )
-from pyiplog.detect.pairs import PairTable
+from pyiplog.detect.flows import FlowTable
+from pyiplog.detect.pairs import GENERATION, PairTable, Sightings
 from pyiplog.engine import Engine
 from pyiplog.options import Options
 from pyiplog.output.logfile import LogFile
@@ -126,6 +127,39 @@ def test_every_flag_combination(flags):
             engine.feed(T0 + i, DLT_RAW, ip_tcp(flags=f, dport=1000 + i))
         engine.close()
         assert engine.errors == 0
+
+
+def test_sightings_remember_one_to_two_generations():
+    seen = Sightings()
+    assert not seen.seen(("scanner", 1))
+    assert seen.seen(("scanner", 1))  # lately: yes
+    for i in range(GENERATION):  # one generation of other keys later: still
+        seen.seen(i)
+    assert seen.seen(("scanner", 1))
+    for i in range(2 * GENERATION + 1):  # two whole generations without it: gone
+        seen.seen(-i - 1)
+    assert not seen.seen(("scanner", 1))
+    # Spoofed keys pass for known ones at most about 1 time in 16.
+    false = sum(seen.seen((i, "spoofed")) for i in range(20000))
+    assert false < 20000 / 16 * 1.5
+
+
+def test_flow_table_tells_replies_and_forgets():
+    flows = FlowTable(timeout=300.0, max_entries=8)
+    a, b = b"\xc6\x33\x64\x07", b"\xc0\x00\x02\x0a"
+    assert not flows.note(T0, 17, a, 5353, b, 53)  # a question: nothing the other way yet
+    assert flows.note(T0 + 1, 17, b, 53, a, 5353)  # its answer
+    assert not flows.note(T0 + 1, 17, b, 53, a, 5354)  # another port: no answer
+    assert not flows.note(T0 + 2, 17, a, 6000, b, 53)
+    assert not flows.note(T0 + 400, 17, b, 53, a, 6000)  # after the timeout: forgotten
+    # Bounded: two generations of 4; a direction seen again stays, others go.
+    flows.note(T0 + 500, 17, a, 7000, b, 53)
+    for port in range(20):
+        flows.note(T0 + 501, 17, a, 10000 + port, b, 53)
+        flows.note(T0 + 501, 17, a, 7000, b, 53)  # kept fresh
+        assert len(flows) <= 8
+    assert flows.note(T0 + 502, 17, b, 53, a, 7000)
+    assert not flows.note(T0 + 502, 17, b, 53, a, 10000)
 
 
 def test_state_is_bounded_by_the_caps():
