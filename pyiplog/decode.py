@@ -41,7 +41,8 @@ _u16 = struct.Struct("!H")
 # version+IHL, total length, id, flags+offset, TTL, protocol, source, destination
 IP_HEAD = struct.Struct("!BxHHHBBxx4s4s")
 
-FRAGMENT_BITS = IP_RF | IP_MF | IP_OFFMASK  # any of these: a fragment (as 2.2.3)
+# Any offset, MF, or the reserved bit: a fragment (as 2.2.3 had it).
+FRAGMENT_BITS = IP_RF | IP_MF | IP_OFFMASK
 
 
 class IPv4:
@@ -59,15 +60,6 @@ class IPv4:
         self.flags_off = flags_off  # the 16-bit flags + fragment offset field
         self.data_len = data_len  # IP length minus IP header: the byte count iplog reports
         self.payload = payload  # after the header, at most up to the IP length
-
-    @property
-    def df(self) -> bool:
-        return bool(self.flags_off & IP_DF)
-
-    @property
-    def is_fragment(self) -> bool:
-        # Any offset, MF, or the reserved bit (as 2.2.3 did).
-        return bool(self.flags_off & FRAGMENT_BITS)
 
     def __repr__(self) -> str:
         return (f"IPv4({self.src!r}, {self.dst!r}, proto={self.proto}, ttl={self.ttl},"
