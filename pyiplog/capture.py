@@ -101,14 +101,17 @@ class FileSource:
     def batches(self) -> Iterator[list[tuple[float, bytes]]]:
         """Batches of frames until end of file; a cut-off file sets ``error``.
 
-        The handle's own iterator runs in C (libpcap's pcap_next): no Python
+        The handle's ``__next__`` runs in C (libpcap's pcap_next): no Python
         call per frame.  It ends the same way at end of file and at a read
-        error, so libpcap's error text tells the two apart.
+        error, so libpcap's error text tells the two apart.  (Called through
+        iter(callable, sentinel): the handle's ``__iter__`` would replace
+        Python's SIGINT handler with pypcap's own.)
         """
         handle = self.handle
+        frames = iter(handle.__next__, None)
         while True:
             batch: list[tuple[float, bytes]] = []
-            batch.extend(islice(handle, BATCH))
+            batch.extend(islice(frames, BATCH))
             if batch:
                 self.count += len(batch)
                 yield batch
