@@ -140,7 +140,7 @@ def parse_ipv4(data: bytes, off: int = 0) -> IPv4 | HeaderError | None:
             return HeaderError("short", src, dst)
     if total < hdr_len:
         return HeaderError("short", src, dst)
-    if int.from_bytes(data[off:off + hdr_len], "big") % 0xFFFF:  # header_checksum_ok, inline
+    if not header_checksum_ok(data[off:off + hdr_len]):
         return HeaderError("checksum", src, dst)
     return IPv4(src, dst, proto, ttl, ident, flags_off, total - hdr_len,
                 data[off + hdr_len:off + total])

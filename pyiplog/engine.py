@@ -71,7 +71,7 @@ class Engine:
         self.filtering = bool(filters)
         self.plain_names = opts.disable_resolver  # -N: every host is its address
         self.texts: dict[bytes, str] = {}  # filled by host() only when plain_names
-        # namer.service(port, proto) for the per-packet lines, one lookup each
+        # Service names by port, for the lines that print one
         self.tcp_services = namer.service_table("tcp")
         self.udp_services = namer.service_table("udp")
         self.forms = {kind: forms[1 if self.dest else 0] for kind, forms in FORMS.items()}
@@ -105,7 +105,7 @@ class Engine:
                 if ethernet and frame[12:14] == ETHERTYPE_IP and len(frame) >= 34:
                     vhl, total, ident, flags_off, ttl, proto, src, dst = head(frame, 14)
                     if (vhl == 0x45 and total >= 20 and not flags_off & FRAGMENT_BITS
-                            and not int.from_bytes(frame[14:34], "big") % 0xFFFF):
+                            and not int.from_bytes(frame[14:34], "big") % 0xFFFF):  # checksum
                         handler = handlers.get(proto)
                         if handler is not None:
                             handler(self, ts, IPv4(src, dst, proto, ttl, ident, flags_off,

@@ -138,11 +138,8 @@ class Namer:
             return text
         return f"{name} ({text})" if self.log_ip else name
 
-    def service(self, port: int, proto: str) -> str:
-        return self.services.get((port, proto)) or f"port {port}"
-
     def service_table(self, proto: str) -> dict[int, str]:
-        """``port -> name`` for one protocol: ``service`` is
+        """``port -> name`` for one protocol; a line prints
         ``table.get(port) or f"port {port}"``."""
         return {port: name for (port, p), name in self.services.items() if p == proto and name}
 

@@ -24,7 +24,7 @@ DATA = Path(__file__).resolve().parent / "data"
 IPLOG = [sys.executable, "-m", "pyiplog", "-C", "/nonexistent"]
 
 
-# --- repeat folding (A9) -----------------------------------------------------------------
+# --- repeat folding (A9) --------------------------------------------------------------------------
 
 def folded(messages):
     """The lines for ``messages``: written one by one, and as one batch (the
@@ -87,7 +87,7 @@ def test_folding_in_a_run(iplog_r):
         f"{S}ICMP: timestamp request from {A}", f"{S}last message repeated 2 times"]
 
 
-# --- names (A9) -----------------------------------------------------------------------------
+# --- names (A9) -----------------------------------------------------------------------------------
 
 NAMES = {a(ATTACKER): "scanner.example", a(TARGET): "www.example", a("192.0.2.1"): "gw.example"}
 
@@ -140,7 +140,7 @@ def test_header_check_names_resolved_unless_disabled(iplog_r):
         f"{S}IP packet with invalid checksum from scanner.example"]
 
 
-# --- link types and file formats ---------------------------------------------------------------
+# --- link types and file formats ------------------------------------------------------------------
 
 ATTEMPT = [f"{S}TCP: http connection attempt from {A}:40000"]
 
@@ -244,7 +244,7 @@ def test_promisc_networks_select_destinations(iplog_r):
         f"{S}TCP: ssh connection attempt to 203.0.113.9 from {A}:40000"]
 
 
-# --- expiry order across kinds ----------------------------------------------------------------------
+# --- expiry order across kinds --------------------------------------------------------------------
 
 def test_expired_lines_in_time_order(iplog_r):
     ping = [ip_icmp(itype=8, src=OTHER) for _ in range(70)]
@@ -262,7 +262,7 @@ def test_expired_lines_in_time_order(iplog_r):
     ]
 
 
-# --- real nmap scans (captured on loopback with tests/data/record-nmap.sh) ----------------------------
+# --- real nmap scans (captured on loopback with tests/data/record-nmap.sh) ------------------------
 
 def run_capture(name, *args):
     p = subprocess.run(IPLOG + ["-N", "--classic-detection", *args, "-r", str(DATA / name)],
@@ -320,7 +320,7 @@ def test_nmap_udp_scan():
                       " 61973)"
 
 
-# --- the resolver never holds up the packets (B12, C7) ----------------------------------------
+# --- the resolver never holds up the packets (B12, C7) --------------------------------------------
 
 def test_slow_names_do_not_block():
     import threading

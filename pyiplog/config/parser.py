@@ -158,7 +158,8 @@ def parse_address(token: str, resolve: HostResolver) -> list[AddrSpec]:
         octets = [int(x) for x in host.split(".")]
         if any(o > 255 for o in octets):
             raise RuleError(f"Unknown host: {host}")
-        addresses.append(ipaddress.IPv4Address(".".join(map(str, octets + [0] * (4 - len(octets))))))
+        padded = octets + [0] * (4 - len(octets))
+        addresses.append(ipaddress.IPv4Address(".".join(map(str, padded))))
     else:
         try:
             addresses.append(ipaddress.ip_address(host))
