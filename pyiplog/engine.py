@@ -1,8 +1,9 @@
 """The analysis engine: frames in, iplog lines out (spec A4-A8).
 
-``Engine.feed(ts, dlt, frame)`` runs one frame through decode, the IP
-checks, fragment reassembly and the protocol detectors, and queues the
-resulting ``(time, text)`` lines; the caller drains them to an output.  Time
+``Engine.feed_batch(dlt, frames)`` (``feed`` for one frame) runs frames
+through decode, the IP checks, fragment reassembly and the protocol
+detectors, and queues the resulting ``(time, text)`` lines; the caller
+drains them to an output (``write_all``) once a batch.  Time
 is always the packet's, so a capture file replays exactly as it happened.
 The engine does no I/O: names come from the ``Namer`` it is handed.
 """
