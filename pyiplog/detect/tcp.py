@@ -23,14 +23,17 @@ _ports = struct.Struct("!HH")
 _head = struct.Struct("!HH8xBB4xH")
 
 
-def bogus_modern(seg: bytes, flags: int) -> bool:
-    """Flags no RFC 3168 stack sends: reserved bits, an urgent pointer
-    without URG, a SYN with only one of ECE/CWR, a SYN-ACK with CWR."""
+# With the default counting, bogus means what no RFC 3168 stack sends: an
+# odd header (reserved bits, an urgent pointer without URG) or ECN bits
+# where they never go (a SYN with only one of ECE/CWR, a SYN-ACK with CWR).
+
+
+def odd_header(seg: bytes, flags: int) -> bool:
+    """Reserved bits set, or an urgent pointer without URG, in a segment
+    that may be cut short after its flags byte."""
     if seg[12] & RESERVED:
         return True
-    if not flags & URG and (seg[18:20] not in (b"", b"\0\0", b"\0")):
-        return True
-    return ecn_bogus(flags)
+    return not flags & URG and seg[18:20] not in (b"", b"\0\0", b"\0")
 
 
 def ecn_bogus(flags: int) -> bool:
@@ -50,7 +53,7 @@ def handle(engine, ts: float, ip) -> None:
     elif len(seg) >= 14:  # cut short by the snap length (the flags byte is there)
         sport, dport = _ports.unpack_from(seg)
         flags = seg[13]
-        odd = bogus_modern(seg, flags & ~BOGUS_BITS)
+        odd = odd_header(seg, flags)
     else:  # no flags byte: nothing iplog could say
         return
     if engine.filtering and engine.ignored("tcp", ip, sport, dport):

@@ -28,7 +28,7 @@ class SyslogLog:
 
     def write_all(self, lines) -> None:
         for ts, message in lines:
-            _syslog.syslog(self.priority, message)
+            self.write(ts, message)
 
     def flush_repeats(self, ts: float) -> None:
         pass
