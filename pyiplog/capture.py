@@ -8,6 +8,11 @@ text serves files and interfaces.
 
 from __future__ import annotations
 
+import os
+import pickle
+import signal
+import stat
+import traceback
 from itertools import islice
 from typing import Iterator
 
@@ -21,6 +26,7 @@ CAPTURE_MAGICS = {
     b"\x0a\x0d\x0d\x0a",
 }
 BATCH = 4096
+PIPE_BUFFER = 1 << 20  # the -r reading child's pipe, each side
 
 
 class CaptureError(Exception):
@@ -75,14 +81,17 @@ class FileSource:
         self.path = path
         self.error: str | None = None
         self.count = 0
+        self.reader_pid: int | None = None
         label = "standard input" if path == "-" else f'"{path}"'
         if path != "-":
             try:
-                with open(path, "rb") as fh:
-                    magic = fh.read(4)
+                magic = None  # a pipe (a FIFO, <(tcpdump -w -)) has no bytes to spare
+                if stat.S_ISREG(os.stat(path).st_mode):
+                    with open(path, "rb") as fh:
+                        magic = fh.read(4)
             except OSError as exc:
                 raise CaptureError(f'Unable to read {label}: {exc.strerror}') from None
-            if magic not in CAPTURE_MAGICS:
+            if magic is not None and magic not in CAPTURE_MAGICS:
                 raise CaptureError(f"Unable to read {label}: not a pcap or pcapng capture file")
         try:
             self.handle = pcap.pcap(name=path, promisc=False)
@@ -98,8 +107,20 @@ class FileSource:
             except OSError as exc:
                 raise CaptureError(f"Bad capture filter {bpf!r}: {exc}") from None
 
-    def batches(self) -> Iterator[list[tuple[float, bytes]]]:
+    def batches(self, reader: bool | None = None) -> Iterator[list[tuple[float, bytes]]]:
         """Batches of frames until end of file; a cut-off file sets ``error``.
+
+        With ``reader`` (the default when more than one CPU is ours) libpcap
+        reads the file in a child process while this one analyses: reading
+        and filtering a big trace costs as much as analysing what is left.
+        The child is started here, before the caller starts any thread.
+        """
+        if reader is None:
+            reader = len(os.sched_getaffinity(0)) > 1
+        return self._from_reader() if reader else self._read()
+
+    def _read(self) -> Iterator[list[tuple[float, bytes]]]:
+        """The batches, read here.
 
         The handle's ``__next__`` runs in C (libpcap's pcap_next): no Python
         call per frame.  It ends the same way at end of file and at a read
@@ -121,6 +142,62 @@ class FileSource:
                     error = error.decode(errors="replace")
                 self.error = error or None
                 return
+
+    def _from_reader(self) -> Iterator[list[tuple[float, bytes]]]:
+        """Start the reading child; the generator yields what it sends.
+
+        The child pickles each batch into a pipe, then ``(count, error)``.
+        This process never touches the handle meanwhile: the two share the
+        file's offset.
+        """
+        rfd, wfd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: read, send, and leave without Python's exit path
+            status = 1
+            try:
+                os.close(rfd)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: the parent speaks
+                signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # the parent stopped early
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                with open(wfd, "wb", buffering=PIPE_BUFFER) as pipe:
+                    for batch in self._read():
+                        pickle.dump(batch, pipe, pickle.HIGHEST_PROTOCOL)
+                        pipe.flush()  # a live `-r -` stream: no batch waits for the next
+                    pickle.dump((self.count, self.error), pipe, pickle.HIGHEST_PROTOCOL)
+                status = 0
+            except BaseException:  # noqa: BLE001 - reported; the parent notices the gap
+                traceback.print_exc()
+            finally:
+                os._exit(status)
+        os.close(wfd)
+        self.reader_pid = pid
+        self.reader_pipe = open(rfd, "rb", buffering=PIPE_BUFFER)
+        return self._received()
+
+    def _received(self) -> Iterator[list[tuple[float, bytes]]]:
+        try:
+            while True:
+                try:
+                    item = pickle.load(self.reader_pipe)
+                except EOFError:
+                    self.error = "the reading process ended before the end of the file"
+                    return
+                if isinstance(item, tuple):
+                    self.count, self.error = item
+                    return
+                self.count += len(item)
+                yield item
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop and reap the reading child, if there is one (it may be
+        waiting on its input: a stream on standard input)."""
+        pid, self.reader_pid = self.reader_pid, None
+        if pid is not None:
+            self.reader_pipe.close()
+            os.kill(pid, signal.SIGTERM)  # harmless once it has sent everything
+            os.waitpid(pid, 0)
 
 
 def _append(ts: float, frame: bytes, batch: list) -> None:

@@ -70,8 +70,9 @@ def run_file(opts: Options, config: Config, lookup=None) -> int:
     if quiet_pipe:  # `iplog -r x | head` ends quietly, as a C tool would
         old_pipe = signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     last = None
+    batches = source.batches()  # (a reading child is forked before any resolver thread)
     try:
-        for batch in source.batches():
+        for batch in batches:
             if last is None:
                 out.started(batch[0][0])
             engine.feed_batch(source.dlt, batch)
@@ -88,6 +89,7 @@ def run_file(opts: Options, config: Config, lookup=None) -> int:
         out.flush_repeats(last)
         out.flush()
     finally:
+        source.close()
         out.close()
         if quiet_pipe:
             signal.signal(signal.SIGPIPE, old_pipe)

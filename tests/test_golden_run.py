@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import subprocess
 import sys
@@ -220,6 +221,60 @@ def test_truncated_capture_logs_everything_before_the_cut(tmp_path):
                                          f"{S}TCP: ssh connection attempt from {A}:40000"]
     assert p.stderr.startswith(f"iplog: {path}: capture file cut off after 2 packets: ")
     assert "truncated" in p.stderr
+
+
+@pytest.mark.parametrize("cut", [0, 10, 30])
+def test_reading_child_gives_what_reading_here_gives(tmp_path, cut):
+    """-r reads through a child process when it has two CPUs: the same
+    batches, count and cut-off error as reading in this process."""
+    from pyiplog.capture import BATCH, FileSource
+    frames = timed([ip_tcp(dport=1 + i % 1000) for i in range(BATCH + 7)], step=0.001)
+    path = write_pcap(tmp_path / "t.pcap", frames)
+    data = Path(path).read_bytes()
+    Path(path).write_bytes(data[:len(data) - cut])
+    results = []
+    for reader in (False, True):
+        source = FileSource(path)
+        batches = list(source.batches(reader=reader))
+        assert source.reader_pid is None  # reaped
+        results.append((batches, source.count, source.error))
+    assert results[0] == results[1]
+    batches, count, error = results[0]
+    assert [len(b) for b in batches] == [BATCH, count - BATCH]
+    assert batches[0][0] == frames[0] and batches[-1][-1] == frames[count - 1]
+    assert (count, error is None) == ((BATCH + 7, True) if cut == 0 else (BATCH + 6, False))
+
+
+def test_a_fifo_is_read_and_an_interrupt_leaves_no_reader(tmp_path):
+    """`iplog -r FIFO` (or <(tcpdump -w -)): the stream is read from its
+    first byte; Ctrl-C while it waits ends with 130 and nothing left
+    reading the pipe."""
+    import os
+    import signal
+    import time
+    fifo = tmp_path / "stream"
+    os.mkfifo(fifo)
+    path = write_pcap(tmp_path / "t.pcap", timed([ip_tcp(dport=21)]))
+    proc = subprocess.Popen(IPLOG + ["-N", "-r", str(fifo)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={"TZ": "UTC"})
+    with open(fifo, "wb") as writer:  # opens once iplog does; kept open: the stream goes on
+        writer.write(Path(path).read_bytes())
+        writer.flush()
+        time.sleep(1)
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+        assert proc.returncode == 130, err
+        with pytest.raises(OSError) as no_reader:  # ENXIO: nobody has it open for reading
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        assert no_reader.value.errno == errno.ENXIO
+    proc = subprocess.Popen(IPLOG + ["-N", "-r", str(fifo)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={"TZ": "UTC"})
+    with open(fifo, "wb") as writer:
+        writer.write(Path(path).read_bytes())
+    out, err = proc.communicate(timeout=10)
+    assert (proc.returncode, err) == (0, "")
+    assert out.splitlines()[1:] == [f"{S}TCP: ftp connection attempt from {A}:40000"]
 
 
 def test_malformed_packets_do_not_stop_the_run(iplog_r):
