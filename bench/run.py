@@ -1,11 +1,11 @@
 """Benchmark: ``iplog -N -r TRACE -l FILE`` on the two traces of issue 6.
 
-    python bench/run.py [--packets N] [--repeat N] [--classic] [mixed] [synflood]
+    python bench/run.py [--packets N] [--repeat N] [--classic] [--one-cpu] [mixed] [synflood]
 
 Generates the traces (bench/gen.py, deterministic) in bench/out/ unless they
 are there, runs the real command in a child process and prints packets/s,
-CPU seconds (user+system) and the child's peak RSS.  Not a test: numbers
-depend on the machine.
+CPU seconds (user+system, with iplog's own reading child) and the peak RSS.
+Not a test: numbers depend on the machine.
 """
 
 from __future__ import annotations
@@ -22,13 +22,19 @@ HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 
 
-def measure(trace: Path, packets: int, extra: list[str]) -> dict:
+def one_cpu() -> None:
+    """In the child: one CPU only, so iplog reads the file in its own process."""
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+def measure(trace: Path, packets: int, extra: list[str], single: bool = False) -> dict:
     log = OUT / (trace.stem + ".log")
     log.unlink(missing_ok=True)
     start = time.perf_counter()
     cmd = [sys.executable, "-m", "pyiplog", "-C", "/nonexistent", "-N", "-r", str(trace),
            "-l", str(log), *extra]
-    child = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
+    child = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(HERE.parent)},
+                             preexec_fn=one_cpu if single else None)
     _, status, usage = os.wait4(child.pid, 0)  # this child's own usage and peak RSS
     wall = time.perf_counter() - start
     child.returncode = os.waitstatus_to_exitcode(status)
@@ -44,6 +50,8 @@ def main() -> None:
     ap.add_argument("traces", nargs="*", default=["mixed", "synflood"])
     ap.add_argument("--packets", type=int, default=1_000_000)
     ap.add_argument("--classic", action="store_true", help="with --classic-detection")
+    ap.add_argument("--one-cpu", action="store_true",
+                    help="pin iplog to one CPU (no reading child: the single-process speed)")
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs per trace (default 3): a shared VM's speed varies run to run")
     args = ap.parse_args()
@@ -57,7 +65,8 @@ def main() -> None:
                             str(args.packets)], check=True)
         runs = []
         for _ in range(max(1, args.repeat)):
-            r = measure(trace, args.packets, ["--classic-detection"] if args.classic else [])
+            r = measure(trace, args.packets, ["--classic-detection"] if args.classic else [],
+                        args.one_cpu)
             runs.append(r)
             print(f"{kind:9} {args.packets:>9} packets  {r['pps']:>10,.0f} packets/s  "
                   f"wall {r['wall']:.2f} s  cpu {r['cpu']:.2f} s  peak RSS {r['rss_mb']:.1f} MB  "
