@@ -245,6 +245,23 @@ def test_reading_child_gives_what_reading_here_gives(tmp_path, cut):
     assert (count, error is None) == ((BATCH + 7, True) if cut == 0 else (BATCH + 6, False))
 
 
+def fifo_writer(fifo, proc):
+    """The FIFO opened for writing once ``proc`` has opened it for reading."""
+    import os
+    import time
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO or proc.poll() is not None or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+            continue
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "wb")
+
+
 def test_a_fifo_is_read_and_an_interrupt_leaves_no_reader(tmp_path):
     """`iplog -r FIFO` (or <(tcpdump -w -)): the stream is read from its
     first byte; Ctrl-C while it waits ends with 130 and nothing left
@@ -254,27 +271,31 @@ def test_a_fifo_is_read_and_an_interrupt_leaves_no_reader(tmp_path):
     import time
     fifo = tmp_path / "stream"
     os.mkfifo(fifo)
-    path = write_pcap(tmp_path / "t.pcap", timed([ip_tcp(dport=21)]))
-    proc = subprocess.Popen(IPLOG + ["-N", "-r", str(fifo)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={"TZ": "UTC"})
-    with open(fifo, "wb") as writer:  # opens once iplog does; kept open: the stream goes on
-        writer.write(Path(path).read_bytes())
-        writer.flush()
-        time.sleep(1)
-        assert proc.poll() is None
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
-        assert proc.returncode == 130, err
-        with pytest.raises(OSError) as no_reader:  # ENXIO: nobody has it open for reading
-            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-        assert no_reader.value.errno == errno.ENXIO
-    proc = subprocess.Popen(IPLOG + ["-N", "-r", str(fifo)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={"TZ": "UTC"})
-    with open(fifo, "wb") as writer:
-        writer.write(Path(path).read_bytes())
-    out, err = proc.communicate(timeout=10)
-    assert (proc.returncode, err) == (0, "")
-    assert out.splitlines()[1:] == [f"{S}TCP: ftp connection attempt from {A}:40000"]
+    capture = Path(write_pcap(tmp_path / "t.pcap", timed([ip_tcp(dport=21)]))).read_bytes()
+    for interrupt in (True, False):
+        proc = subprocess.Popen(IPLOG + ["-N", "-r", str(fifo)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env={"TZ": "UTC"})
+        try:
+            with fifo_writer(fifo, proc) as writer:
+                writer.write(capture)
+                writer.flush()
+                if interrupt:  # the stream goes on (the writer keeps it open)
+                    time.sleep(1)
+                    assert proc.poll() is None
+                    proc.send_signal(signal.SIGINT)
+                    out, err = proc.communicate(timeout=10)
+                    assert proc.returncode == 130, err
+                    with pytest.raises(OSError) as no_reader:  # nobody has it open to read
+                        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+                    assert no_reader.value.errno == errno.ENXIO
+            if not interrupt:
+                out, err = proc.communicate(timeout=10)
+                assert (proc.returncode, err) == (0, "")
+                assert out.splitlines()[1:] == [f"{S}TCP: ftp connection attempt from {A}:40000"]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def test_malformed_packets_do_not_stop_the_run(iplog_r):
