@@ -179,7 +179,7 @@ class FileSource:
             while True:
                 try:
                     item = pickle.load(self.reader_pipe)
-                except EOFError:
+                except (EOFError, pickle.UnpicklingError):  # it died mid-batch
                     self.error = "the reading process ended before the end of the file"
                     return
                 if isinstance(item, tuple):

@@ -245,6 +245,32 @@ def test_reading_child_gives_what_reading_here_gives(tmp_path, cut):
     assert (count, error is None) == ((BATCH + 7, True) if cut == 0 else (BATCH + 6, False))
 
 
+@pytest.mark.parametrize("sent", ["nothing", "half a batch", "a batch"])
+def test_a_reading_child_that_dies_is_a_cut_off_file(tmp_path, sent):
+    """The child gone before its last word (killed, a bug): what it sent
+    counts, the rest is reported as the file cut off, never a traceback."""
+    import os
+    import pickle
+    from pyiplog.capture import FileSource
+    frames = timed([ip_tcp(dport=21)] * 3)
+    source = FileSource(write_pcap(tmp_path / "t.pcap", frames))
+    data = pickle.dumps(frames, pickle.HIGHEST_PROTOCOL)
+    data = {"nothing": b"", "half a batch": data[:len(data) // 2], "a batch": data}[sent]
+    child = subprocess.Popen(["sleep", "60"])  # stands in for the reading child
+    rfd, wfd = os.pipe()
+    os.write(wfd, data)
+    os.close(wfd)
+    source.reader_pid, source.reader_pipe = child.pid, open(rfd, "rb")
+    batches = list(source._received())
+    assert batches == ([frames] if sent == "a batch" else [])
+    assert source.count == len(frames) * len(batches)
+    assert source.error == "the reading process ended before the end of the file"
+    assert source.reader_pid is None and source.reader_pipe.closed
+    with pytest.raises(ChildProcessError):  # killed and reaped
+        os.waitpid(child.pid, os.WNOHANG)
+    child.wait()  # (Popen learns it is gone)
+
+
 def fifo_writer(fifo, proc):
     """The FIFO opened for writing once ``proc`` has opened it for reading."""
     import os
