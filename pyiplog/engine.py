@@ -11,6 +11,7 @@ The engine does no I/O: names come from the ``Namer`` it is handed.
 from __future__ import annotations
 
 import logging
+import struct
 from socket import inet_ntoa
 
 from .config.rules import Filters
@@ -36,7 +37,8 @@ SYN_FLOOD_LIMIT = 20  # SYNs (decaying one a second) that suspend TCP name looku
 _SCAN_PROTO = {"portscan": "tcp", "null_scan": "tcp", "fin_scan": "tcp", "syn_scan": "tcp",
                "xmas_scan": "tcp", "udp_scan": "udp", "ping_flood": "icmp", "smurf": None}
 
-ETHERTYPE_IP = b"\x08\x00"
+ETHERTYPE_IP = 0x0800
+ETHER_IP_HEAD = struct.Struct("!H" + IP_HEAD.format[1:])  # from the EtherType on
 
 _HANDLERS = {6: ("tcp", tcp.handle), 17: ("udp", udp.handle), 1: ("icmp", icmp.handle)}
 
@@ -98,14 +100,15 @@ class Engine:
         ethernet = dlt == DLT_EN10MB
         handlers = self.handlers
         scans, probes = self.scans, self.probes
-        head = IP_HEAD.unpack_from
+        head = ETHER_IP_HEAD.unpack_from
         for ts, frame in batch:
             if ts >= scans.next_due or ts >= probes.next_due:
                 self._expire(ts)
             try:
-                if ethernet and frame[12:14] == ETHERTYPE_IP and len(frame) >= 34:
-                    vhl, total, ident, flags_off, ttl, proto, src, dst = head(frame, 14)
-                    if (vhl == 0x45 and total >= 20 and not flags_off & FRAGMENT_BITS
+                if ethernet and len(frame) >= 34:
+                    etype, vhl, total, ident, flags_off, ttl, proto, src, dst = head(frame, 12)
+                    if (etype == ETHERTYPE_IP and vhl == 0x45 and total >= 20
+                            and not flags_off & FRAGMENT_BITS
                             and not int.from_bytes(frame[14:34], "big") % 0xFFFF):  # checksum
                         handler = handlers.get(proto)
                         if handler is not None:

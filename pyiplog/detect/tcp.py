@@ -62,10 +62,11 @@ def handle(engine, ts: float, ip) -> None:
     classic = engine.classic
     src, dst = ip.src, ip.dst
     if not classic:
-        if flags & (SYN | ACK) == SYN | ACK:
-            engine.answered(SYN_KINDS, ts, dst, src, sport, refused=False)
-        elif flags & RST:
-            engine.answered(SYN_KINDS, ts, dst, src, sport, refused=True)
+        if flags & (ACK | RST):  # an answer: a SYN-ACK serves the port, a RST refuses it
+            if flags & (SYN | ACK) == SYN | ACK:
+                engine.answered(SYN_KINDS, ts, dst, src, sport, refused=False)
+            elif flags & RST:
+                engine.answered(SYN_KINDS, ts, dst, src, sport, refused=True)
         local = engine.local  # engine.outgoing(ip), inline: this is the hot path
         if local and src in local and dst not in local:  # our own answers: state only
             return
