@@ -19,6 +19,7 @@ from typing import Iterator
 import pcap
 
 from .config.parser import RuleError, parse_address
+from .decode import fast_records
 
 # First four bytes of a pcap (either byte order, micro or nano) or pcapng file.
 CAPTURE_MAGICS = {
@@ -82,6 +83,7 @@ class FileSource:
         self.error: str | None = None
         self.count = 0
         self.reader_pid: int | None = None
+        self.records = False  # batches of frames, or of decode.fast_records (see batches)
         label = "standard input" if path == "-" else f'"{path}"'
         if path != "-":
             try:
@@ -113,10 +115,13 @@ class FileSource:
         With ``reader`` (the default when more than one CPU is ours) libpcap
         reads the file in a child process while this one analyses: reading
         and filtering a big trace costs as much as analysing what is left.
-        The child is started here, before the caller starts any thread.
+        The child also decodes: its batches hold ``decode.fast_records``
+        (for ``Engine.feed_records``), and ``records`` is set.  The child is
+        started here, before the caller starts any thread.
         """
         if reader is None:
             reader = len(os.sched_getaffinity(0)) > 1
+        self.records = reader
         return self._from_reader() if reader else self._read()
 
     def _read(self) -> Iterator[list[tuple[float, bytes]]]:
@@ -146,7 +151,8 @@ class FileSource:
     def _from_reader(self) -> Iterator[list[tuple[float, bytes]]]:
         """Start the reading child; the generator yields what it sends.
 
-        The child pickles each batch into a pipe, then ``(count, error)``.
+        The child pickles each batch's records into a pipe, then
+        ``(count, error)``.
         This process never touches the handle meanwhile: the two share the
         file's offset.
         """
@@ -161,7 +167,7 @@ class FileSource:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 with open(wfd, "wb", buffering=PIPE_BUFFER) as pipe:
                     for batch in self._read():
-                        pickle.dump(batch, pipe, pickle.HIGHEST_PROTOCOL)
+                        pickle.dump(fast_records(self.dlt, batch), pipe, pickle.HIGHEST_PROTOCOL)
                         pipe.flush()  # a live `-r -` stream: no batch waits for the next
                     pickle.dump((self.count, self.error), pipe, pickle.HIGHEST_PROTOCOL)
                 status = 0

@@ -11,12 +11,12 @@ The engine does no I/O: names come from the ``Namer`` it is handed.
 from __future__ import annotations
 
 import logging
-import struct
 from socket import inet_ntoa
 
 from .config.rules import Filters
 from .decode import (
-    DLT_EN10MB, DLT_RAW, FRAGMENT_BITS, IP_HEAD, HeaderError, IPv4, ip_of_frame, parse_ipv4,
+    DLT_EN10MB, DLT_RAW, ETHER_IP_HEAD, ETHERTYPE_IP, FRAGMENT_BITS, HeaderError, IPv4,
+    ip_of_frame, parse_ipv4,
 )
 from .detect import icmp, tcp, udp
 from .detect.flows import FlowTable
@@ -37,8 +37,6 @@ SYN_FLOOD_LIMIT = 20  # SYNs (decaying one a second) that suspend TCP name looku
 _SCAN_PROTO = {"portscan": "tcp", "null_scan": "tcp", "fin_scan": "tcp", "syn_scan": "tcp",
                "xmas_scan": "tcp", "udp_scan": "udp", "ping_flood": "icmp", "smurf": None}
 
-ETHERTYPE_IP = 0x0800
-ETHER_IP_HEAD = struct.Struct("!H" + IP_HEAD.format[1:])  # from the EtherType on
 
 _HANDLERS = {6: ("tcp", tcp.handle), 17: ("udp", udp.handle), 1: ("icmp", icmp.handle)}
 
@@ -95,7 +93,8 @@ class Engine:
         The hot loop of the program.  An untagged Ethernet frame carrying a
         whole IPv4 datagram without options (nearly every frame) is checked
         and handed to its protocol's handler right here: the checks of
-        ``parse_ipv4``, inline.  Everything else takes ``_general``.
+        ``decode.fast_records``, inline (a property test keeps the two
+        equal).  Everything else takes ``_general``.
         """
         ethernet = dlt == DLT_EN10MB
         handlers = self.handlers
@@ -116,6 +115,28 @@ class Engine:
                                                    total - 20, frame[34:14 + total]))
                         continue
                 self._general(ts, dlt, frame)
+            except Exception:  # a malformed packet is never fatal
+                self.errors += 1
+                log.exception("packet at %.6f could not be analysed", ts)
+
+    def feed_records(self, dlt: int, records) -> None:
+        """What ``decode.fast_records`` made of frames of link type ``dlt``
+        (in ``iplog -r``'s reading child): ``feed_batch`` without its checks."""
+        handlers = self.handlers
+        scans, probes = self.scans, self.probes
+        for record in records:
+            ts = record[0]
+            if ts >= scans.next_due or ts >= probes.next_due:
+                self._expire(ts)
+            try:
+                if len(record) == 9:
+                    _, proto, src, dst, ttl, ident, flags_off, data_len, payload = record
+                    handler = handlers.get(proto)
+                    if handler is not None:
+                        handler(self, ts, IPv4(src, dst, proto, ttl, ident, flags_off,
+                                               data_len, payload))
+                else:
+                    self._general(ts, dlt, record[1])
             except Exception:  # a malformed packet is never fatal
                 self.errors += 1
                 log.exception("packet at %.6f could not be analysed", ts)

@@ -73,11 +73,12 @@ def run_file(opts: Options, config: Config, lookup=None) -> int:
         old_pipe = signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     last = None
     batches = source.batches()  # (a reading child is forked before any resolver thread)
+    feed = engine.feed_records if source.records else engine.feed_batch
     try:
         for batch in batches:
             if last is None:
                 out.started(batch[0][0])
-            engine.feed_batch(source.dlt, batch)
+            feed(source.dlt, batch)
             last = batch[-1][0]
             out.write_all(engine.drain())
             out.flush()  # one write(2) per batch

@@ -130,7 +130,7 @@ def test_real_attacks_detected_like_classic(capture, spacing, tmp_path):
     if spacing is not None:
         from pyiplog.capture import FileSource
         source = FileSource(str(path))
-        frames = [f for batch in source.batches() for f in batch]
+        frames = [f for batch in source.batches(reader=False) for f in batch]
         path = write_pcap(tmp_path / "slow.pcap", scenarios.retimed(frames, spacing))
     default = detections(run(path, classic=False))
     classic = detections(run(path, classic=True))

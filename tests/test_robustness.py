@@ -24,7 +24,8 @@ from packets import (
 )
 
 from pyiplog.decode import (
-    DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_NULL, DLT_RAW, header_checksum_ok,
+    DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_NULL, DLT_RAW, fast_records,
+    header_checksum_ok,
 )
 from pyiplog.detect.flows import FlowTable
 from pyiplog.detect.pairs import GENERATION, PairTable, Sightings
@@ -108,6 +109,34 @@ def test_every_link_type_gives_the_same_lines(mutations):
         engine.close()
         results.append(engine.drain())
     assert all(r == results[0] for r in results)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(range(len(SEEDS))), st.integers(0, 40),
+                          st.binary(max_size=4), st.integers(0, 3), st.floats(0, 200)),
+                min_size=1, max_size=20), st.sampled_from(LINKS))
+def test_records_decoded_elsewhere_give_the_same_lines(mutations, link_wrap):
+    """iplog -r's reading child decodes (decode.fast_records) what
+    feed_batch checks inline: fed as records, the same frames give the
+    same lines."""
+    link, wrap = link_wrap
+    frames = []
+    for seed, at, patch, trunc, dt in mutations:
+        data = bytearray(SEEDS[seed])
+        data[at:at + len(patch)] = patch
+        frames.append((T0 + dt, wrap(bytes(data[:len(data) - trunc]))))
+    results = []
+    for records in (False, True):
+        engine = Engine(Options(disable_resolver=True, verbose=True, log_dest=True), None,
+                        Namer(None))
+        if records:
+            engine.feed_records(link, fast_records(link, frames))
+        else:
+            engine.feed_batch(link, frames)
+        engine.close()
+        assert engine.errors == 0
+        results.append(engine.drain())
+    assert results[0] == results[1]
 
 
 @settings(max_examples=300, deadline=None)
