@@ -121,8 +121,16 @@ class FileSource:
         """
         if reader is None:
             reader = len(os.sched_getaffinity(0)) > 1
-        self.records = reader
-        return self._from_reader() if reader else self._read()
+        if reader:
+            try:
+                batches = self._from_reader()
+            except OSError:  # no process to spare (a ulimit): read here
+                pass
+            else:
+                self.records = True
+                return batches
+        self.records = False
+        return self._read()
 
     def _read(self) -> Iterator[list[tuple[float, bytes]]]:
         """The batches, read here.
@@ -152,12 +160,16 @@ class FileSource:
         """Start the reading child; the generator yields what it sends.
 
         The child pickles each batch's records into a pipe, then
-        ``(count, error)``.
-        This process never touches the handle meanwhile: the two share the
-        file's offset.
+        ``(count, error)``.  This process never touches the handle
+        meanwhile: the two share the file's offset.
         """
         rfd, wfd = os.pipe()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(rfd)
+            os.close(wfd)
+            raise
         if pid == 0:  # the child: read, send, and leave without Python's exit path
             status = 1
             try:

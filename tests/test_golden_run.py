@@ -250,6 +250,23 @@ def test_reading_child_gives_what_reading_here_gives(tmp_path, cut):
     assert (count, error is None) == ((BATCH + 7, True) if cut == 0 else (BATCH + 6, False))
 
 
+def test_no_process_to_spare_reads_in_process(tmp_path, monkeypatch):
+    """fork(2) refused (EAGAIN: a process limit): the file is read here."""
+    import os
+    from pyiplog.capture import FileSource
+
+    def refuse():
+        raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    frames = timed([ip_tcp(dport=21)] * 3)
+    source = FileSource(write_pcap(tmp_path / "t.pcap", frames))
+    fds = len(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(os, "fork", refuse)
+    assert list(source.batches(reader=True)) == [frames]
+    assert (source.records, source.reader_pid, source.count) == (False, None, 3)
+    assert len(os.listdir("/proc/self/fd")) == fds  # the pipe closed
+
+
 @pytest.mark.parametrize("sent", ["nothing", "half a batch", "a batch"])
 def test_a_reading_child_that_dies_is_a_cut_off_file(tmp_path, sent):
     """The child gone before its last word (killed, a bug): what it sent
