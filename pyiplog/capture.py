@@ -109,8 +109,8 @@ class FileSource:
             except OSError as exc:
                 raise CaptureError(f"Bad capture filter {bpf!r}: {exc}") from None
 
-    def batches(self, reader: bool | None = None) -> Iterator[list[tuple[float, bytes]]]:
-        """Batches of frames until end of file; a cut-off file sets ``error``.
+    def batches(self, reader: bool | None = None) -> Iterator[list[tuple]]:
+        """Batches of frames (or records) until end of file; a cut-off file sets ``error``.
 
         With ``reader`` (the default when more than one CPU is ours) libpcap
         reads the file in a child process while this one analyses: reading
@@ -156,7 +156,7 @@ class FileSource:
                 self.error = error or None
                 return
 
-    def _from_reader(self) -> Iterator[list[tuple[float, bytes]]]:
+    def _from_reader(self) -> Iterator[list[tuple]]:
         """Start the reading child; the generator yields what it sends.
 
         The child pickles each batch's records into a pipe, then
@@ -192,7 +192,7 @@ class FileSource:
         self.reader_pipe = open(rfd, "rb", buffering=PIPE_BUFFER)
         return self._received()
 
-    def _received(self) -> Iterator[list[tuple[float, bytes]]]:
+    def _received(self) -> Iterator[list[tuple]]:
         try:
             while True:
                 try:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import errno
 import io
+import os
+import pickle
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import dpkt
@@ -17,6 +21,8 @@ from packets import (
     timed, write_pcap, write_pcapng,
 )
 
+from pyiplog.capture import BATCH, FileSource
+from pyiplog.decode import fast_records
 from pyiplog.output.logfile import TextLog, stamp
 
 S = "Nov 14 22:13:20 "
@@ -227,8 +233,6 @@ def test_truncated_capture_logs_everything_before_the_cut(tmp_path):
 def test_reading_child_gives_what_reading_here_gives(tmp_path, cut):
     """-r reads through a child process when it has two CPUs: the same
     frames (decoded there), count and cut-off error as reading here."""
-    from pyiplog.capture import BATCH, FileSource
-    from pyiplog.decode import fast_records
     frames = timed([ip_tcp(dport=1 + i % 1000) for i in range(BATCH + 7)], step=0.001)
     frames[5] = (frames[5][0], frames[5][1][:20])  # not IPv4: a record of its own kind
     path = write_pcap(tmp_path / "t.pcap", frames)
@@ -252,8 +256,6 @@ def test_reading_child_gives_what_reading_here_gives(tmp_path, cut):
 
 def test_no_process_to_spare_reads_in_process(tmp_path, monkeypatch):
     """fork(2) refused (EAGAIN: a process limit): the file is read here."""
-    import os
-    from pyiplog.capture import FileSource
 
     def refuse():
         raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
@@ -271,9 +273,6 @@ def test_no_process_to_spare_reads_in_process(tmp_path, monkeypatch):
 def test_a_reading_child_that_dies_is_a_cut_off_file(tmp_path, sent):
     """The child gone before its last word (killed, a bug): what it sent
     counts, the rest is reported as the file cut off, never a traceback."""
-    import os
-    import pickle
-    from pyiplog.capture import FileSource
     frames = timed([ip_tcp(dport=21)] * 3)
     source = FileSource(write_pcap(tmp_path / "t.pcap", frames))
     data = pickle.dumps(frames, pickle.HIGHEST_PROTOCOL)
@@ -295,8 +294,6 @@ def test_a_reading_child_that_dies_is_a_cut_off_file(tmp_path, sent):
 
 def fifo_writer(fifo, proc):
     """The FIFO opened for writing once ``proc`` has opened it for reading."""
-    import os
-    import time
     deadline = time.monotonic() + 10
     while True:
         try:
@@ -314,9 +311,6 @@ def test_a_fifo_is_read_and_an_interrupt_leaves_no_reader(tmp_path):
     """`iplog -r FIFO` (or <(tcpdump -w -)): the stream is read from its
     first byte; Ctrl-C while it waits ends with 130 and nothing left
     reading the pipe."""
-    import os
-    import signal
-    import time
     fifo = tmp_path / "stream"
     os.mkfifo(fifo)
     capture = Path(write_pcap(tmp_path / "t.pcap", timed([ip_tcp(dport=21)]))).read_bytes()

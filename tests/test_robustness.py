@@ -3,6 +3,7 @@ floods cannot hide a scan, a full disk loses nothing it can keep."""
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import signal
@@ -208,7 +209,6 @@ def test_state_is_bounded_by_the_caps():
 def test_packets_leave_no_reference_cycles():
     """The run raises the collector's young-generation threshold
     (runner.GC_THRESHOLD) because packets make no cycles: keep it so."""
-    import gc
     frames = [ether(d) for d in SEEDS] + [
         ether(ip_tcp(dport=p, flags=f)) for p in range(1, 40) for f in (0x02, 0, 0x29)] + [
         ether(ip_udp(dport=p)) for p in range(1, 40)] + [
