@@ -37,7 +37,6 @@ SYN_FLOOD_LIMIT = 20  # SYNs (decaying one a second) that suspend TCP name looku
 _SCAN_PROTO = {"portscan": "tcp", "null_scan": "tcp", "fin_scan": "tcp", "syn_scan": "tcp",
                "xmas_scan": "tcp", "udp_scan": "udp", "ping_flood": "icmp", "smurf": None}
 
-
 _HANDLERS = {6: ("tcp", tcp.handle), 17: ("udp", udp.handle), 1: ("icmp", icmp.handle)}
 
 
