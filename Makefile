@@ -13,7 +13,7 @@ RUNPKGS := libpcap-dev python3-venv python3-dev gcc netbase
 TESTPKGS := nmap hping3 tcpdump iproute2 logrotate util-linux
 RUNARGS ?= -o -L
 
-.PHONY: all deps test-deps venv run test bench install uninstall clean
+.PHONY: all deps test-deps venv lint run test bench install uninstall clean
 
 all: venv
 
@@ -46,7 +46,12 @@ venv: $(VENV)/.installed
 run: venv
 	$(IPLOG) $(RUNARGS)
 
-test: venv test-deps
+# Lint and format checks (ruff, configured in pyproject.toml), then every test.
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: venv test-deps lint
 	$(PY) -m pytest -q $(PYTESTARGS)
 
 bench: venv

@@ -30,14 +30,27 @@ def checksum(header: bytes) -> int:
 
 
 def ip_header(src: bytes, proto: int, length: int, ident: int, df: bool, ttl=64) -> bytes:
-    head = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + length, ident & 0xFFFF,
-                       0x4000 if df else 0, ttl, proto, 0, src, SERVER)
+    head = struct.pack(
+        "!BBHHHBBH4s4s",
+        0x45,
+        0,
+        20 + length,
+        ident & 0xFFFF,
+        0x4000 if df else 0,
+        ttl,
+        proto,
+        0,
+        src,
+        SERVER,
+    )
     return head[:10] + struct.pack("!H", checksum(head)) + head[12:]
 
 
 def tcp(sport, dport, flags, payload_len):
-    return struct.pack("!HHIIBBHHH", sport, dport, 1, 1, 0x50, flags, 65535, 0, 0) \
+    return (
+        struct.pack("!HHIIBBHHH", sport, dport, 1, 1, 0x50, flags, 65535, 0, 0)
         + b"\0" * payload_len
+    )
 
 
 def udp(sport, dport, payload_len):
@@ -49,8 +62,11 @@ def icmp_echo(ident, seq):
 
 
 def client(rng) -> bytes:
-    return bytes([198, 51, rng.randrange(100, 101), rng.randrange(1, 255)]) \
-        if rng.random() < 0.5 else bytes([203, 0, 113, rng.randrange(1, 255)])
+    return (
+        bytes([198, 51, rng.randrange(100, 101), rng.randrange(1, 255)])
+        if rng.random() < 0.5
+        else bytes([203, 0, 113, rng.randrange(1, 255)])
+    )
 
 
 def mixed(rng):

@@ -1,29 +1,37 @@
-"""Packet sources: capture files (and, with the daemon, live interfaces).
+"""Packet sources: capture files and live interfaces, through libpcap.
 
-Every source gives the engine the same thing: a link type and batches of
-``(timestamp, frame)``.  Files are read by libpcap through pypcap, so pcap
-and pcapng both work, ``-`` reads standard input, and the same BPF filter
-text serves files and interfaces.
+Every source is a ``Source``: a name, a link type, and ``read()``, which
+gives the next batch of records (``decode.Frame`` or ``decode.Datagram``,
+already through ``decode.decode_batch``) or None when the source has ended.
+Files are read by libpcap through pypcap, so pcap and pcapng both work,
+``-`` reads standard input, and the same BPF filter text serves files and
+interfaces.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import signal
 import stat
 import traceback
+from collections.abc import Iterator
 from itertools import islice
-from typing import Iterator
+from typing import Protocol
 
 import pcap
 
 from .config.parser import RuleError, parse_address
-from .decode import fast_records
+from .constants import DLT_EN10MB
+from .decode import Frame, Record, decode_batch
 
 # First four bytes of a pcap (either byte order, micro or nano) or pcapng file.
 CAPTURE_MAGICS = {
-    b"\xa1\xb2\xc3\xd4", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x4d\x3c\xb2\xa1",
+    b"\xa1\xb2\xc3\xd4",
+    b"\xd4\xc3\xb2\xa1",
+    b"\xa1\xb2\x3c\x4d",
+    b"\x4d\x3c\xb2\xa1",
     b"\x0a\x0d\x0d\x0a",
 }
 BATCH = 4096
@@ -32,6 +40,17 @@ PIPE_BUFFER = 1 << 20  # the -r reading child's pipe, each side
 
 class CaptureError(Exception):
     """A source that cannot be opened or read; the text says which and why."""
+
+
+class Source(Protocol):
+    name: str
+    dlt: int
+
+    def read(self) -> list[Record] | None:
+        """The records there are now (a file: the next batch; an interface:
+        what is waiting, possibly nothing); None when the source ended."""
+
+    def close(self) -> None: ...
 
 
 def promisc_filter(networks: tuple[str, ...]) -> str:
@@ -66,8 +85,10 @@ def useful_filter(classic: bool, verbose: bool) -> str:
         bogus = "tcp[13] & 0xc0 != 0"
     else:
         bogus = "tcp[12] & 0x0f != 0 or (tcp[13] & 0x20 = 0 and tcp[18:2] != 0)"
-    return (f"ip and (not tcp or ip[6:2] & 0xbfff != 0 or tcp[13] & 0x06 != 0"
-            f" or tcp[13] & 0x10 = 0 or {bogus})")
+    return (
+        f"ip and (not tcp or ip[6:2] & 0xbfff != 0 or tcp[13] & 0x06 != 0"
+        f" or tcp[13] & 0x10 = 0 or {bogus})"
+    )
 
 
 def combine(*filters: str) -> str:
@@ -76,14 +97,20 @@ def combine(*filters: str) -> str:
 
 
 class FileSource:
-    """A pcap or pcapng file (``-``: standard input) read through libpcap."""
+    """A pcap or pcapng file (``-``: standard input) read through libpcap.
+
+    ``start`` chooses how it is read (call it before any thread starts);
+    then ``read`` gives batches until end of file.  A cut-off file sets
+    ``error`` (libpcap's text); ``count`` is the frames read.
+    """
 
     def __init__(self, path: str, bpf: str = ""):
-        self.path = path
+        self.path = self.name = path
         self.error: str | None = None
         self.count = 0
         self.reader_pid: int | None = None
-        self.records = False  # batches of frames, or of decode.fast_records (see batches)
+        self.in_child = False  # read in a child process (see start)
+        self._batches: Iterator[list[Record]] | None = None
         label = "standard input" if path == "-" else f'"{path}"'
         if path != "-":
             try:
@@ -92,16 +119,17 @@ class FileSource:
                     with open(path, "rb") as fh:
                         magic = fh.read(4)
             except OSError as exc:
-                raise CaptureError(f'Unable to read {label}: {exc.strerror}') from None
+                raise CaptureError(f"Unable to read {label}: {exc.strerror}") from None
             if magic is not None and magic not in CAPTURE_MAGICS:
                 raise CaptureError(f"Unable to read {label}: not a pcap or pcapng capture file")
         try:
             self.handle = pcap.pcap(name=path, promisc=False)
         except OSError:
-            raise CaptureError(f"Unable to read {label}: not a pcap or pcapng capture file"
-                               " (or a truncated header)") from None
+            raise CaptureError(
+                f"Unable to read {label}: not a pcap or pcapng capture file (or a truncated header)"
+            ) from None
         self.dlt = self.handle.datalink()
-        if bpf and self.dlt == 1:  # Ethernet: tagged frames too (libpcap's idiom)
+        if bpf and self.dlt == DLT_EN10MB:  # tagged frames too (libpcap's idiom)
             bpf = f"({bpf}) or (vlan and ({bpf}))"
         if bpf:
             try:
@@ -109,31 +137,33 @@ class FileSource:
             except OSError as exc:
                 raise CaptureError(f"Bad capture filter {bpf!r}: {exc}") from None
 
-    def batches(self, reader: bool | None = None) -> Iterator[list[tuple]]:
-        """Batches of frames (or records) until end of file; a cut-off file sets ``error``.
+    def start(self, reader: bool | None = None) -> None:
+        """Choose how the file is read.
 
         With ``reader`` (the default when more than one CPU is ours) libpcap
-        reads the file in a child process while this one analyses: reading
-        and filtering a big trace costs as much as analysing what is left.
-        The child also decodes: its batches hold ``decode.fast_records``
-        (for ``Engine.feed_records``), and ``records`` is set.  The child is
-        started here, before the caller starts any thread.
+        reads and ``decode_batch`` decodes in a child process while this one
+        analyses: reading and filtering a big trace costs as much as
+        analysing what is left.  The child is started here, before the
+        caller starts any thread.
         """
         if reader is None:
             reader = len(os.sched_getaffinity(0)) > 1
         if reader:
             try:
-                batches = self._from_reader()
+                self._batches = self._from_reader()
+                self.in_child = True
+                return
             except OSError:  # no process to spare (a ulimit): read here
                 pass
-            else:
-                self.records = True
-                return batches
-        self.records = False
-        return self._read()
+        self._batches = (decode_batch(self.dlt, batch) for batch in self._frames())
 
-    def _read(self) -> Iterator[list[tuple[float, bytes]]]:
-        """The batches, read here.
+    def read(self) -> list[Record] | None:
+        if self._batches is None:
+            self.start()
+        return next(self._batches, None)
+
+    def _frames(self) -> Iterator[list[Frame]]:
+        """The frames, read here, in batches.
 
         The handle's ``__next__`` runs in C (libpcap's pcap_next): no Python
         call per frame.  It ends the same way at end of file and at a read
@@ -144,7 +174,7 @@ class FileSource:
         handle = self.handle
         frames = iter(handle.__next__, None)
         while True:
-            batch: list[tuple[float, bytes]] = []
+            batch: list[Frame] = []
             batch.extend(islice(frames, BATCH))
             if batch:
                 self.count += len(batch)
@@ -156,7 +186,7 @@ class FileSource:
                 self.error = error or None
                 return
 
-    def _from_reader(self) -> Iterator[list[tuple]]:
+    def _from_reader(self) -> Iterator[list[Record]]:
         """Start the reading child; the generator yields what it sends.
 
         The child pickles each batch's records into a pipe, then
@@ -178,21 +208,21 @@ class FileSource:
                 signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # the parent stopped early
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 with open(wfd, "wb", buffering=PIPE_BUFFER) as pipe:
-                    for batch in self._read():
-                        pickle.dump(fast_records(self.dlt, batch), pipe, pickle.HIGHEST_PROTOCOL)
+                    for batch in self._frames():
+                        pickle.dump(decode_batch(self.dlt, batch), pipe, pickle.HIGHEST_PROTOCOL)
                         pipe.flush()  # a live `-r -` stream: no batch waits for the next
                     pickle.dump((self.count, self.error), pipe, pickle.HIGHEST_PROTOCOL)
                 status = 0
-            except BaseException:  # noqa: BLE001 - reported; the parent notices the gap
+            except BaseException:
                 traceback.print_exc()
             finally:
                 os._exit(status)
         os.close(wfd)
         self.reader_pid = pid
-        self.reader_pipe = open(rfd, "rb", buffering=PIPE_BUFFER)
+        self.reader_pipe = open(rfd, "rb", buffering=PIPE_BUFFER)  # noqa: SIM115 - closed in close()
         return self._received()
 
-    def _received(self) -> Iterator[list[tuple]]:
+    def _received(self) -> Iterator[list[Record]]:
         try:
             while True:
                 try:
@@ -224,12 +254,15 @@ def _append(ts: float, frame: bytes, batch: list) -> None:
 
 # The host's own answers that the default counting needs (spec C3): SYN-ACK
 # and RST segments, UDP replies, ICMP unreachables, echo requests.
-ANSWERS = ("(tcp and (tcp[13] & 0x12 = 0x12 or tcp[13] & 0x04 != 0)) or udp"
-           " or (icmp and (icmp[0] = 3 or icmp[0] = 8))")
+ANSWERS = (
+    "(tcp and (tcp[13] & 0x12 = 0x12 or tcp[13] & 0x04 != 0)) or udp"
+    " or (icmp and (icmp[0] = 3 or icmp[0] = 8))"
+)
 
 
-def live_filter(protocols: list[str], addresses: list[bytes], promisc_bpf: str = "",
-                answers: bool = False) -> str:
+def live_filter(
+    protocols: list[str], addresses: list[bytes], promisc_bpf: str = "", answers: bool = False
+) -> str:
     """Kernel filter for an interface (spec A3): the enabled protocols,
     addressed to the interface's own addresses or to the promisc networks;
     with ``answers``, also what the host sends back (see ANSWERS)."""
@@ -262,15 +295,20 @@ LIVE_BUFFER = 8 * 1024 * 1024
 class LiveSource:
     """One interface through libpcap: immediate mode, non-blocking, poll()-able."""
 
-    def __init__(self, name: str, bpf: str, promisc: bool = False,
-                 snaplen: int = LIVE_SNAPLEN):
+    def __init__(self, name: str, bpf: str, promisc: bool = False, snaplen: int = LIVE_SNAPLEN):
         self.name = name
         self.packets = 0
         self.reported_drops = 0
         self.bpf = bpf
         try:
-            self.handle = pcap.pcap(name=name, snaplen=snaplen, promisc=promisc,
-                                    timeout_ms=100, immediate=True, buffer_size=LIVE_BUFFER)
+            self.handle = pcap.pcap(
+                name=name,
+                snaplen=snaplen,
+                promisc=promisc,
+                timeout_ms=100,
+                immediate=True,
+                buffer_size=LIVE_BUFFER,
+            )
             self.handle.setfilter(bpf)
             self.handle.setnonblock(True)
         except OSError as exc:
@@ -285,9 +323,9 @@ class LiveSource:
             self.handle.setfilter(bpf)
             self.bpf = bpf
 
-    def read(self) -> list[tuple[float, bytes]] | None:
+    def read(self) -> list[Record] | None:
         """What is waiting (possibly nothing); None when the interface failed."""
-        batch: list[tuple[float, bytes]] = []
+        batch: list[Frame] = []
         try:
             n = self.handle.dispatch(-1, _append, batch)
         except OSError:
@@ -295,7 +333,7 @@ class LiveSource:
         if n < 0:
             return None
         self.packets += len(batch)
-        return batch
+        return decode_batch(self.dlt, batch)
 
     def drops(self) -> int:
         try:
@@ -304,7 +342,5 @@ class LiveSource:
             return 0
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.handle.close()
-        except OSError:
-            pass

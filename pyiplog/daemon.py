@@ -10,7 +10,7 @@ batches of packets, so no packet and no line is lost (spec B2).
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import grp
 import logging
 import os
@@ -20,16 +20,26 @@ import signal
 import sys
 import syslog
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import interfaces
+from . import interfaces, logs
 from .capture import (
-    CaptureError, LiveSource, combine, live_filter, promisc_filter, useful_filter,
+    CaptureError,
+    LiveSource,
+    combine,
+    live_filter,
+    promisc_filter,
+    useful_filter,
 )
-from .config import Config, read_config
+from .config.parser import Config
+from .engine import Engine
+from .loader import Loaded, settle
 from .messages import render
-from .options import FatalError, Options, normalise
-from .runner import build_engine, build_filters, build_namer, open_output
+from .options import FatalError, Options
+from .output import LogTarget
+from .pidfile import PidFile
+from .wiring import build_engine, build_filters, build_namer, open_output
 
 log = logging.getLogger(__name__)
 
@@ -40,53 +50,8 @@ ADDRESS_CHECK_SECONDS = 5.0  # picking up address changes (DHCP)
 HANDLED = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 
 
-# --- pid file ------------------------------------------------------------------------
-
-class PidFile:
-    """The pid file, locked with flock(2) for as long as the daemon lives.
-
-    flock locks belong to the open file, so the lock taken before detaching
-    is still held by the daemon; a file whose process died (even by
-    ``kill -9``) is unlocked and simply taken over.
-    """
-
-    def __init__(self, path: str):
-        self.path = path
-        self.fd: int | None = None
-
-    def acquire(self) -> None:
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise FatalError(f'Unable to open pid file "{self.path}": {exc.strerror}') from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            text = os.pread(fd, 64, 0).decode(errors="replace").strip()
-            os.close(fd)
-            raise FatalError(f"iplog is already running (pid: {text or '?'})") from None
-        os.set_inheritable(fd, False)
-        self.fd = fd
-
-    def write(self, pid: int) -> None:
-        data = f"{pid}\n".encode()
-        os.pwrite(self.fd, data, 0)  # never empty, even for a moment
-        os.ftruncate(self.fd, len(data))
-
-    def remove(self) -> str | None:
-        """Unlink the file; 2.2.3's message when that fails."""
-        try:
-            os.unlink(self.path)
-        except OSError as exc:
-            return f'Couldn\'t unlink "{self.path}": {exc.strerror}'
-        finally:
-            if self.fd is not None:
-                os.close(self.fd)
-                self.fd = None
-        return None
-
-
 # --- privileges ------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Identity:
@@ -126,15 +91,19 @@ def drop_privileges(ident: Identity) -> None:
 
 # --- the daemon --------------------------------------------------------------------------
 
+
 class Daemon:
-    def __init__(self, opts: Options, config: Config, argv: list[str]):
+    """The main loop and what signals ask for, given everything it needs:
+    the options in force, the engine, the log target, and ``reload`` (the
+    options and config read anew, for SIGHUP)."""
+
+    def __init__(self, opts: Options, engine: Engine, reload: Callable[[], Loaded]):
         self.opts = opts
-        self.config = config
-        self.argv = argv
-        self.engine = build_engine(opts, config)
+        self.engine = engine
+        self.out: LogTarget = None  # type: ignore[assignment]  # opened once capture is
+        self.reload = reload
         self.sources: dict[str, LiveSource] = {}
         self.down: dict[str, float] = {}  # interface -> when to try again
-        self.out = None
         self.caught: list[int] = []
         self.next_drop_check = 0.0
         self.next_address_check = 0.0
@@ -143,17 +112,23 @@ class Daemon:
     # -- capture --
 
     def _filter(self, name: str) -> str:
-        protos = [p for p in ("tcp", "udp", "icmp") if getattr(self.opts, p)]
-        return combine(live_filter(protos, self.addresses.get(name, []),
-                                   promisc_filter(self.opts.promisc),
-                                   answers=not self.opts.classic_detection),
-                       useful_filter(self.opts.classic_detection, self.opts.verbose))
+        o = self.opts
+        protos = [p for p, on in (("tcp", o.tcp), ("udp", o.udp), ("icmp", o.icmp)) if on]
+        return combine(
+            live_filter(
+                protos,
+                self.addresses.get(name, []),
+                promisc_filter(self.opts.promisc),
+                answers=not self.opts.classic_detection,
+            ),
+            useful_filter(self.opts.classic_detection, self.opts.verbose),
+        )
 
     def _update_local(self) -> dict[str, tuple[int, list[bytes]]]:
         """The engine's idea of 'us': every address of the host (spec C3).
         Returns the interface table it read."""
         table = interfaces.snapshot()
-        self.engine.local = frozenset(a for _, addrs in table.values() for a in addrs)
+        self.engine.set_ours(a for _, addrs in table.values() for a in addrs)
         return table
 
     def open_interfaces(self, names: list[str]) -> None:
@@ -161,8 +136,9 @@ class Daemon:
         for name in names:
             self.addresses[name] = table.get(name, (0, []))[1]
             try:
-                self.sources[name] = LiveSource(name, self._filter(name),
-                                                promisc=bool(self.opts.promisc))
+                self.sources[name] = LiveSource(
+                    name, self._filter(name), promisc=bool(self.opts.promisc)
+                )
             except CaptureError:
                 self.down[name] = 0.0
                 print(render("iface_failed", name=name), file=sys.stderr)
@@ -220,7 +196,7 @@ class Daemon:
             self._write_failed(exc)
 
     def _write_failed(self, exc: OSError) -> None:
-        report(f"Warning: writing the log failed: {exc.strerror or exc}")
+        report(render("write_failed", error=exc.strerror or exc))
 
     def flush(self) -> None:
         try:
@@ -247,39 +223,40 @@ class Daemon:
         self.out.flush()
 
     def _reload_config(self, now: float) -> None:
-        from .cli import parse_args
-        config = read_config(self.opts.config_file)
-        if config.errors:
-            for error in config.errors:
+        try:
+            loaded = self.reload()
+            if not loaded.config.errors:
+                opts, _ = settle(loaded)
+        except FatalError as exc:  # a fatal combination: keep what runs
+            self.say(now, render("reload_refused", error=exc))
+            return
+        if loaded.config.errors:
+            for error in loaded.config.errors:
                 self.say(now, render("config_error", error=error))
             self.say(now, render("config_kept", path=self.opts.config_file))
             return
-        try:
-            opts, _ = normalise(parse_args(self.argv, read=lambda _path: config).options)
-        except Exception as exc:  # a fatal combination: keep what runs
-            self.say(now, f"Warning: {exc}; keeping the running configuration.")
-            return
-        # What needs root or a fresh start cannot change here.
-        opts = opts.replace(interfaces=self.opts.interfaces, promisc=self.opts.promisc,
-                            user=self.opts.user, group=self.opts.group,
-                            pid_file=self.opts.pid_file, no_fork=self.opts.no_fork,
-                            logfile=self.opts.logfile, stdout=self.opts.stdout,
-                            facility=self.opts.facility, priority=self.opts.priority)
+        opts = opts.keeping(self.opts)  # what needs root or a fresh start cannot change here
         self.opts = opts
-        self.config = config
-        old_lookup = self.engine.namer.lookup
-        self.engine.reconfigure(opts, build_filters(opts, config), build_namer(opts))
-        if hasattr(old_lookup, "close"):
-            old_lookup.close()
+        old_namer = self.engine.namer
+        self.engine.configure(opts, build_filters(opts, loaded.config), build_namer(opts))
+        old_namer.close()
         for name, source in self.sources.items():
             source.set_filter(self._filter(name))
 
     def statistics(self, now: float) -> None:
         for name, source in self.sources.items():
-            self.say(now, render("stats", name=name, packets=source.packets,
-                                 drops=source.drops(),
-                                 entries=len(self.engine.scans) + len(self.engine.probes),
-                                 fragments=len(self.engine.frags)))
+            self.say(
+                now,
+                render(
+                    "stats",
+                    name=name,
+                    packets=source.packets,
+                    drops=source.drops(),
+                    entries=len(self.engine.scans),
+                    fragments=len(self.engine.frags),
+                    errors=self.engine.errors,
+                ),
+            )
         for name in self.down:
             self.say(now, render("iface_down", name=name))
 
@@ -312,7 +289,7 @@ class Daemon:
                 if batch is None:
                     self._went_down(source.name, time.time())
                     continue
-                self.engine.feed_batch(source.dlt, batch)
+                self.engine.feed(source.dlt, batch)
             now = time.time()
             self.engine.tick(now)
             self.flush()
@@ -354,34 +331,32 @@ def _drain(fd: int) -> None:
 
 def report(text: str) -> None:
     """A problem of the daemon itself: to stderr (if anyone reads it) and syslog."""
-    try:
+    with contextlib.suppress(OSError):
         print(text, file=sys.stderr, flush=True)
-    except OSError:
-        pass
     syslog.openlog("iplog", syslog.LOG_PID)
     syslog.syslog(syslog.LOG_DAEMON | syslog.LOG_WARNING, text)
 
 
-def run_live(opts: Options, config: Config, argv: list[str]) -> int:
+def run_live(opts: Options, config: Config, reload: Callable[[], Loaded]) -> int:
     names, bad = interfaces.choose(opts.interfaces)
     if not names:
         why = f" ({', '.join(bad)}: not up or without an IPv4 address)" if bad else ""
         raise FatalError(f"Couldn't initialize interfaces.{why}")
     for name in bad:
-        print(f"Warning: not watching {name}: not up or without an IPv4 address",
-              file=sys.stderr)
+        print(render("not_watching", name=name), file=sys.stderr)
     ident = lookup_identity(opts.user, opts.group)
     pidfile = PidFile(opts.pid_file)
     pidfile.acquire()
-    daemon = Daemon(opts, config, argv)
+    logs.setup()
+    daemon = Daemon(opts, build_engine(opts, config), reload)
     daemon.open_interfaces(names)
     if not daemon.sources:
         raise FatalError("Couldn't initialize interfaces.")
     daemon.out = open_output(opts, on_error=report)
-    if hasattr(daemon.out, "give_to"):
-        daemon.out.give_to(ident.uid, ident.gid)
+    daemon.out.give_to(ident.uid, ident.gid)
     if not opts.no_fork:
         _detach(daemon, pidfile)
+        logs.to_syslog()
     pidfile.write(os.getpid())
     try:
         drop_privileges(ident)
@@ -401,13 +376,15 @@ def run_live(opts: Options, config: Config, argv: list[str]) -> int:
 def _detach(daemon: Daemon, pidfile: PidFile) -> None:
     import daemon as pydaemon  # python-daemon
 
-    keep = [pidfile.fd] + [s.fileno() for s in daemon.sources.values()]
-    stream = getattr(daemon.out, "stream", None)
-    if stream is not None and stream is not sys.stdout:
-        keep.append(stream.fileno())
+    keep = [pidfile.fd, *(s.fileno() for s in daemon.sources.values()), *daemon.out.fds()]
     context = pydaemon.DaemonContext(
-        files_preserve=keep, working_directory="/", umask=0o022, signal_map={},
-        stdout=sys.stdout if daemon.opts.stdout else None, detach_process=True)
+        files_preserve=keep,
+        working_directory="/",
+        umask=0o022,
+        signal_map={},
+        stdout=sys.stdout if daemon.opts.stdout else None,
+        detach_process=True,
+    )
     try:
         context.open()
     except Exception as exc:

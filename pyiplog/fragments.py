@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from .decode import IP_DF, IP_MF, IP_OFFMASK, IPv4
+from .constants import IP_DF, IP_MF, IP_OFFMASK
+from .decode import Datagram, make_datagram
 
 FRAG_LIFETIME = 60.0
 MAX_DATAGRAMS = 8192
@@ -23,19 +24,23 @@ OVERLAP = "frag_overlap"
 
 
 class _Datagram:
-    __slots__ = ("started", "pieces", "first", "end", "size")
+    __slots__ = ("end", "first", "pieces", "size", "started")
 
     def __init__(self, started: float):
         self.started = started
         self.pieces: list[tuple[int, int, bytes]] = []
-        self.first: IPv4 | None = None  # the fragment at offset 0
+        self.first: Datagram | None = None  # the fragment at offset 0
         self.end: int | None = None  # set by the last fragment (MF clear)
         self.size = 0
 
 
 class Reassembler:
-    def __init__(self, lifetime: float = FRAG_LIFETIME, max_datagrams: int = MAX_DATAGRAMS,
-                 max_bytes: int = MAX_BYTES):
+    def __init__(
+        self,
+        lifetime: float = FRAG_LIFETIME,
+        max_datagrams: int = MAX_DATAGRAMS,
+        max_bytes: int = MAX_BYTES,
+    ):
         self.lifetime = lifetime
         self.max_datagrams = max_datagrams
         self.max_bytes = max_bytes
@@ -54,7 +59,7 @@ class Reassembler:
         if dg is not None:
             self.size -= dg.size
 
-    def feed(self, ts: float, frag: IPv4) -> tuple[IPv4 | None, str | None]:
+    def feed(self, ts: float, frag: Datagram) -> tuple[Datagram | None, str | None]:
         """Add a fragment: (the completed datagram or None, attack kind or None)."""
         self.expire(ts)
         key = (frag.src, frag.dst, frag.ident, frag.proto)
@@ -87,12 +92,12 @@ class Reassembler:
         self.size += len(data)
         if start == 0:
             dg.first = frag
-        done = self._complete(key, dg)
+        done = self._complete(ts, key, dg)
         if done is None:
             self._bound()
         return done, None
 
-    def _complete(self, key: tuple, dg: _Datagram) -> IPv4 | None:
+    def _complete(self, ts: float, key: tuple, dg: _Datagram) -> Datagram | None:
         if dg.end is None or dg.first is None:
             return None
         covered = 0
@@ -105,15 +110,27 @@ class Reassembler:
         self._drop(key)
         whole = bytearray(dg.end)
         for s, _, d in sorted(dg.pieces):
-            whole[s:s + len(d)] = d
+            whole[s : s + len(d)] = d
         payload = bytes(whole)
         first = dg.first
-        return IPv4(first.src, first.dst, first.proto, first.ttl, first.ident,
-                    first.flags_off & IP_DF, len(payload), payload)
+        return make_datagram(
+            (
+                ts,
+                first.proto,
+                first.src,
+                first.dst,
+                first.ttl,
+                first.ident,
+                first.flags_off & IP_DF,
+                len(payload),
+                payload,
+            )
+        )
 
     def _bound(self) -> None:
-        while self.pending and (len(self.pending) > self.max_datagrams
-                                or self.size > self.max_bytes):
+        while self.pending and (
+            len(self.pending) > self.max_datagrams or self.size > self.max_bytes
+        ):
             self._drop(next(iter(self.pending)))
 
     def __len__(self) -> int:

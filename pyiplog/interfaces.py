@@ -15,18 +15,26 @@ IFF_LOOPBACK = 0x8
 
 
 class _SockAddr(ctypes.Structure):
-    _fields_ = [("family", ctypes.c_ushort), ("port", ctypes.c_ushort),
-                ("addr", ctypes.c_ubyte * 4)]
+    _fields_ = [
+        ("family", ctypes.c_ushort),
+        ("port", ctypes.c_ushort),
+        ("addr", ctypes.c_ubyte * 4),
+    ]
 
 
 class _IfAddrs(ctypes.Structure):
     pass
 
 
-_IfAddrs._fields_ = [("next", ctypes.POINTER(_IfAddrs)), ("name", ctypes.c_char_p),
-                     ("flags", ctypes.c_uint), ("addr", ctypes.POINTER(_SockAddr)),
-                     ("netmask", ctypes.c_void_p), ("ifu", ctypes.c_void_p),
-                     ("data", ctypes.c_void_p)]
+_IfAddrs._fields_ = [
+    ("next", ctypes.POINTER(_IfAddrs)),
+    ("name", ctypes.c_char_p),
+    ("flags", ctypes.c_uint),
+    ("addr", ctypes.POINTER(_SockAddr)),
+    ("netmask", ctypes.c_void_p),
+    ("ifu", ctypes.c_void_p),
+    ("data", ctypes.c_void_p),
+]
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 _libc.getifaddrs.argtypes = [ctypes.POINTER(ctypes.POINTER(_IfAddrs))]
@@ -44,7 +52,7 @@ def snapshot() -> dict[str, tuple[int, list[bytes]]]:
         while node:
             entry = node.contents
             name = entry.name.decode(errors="replace")
-            flags, addrs = result.setdefault(name, (entry.flags, []))
+            addrs = result.setdefault(name, (entry.flags, []))[1]
             if entry.addr and entry.addr.contents.family == socket.AF_INET:
                 addrs.append(bytes(entry.addr.contents.addr))
             node = entry.next

@@ -1,8 +1,12 @@
-"""Every text iplog writes, in one place (spec A4-A10).
+"""Every line iplog writes to its log, and its warnings, in one place
+(spec A4-A10).
 
 ``MESSAGES`` maps a message kind to its plain form and its log_dest form.
 The golden tests fail when a kind here has no sample line, so a new text
-cannot be added without a test that shows it.
+cannot be added without a test that shows it.  ``PROCESS_MESSAGES`` are the
+daemon's own lines and warnings (log, stderr, syslog); ``SCAN_NAMES`` the
+scan kinds as the lines name them.  Fatal errors (``Fatal: TEXT``, 2.2.3's
+texts) are raised where they are found.
 """
 
 from __future__ import annotations
@@ -13,55 +17,84 @@ import re
 MESSAGES: dict[str, tuple[str, str]] = {
     # A4: IP header checks (verbose) and fragments (frag).
     "ip_short": ("Short IP packet from {S}", "Short IP packet to {D} from {S}"),
-    "ip_checksum": ("IP packet with invalid checksum from {S}",
-                    "IP packet with invalid checksum to {D} from {S}"),
+    "ip_checksum": (
+        "IP packet with invalid checksum from {S}",
+        "IP packet with invalid checksum to {D} from {S}",
+    ),
     "frag_oversized": ("Oversized IP fragment from {S}", "Oversized IP fragment to {D} from {S}"),
     "frag_duplicate": ("Duplicate IP fragments from {S}", "Duplicate IP fragments to {D} from {S}"),
-    "frag_overlap": ("Overlapping IP fragments from {S}",
-                     "Overlapping IP fragments to {D} from {S}"),
+    "frag_overlap": (
+        "Overlapping IP fragments from {S}",
+        "Overlapping IP fragments to {D} from {S}",
+    ),
     # A5: TCP.
-    "tcp_bogus": ("TCP: Bogus TCP flags set by {S}:{sport} (dest port {dport})",
-                  "TCP: Bogus TCP flags set by {S}:{sport} (dest {D}:{dport})"),
-    "tcp_attempt": ("TCP: {service} connection attempt from {S}:{sport}",
-                    "TCP: {service} connection attempt to {D} from {S}:{sport}"),
+    "tcp_bogus": (
+        "TCP: Bogus TCP flags set by {S}:{sport} (dest port {dport})",
+        "TCP: Bogus TCP flags set by {S}:{sport} (dest {D}:{dport})",
+    ),
+    "tcp_attempt": (
+        "TCP: {service} connection attempt from {S}:{sport}",
+        "TCP: {service} connection attempt to {D} from {S}:{sport}",
+    ),
     # A6: UDP.
     "udp_traceroute": ("UDP: traceroute from {S}", "UDP: traceroute from {S} to {D}"),
-    "udp_dgram": ("UDP: dgram to {service} from {S}:{sport} ({n} data bytes)",
-                  "UDP: dgram to {D}:{service} from {S}:{sport} ({n} data bytes)"),
+    "udp_dgram": (
+        "UDP: dgram to {service} from {S}:{sport} ({n} data bytes)",
+        "UDP: dgram to {D}:{service} from {S}:{sport} ({n} data bytes)",
+    ),
     # A7: ICMP.
-    "icmp_echo_reply": ("ICMP: echo reply from {S} ({n} bytes)",
-                        "ICMP: echo reply from {S} to {D} ({n} bytes)"),
+    "icmp_echo_reply": (
+        "ICMP: echo reply from {S} ({n} bytes)",
+        "ICMP: echo reply from {S} to {D} ({n} bytes)",
+    ),
     "icmp_echo": ("ICMP: echo from {S} ({n} bytes)", "ICMP: echo from {S} to {D} ({n} bytes)"),
     "icmp_unreach": ("ICMP: {H}: {text} to ({inner})", "ICMP: {H}: {text} to {D} ({inner})"),
-    "icmp_unreach_undefined": ("ICMP: undefined destination unreachable code ({code}) from {S}",
-                               "ICMP: undefined destination unreachable code ({code}) from {S}"
-                               " to {D}"),
+    "icmp_unreach_undefined": (
+        "ICMP: undefined destination unreachable code ({code}) from {S}",
+        "ICMP: undefined destination unreachable code ({code}) from {S} to {D}",
+    ),
     "icmp_named": ("ICMP: {name} from {S}", "ICMP: {name} to {D} from {S}"),
-    "icmp_redirect": ("ICMP: ({gw}) {redirect} {S} to {target} {X}",
-                      "ICMP: ({gw}) {redirect} {S} to {target} {X}"),
-    "icmp_redirect_undefined": ("ICMP: undefined redirect code {code} from {S}",
-                                "ICMP: undefined redirect code {code} to {D} from {S}"),
-    "icmp_router_advert": ("ICMP: path of router advertisement from {S}: {routers}"
-                           " (lifetime {lifetime})",
-                           "ICMP: path of router advertisement to {D} from {S}: {routers}"
-                           " (lifetime {lifetime})"),
-    "icmp_time_exceeded": ("ICMP: {S} time exceeded ({inner})",
-                           "ICMP: {S} time exceeded to {D} ({inner})"),
-    "icmp_param_problem": ("ICMP: parameter problem from {S} (ptr {ptr})",
-                           "ICMP: parameter problem to {D} from {S} (ptr {ptr})"),
-    "icmp_timestamp_reply": ("ICMP: timestamp reply from {S} ({time})",
-                             "ICMP: timestamp reply to {D} from {S} ({time})"),
-    "icmp_mask_reply": ("ICMP: address mask reply from {S} ({mask})",
-                        "ICMP: address mask reply to {D} from {S} ({mask})"),
-    "icmp_undefined": ("ICMP: undefined ICMP type {type} from {S}",
-                       "ICMP: undefined ICMP type {type} to {D} from {S}"),
+    "icmp_redirect": (
+        "ICMP: ({gw}) {redirect} {S} to {target} {X}",
+        "ICMP: ({gw}) {redirect} {S} to {target} {X}",
+    ),
+    "icmp_redirect_undefined": (
+        "ICMP: undefined redirect code {code} from {S}",
+        "ICMP: undefined redirect code {code} to {D} from {S}",
+    ),
+    "icmp_router_advert": (
+        "ICMP: path of router advertisement from {S}: {routers} (lifetime {lifetime})",
+        "ICMP: path of router advertisement to {D} from {S}: {routers} (lifetime {lifetime})",
+    ),
+    "icmp_time_exceeded": (
+        "ICMP: {S} time exceeded ({inner})",
+        "ICMP: {S} time exceeded to {D} ({inner})",
+    ),
+    "icmp_param_problem": (
+        "ICMP: parameter problem from {S} (ptr {ptr})",
+        "ICMP: parameter problem to {D} from {S} (ptr {ptr})",
+    ),
+    "icmp_timestamp_reply": (
+        "ICMP: timestamp reply from {S} ({time})",
+        "ICMP: timestamp reply to {D} from {S} ({time})",
+    ),
+    "icmp_mask_reply": (
+        "ICMP: address mask reply from {S} ({mask})",
+        "ICMP: address mask reply to {D} from {S} ({mask})",
+    ),
+    "icmp_undefined": (
+        "ICMP: undefined ICMP type {type} from {S}",
+        "ICMP: undefined ICMP type {type} to {D} from {S}",
+    ),
     # A8: scans and floods.
-    "scan_detected": ("{name} detected{dports} from {S}{sports}",
-                      "{name} detected to {D}{dports} from {S}{sports}"),
-    "scan_expired": ("{name} mode expired for {S} - received a total of {count} packets"
-                     " ({bytes} bytes).",
-                     "{name} mode to {D} expired for {S} - received a total of {count} packets"
-                     " ({bytes} bytes)."),
+    "scan_detected": (
+        "{name} detected{dports} from {S}{sports}",
+        "{name} detected to {D}{dports} from {S}{sports}",
+    ),
+    "scan_expired": (
+        "{name} mode expired for {S} - received a total of {count} packets ({bytes} bytes).",
+        "{name} mode to {D} expired for {S} - received a total of {count} packets ({bytes} bytes).",
+    ),
     # A9: the log itself.
     "started": ("iplog started.", "iplog started."),
     "repeated": ("last message repeated {n} times", "last message repeated {n} times"),
@@ -76,38 +109,93 @@ PROCESS_MESSAGES: dict[str, str] = {
     "iface_failed": "Warning: unable to open {name}",
     "kernel_drops": "Warning: kernel dropped {n} packets on {name}",
     "stats": "Statistics for {name}: {packets} packets seen, {drops} dropped by the kernel,"
-             " {entries} scan entries, {fragments} incomplete datagrams.",
+    " {entries} scan entries, {fragments} incomplete datagrams,"
+    " {errors} packets not analysed (errors).",
     "reopen_failed": 'Warning: unable to reopen "{path}": {error}; still writing to the'
-                     " file that was open.",
+    " file that was open.",
     "config_kept": "Warning: {path} has errors; keeping the running configuration.",
     "config_error": "{error}",
+    "reload_refused": "Warning: {error}; keeping the running configuration.",
+    "write_failed": "Warning: writing the log failed: {error}",
+    "log_unwritable": 'Warning: unable to write "{path}": {error};'
+    " keeping the lines until it works again.",
+    "log_writable": 'Writing "{path}" works again{lost}.',
+    "not_watching": "Warning: not watching {name}: not up or without an IPv4 address",
+    "overriding": "Warning: Overriding --{option}",
+    "no_ident": "Warning: ident lookups (get_ident) are not supported; ignored.",
+    "no_fool_nmap": "Warning: fool_nmap (forged replies to OS probes) is not supported; ignored.",
+}
+
+# A8: the scan and flood kinds, as their lines name them.
+SCAN_NAMES: dict[str, str] = {
+    "portscan": "TCP: port scan",
+    "null_scan": "TCP: null scan",
+    "fin_scan": "TCP: FIN scan",
+    "syn_scan": "TCP: SYN scan",
+    "xmas_scan": "TCP: Xmas scan",
+    "udp_scan": "UDP: scan/flood",
+    "smurf": "ICMP/UDP: smurf attack",
+    "ping_flood": "ICMP: ping flood",
 }
 
 # A7: destination unreachable texts by code (B4: the real code's text).
 UNREACH_TEXTS = (
-    "network is unreachable", "host is unreachable", "protocol is unreachable",
-    "port is unreachable", "fragmentation needed, IP_DF set", "source route failed",
-    "network is unreachable(?)", "host is unreachable(?)", "host is isolated from source",
+    "network is unreachable",
+    "host is unreachable",
+    "protocol is unreachable",
+    "port is unreachable",
+    "fragmentation needed, IP_DF set",
+    "source route failed",
+    "network is unreachable(?)",
+    "host is unreachable(?)",
+    "host is isolated from source",
     "network is unreachable because of admin prohibited filter",
     "host is unreachable because of admin prohibited filter",
     "network is unreachable because tos is prohibited",
-    "host is unreachable because tos is prohibited", "packet filtered",
-    "precedence violation", "precedence cutoff",
+    "host is unreachable because tos is prohibited",
+    "packet filtered",
+    "precedence violation",
+    "precedence cutoff",
 )
 
 # A7: the "ICMP: NAME from S" types.
-ICMP_NAMED = {4: "source quench", 10: "router solicitation", 13: "timestamp request",
-              15: "info request", 16: "info reply", 17: "address mask request"}
+ICMP_NAMED = {
+    4: "source quench",
+    10: "router solicitation",
+    13: "timestamp request",
+    15: "info request",
+    16: "info reply",
+    17: "address mask request",
+}
 
-REDIRECT_FORMS = (("redirect", "network"), ("redirect", "host"),
-                  ("redirect-tos", "network"), ("redirect-tos", "host"))
+REDIRECT_FORMS = (
+    ("redirect", "network"),
+    ("redirect", "host"),
+    ("redirect-tos", "network"),
+    ("redirect-tos", "host"),
+)
 
 # A7: names of quoted ICMP types (B10: ICMP_UNDEFINED past the table).
 QUOTED_ICMP_NAMES = (
-    "ICMP_ECHO_REPLY", "1", "2", "ICMP_DEST_UNREACHABLE", "ICMP_SOURCE_QUENCH",
-    "ICMP_REDIRECT", "6", "7", "ICMP_ECHO", "ICMP_ROUTER_ADVERT", "ICMP_ROUTER_SOLICIT",
-    "ICMP_TIME_EXCEEDED", "ICMP_PARAMETER_PROBLEM", "ICMP_TIMESTAMP", "ICMP_TIMESTAMP_REPLY",
-    "ICMP_INFO_REQUEST", "ICMP_INFO_REPLY", "ICMP_ADDRESS_REQUEST", "ICMP_ADDRESS_REPLY",
+    "ICMP_ECHO_REPLY",
+    "1",
+    "2",
+    "ICMP_DEST_UNREACHABLE",
+    "ICMP_SOURCE_QUENCH",
+    "ICMP_REDIRECT",
+    "6",
+    "7",
+    "ICMP_ECHO",
+    "ICMP_ROUTER_ADVERT",
+    "ICMP_ROUTER_SOLICIT",
+    "ICMP_TIME_EXCEEDED",
+    "ICMP_PARAMETER_PROBLEM",
+    "ICMP_TIMESTAMP",
+    "ICMP_TIMESTAMP_REPLY",
+    "ICMP_INFO_REQUEST",
+    "ICMP_INFO_REPLY",
+    "ICMP_ADDRESS_REQUEST",
+    "ICMP_ADDRESS_REPLY",
 )
 
 

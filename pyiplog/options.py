@@ -1,14 +1,19 @@
 """Options: every setting of iplog 2.2.3 (spec A1, A2) plus pyiplog's own.
 
 One frozen dataclass, built from defaults, then the config file, then the
-command line; ``normalise`` applies 2.2.3's consistency rules.  Nothing else
-keeps settings: the engine, outputs and daemon are handed an ``Options``.
+command line (``loader``); ``normalise`` applies 2.2.3's consistency rules.
+Nothing else keeps settings: the engine, outputs and daemon are handed an
+``Options``.  A setting that a running daemon cannot change (it needs root
+or a fresh start) says so itself: ``restart()`` in its field's metadata;
+a reload (SIGHUP) keeps the running value of those.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from .messages import render
 
 VERSION = "2.2.3"  # the iplog version whose behaviour this reproduces
 
@@ -18,11 +23,33 @@ DEFAULT_FACILITY = "daemon"
 DEFAULT_PRIORITY = "notice"
 
 FACILITIES = (
-    "auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "mail", "news",
-    "syslog", "user", "uucp", "local0", "local1", "local2", "local3", "local4",
-    "local5", "local6", "local7",
+    "auth",
+    "authpriv",
+    "cron",
+    "daemon",
+    "ftp",
+    "kern",
+    "lpr",
+    "mail",
+    "news",
+    "syslog",
+    "user",
+    "uucp",
+    "local0",
+    "local1",
+    "local2",
+    "local3",
+    "local4",
+    "local5",
+    "local6",
+    "local7",
 )
 PRIORITIES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
+
+
+def restart(default):
+    """A field whose value a reload keeps: it takes effect at the next start."""
+    return field(default=default, metadata={"restart": True})
 
 
 class FatalError(Exception):
@@ -62,60 +89,71 @@ class Options:
     null_scan: bool = True
     ignore_dns: bool = False
     # Process.
-    no_fork: bool = False
-    stdout: bool = False
-    user: str | None = None
-    group: str | None = None
-    logfile: str | None = None
-    pid_file: str = DEFAULT_PID_FILE
-    interfaces: tuple[str, ...] = ()
-    promisc: tuple[str, ...] = ()
-    facility: str = DEFAULT_FACILITY
-    priority: str = DEFAULT_PRIORITY
+    no_fork: bool = restart(False)
+    stdout: bool = restart(False)
+    user: str | None = restart(None)
+    group: str | None = restart(None)
+    logfile: str | None = restart(None)
+    pid_file: str = restart(DEFAULT_PID_FILE)
+    interfaces: tuple[str, ...] = restart(())
+    promisc: tuple[str, ...] = restart(())
+    facility: str = restart(DEFAULT_FACILITY)
+    priority: str = restart(DEFAULT_PRIORITY)
     # pyiplog additions (spec C).
     classic_detection: bool = False
     json: bool = False
-    read_file: str | None = None
-    config_file: str = DEFAULT_CONFIG
+    read_file: str | None = restart(None)
+    config_file: str = restart(DEFAULT_CONFIG)
     check_config: bool = False
     # ``threshold``/``window`` rules of iplog.conf: (word, detector, value).
     tuning: tuple[tuple[str, str, float], ...] = ()
 
-    def replace(self, **changes) -> "Options":
+    def replace(self, **changes) -> Options:
         return dataclasses.replace(self, **changes)
+
+    def keeping(self, running: Options) -> Options:
+        """These options with ``running``'s value of every restart-only field."""
+        return self.replace(**{name: getattr(running, name) for name in RESTART_FIELDS})
+
+
+RESTART_FIELDS = tuple(f.name for f in dataclasses.fields(Options) if f.metadata.get("restart"))
 
 
 # `set <keyword>` targets (spec A2) -> Options field.  pyiplog adds two.
-SET_KEYWORDS: dict[str, str] = {
-    name: name
-    for name in (
-        "tcp udp icmp frag smurf bogus log_ip log_dest stdout no_fork verbose "
-        "fin_scan syn_scan udp_scan portscan fool_nmap xmas_scan null_scan get_ident "
-        "dns_cache syn_flood ignore_dns ping_flood scans_only traceroute udp_resolve "
-        "tcp_resolve icmp_resolve disable_resolver classic_detection json"
-    ).split()
-}
-
-BOOL_TRUE = ("true", "yes")
-BOOL_FALSE = ("false", "no")
-
-
-def parse_bool_word(word: str) -> bool | None:
-    """``true``/``yes`` -> True, ``false``/``no`` -> False, else None."""
-    w = word.lower()
-    if w in BOOL_TRUE:
-        return True
-    if w in BOOL_FALSE:
-        return False
-    return None
-
-
-def syslog_name(value: str, table: tuple[str, ...]) -> str | None:
-    """Facility or priority name with optional ``log_`` prefix, or None."""
-    v = value.lower()
-    if v.startswith("log_"):
-        v = v[4:]
-    return v if v in table else None
+_SET_NAMES = (
+    "tcp",
+    "udp",
+    "icmp",
+    "frag",
+    "smurf",
+    "bogus",
+    "log_ip",
+    "log_dest",
+    "stdout",
+    "no_fork",
+    "verbose",
+    "fin_scan",
+    "syn_scan",
+    "udp_scan",
+    "portscan",
+    "fool_nmap",
+    "xmas_scan",
+    "null_scan",
+    "get_ident",
+    "dns_cache",
+    "syn_flood",
+    "ignore_dns",
+    "ping_flood",
+    "scans_only",
+    "traceroute",
+    "udp_resolve",
+    "tcp_resolve",
+    "icmp_resolve",
+    "disable_resolver",
+    "classic_detection",
+    "json",
+)
+SET_KEYWORDS: dict[str, str] = {name: name for name in _SET_NAMES}
 
 
 def normalise(opts: Options) -> tuple[Options, list[str]]:
@@ -151,10 +189,9 @@ def normalise(opts: Options) -> tuple[Options, list[str]]:
         changes.update(udp_scan=False, ignore_dns=False)
     warnings = []
     if o.get_ident:
-        warnings.append("Warning: ident lookups (get_ident) are not supported; ignored.")
+        warnings.append(render("no_ident"))
         changes["get_ident"] = False
     if o.fool_nmap:
-        warnings.append("Warning: fool_nmap (forged replies to OS probes) is not supported;"
-                        " ignored.")
+        warnings.append(render("no_fool_nmap"))
         changes["fool_nmap"] = False
     return o.replace(**changes), warnings

@@ -11,11 +11,13 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
-from typing import Callable
+from collections.abc import Callable
 
 HostLookup = Callable[[bytes], "str | None"]
 
 DNS_CACHE_SECONDS = 3600
+SERVICES = "/etc/services"  # the system databases (the tests pin their own copies)
+PROTOCOLS = "/etc/protocols"
 
 
 def address_text(addr: bytes) -> str:
@@ -24,10 +26,10 @@ def address_text(addr: bytes) -> str:
     return str(ipaddress.ip_address(addr))  # RFC 5952 for IPv6
 
 
-def read_services(path: str = "/etc/services") -> dict[tuple[int, str], str]:
+def read_services(path: str | None = None) -> dict[tuple[int, str], str]:
     table: dict[tuple[int, str], str] = {}
     try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
+        with open(path or SERVICES, encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 words = line.split("#", 1)[0].split()
                 if len(words) < 2 or "/" not in words[1]:
@@ -40,10 +42,10 @@ def read_services(path: str = "/etc/services") -> dict[tuple[int, str], str]:
     return table
 
 
-def read_protocols(path: str = "/etc/protocols") -> dict[int, str]:
+def read_protocols(path: str | None = None) -> dict[int, str]:
     table: dict[int, str] = {}
     try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
+        with open(path or PROTOCOLS, encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 words = line.split("#", 1)[0].split()
                 if len(words) >= 2 and words[1].isdigit():
@@ -77,8 +79,14 @@ class CachedResolver:
 
     MAX_CACHED = 65536
 
-    def __init__(self, cache: bool = True, wait: float = 0.0, lookup=reverse_lookup,
-                 clock: Callable[[], float] = time.monotonic, workers: int = 4):
+    def __init__(
+        self,
+        cache: bool = True,
+        wait: float = 0.0,
+        lookup=reverse_lookup,
+        clock: Callable[[], float] = time.monotonic,
+        workers: int = 4,
+    ):
         from concurrent.futures import ThreadPoolExecutor
 
         self.cache = cache
@@ -101,8 +109,11 @@ class CachedResolver:
                 return None  # a flood of new addresses: no more lookups queued
             future = self._pending[addr] = self._pool.submit(self.lookup, addr)
         try:
-            name = future.result(timeout=self.wait) if self.wait else (
-                future.result() if future.done() else None)
+            name = (
+                future.result(timeout=self.wait)
+                if self.wait
+                else (future.result() if future.done() else None)
+            )
         except TimeoutError:
             self.late += 1
             if self.late >= self.GIVE_UP:
@@ -122,8 +133,13 @@ class CachedResolver:
 
 
 class Namer:
-    def __init__(self, lookup: HostLookup | None = None, log_ip: bool = False,
-                 services: dict | None = None, protocols: dict | None = None):
+    def __init__(
+        self,
+        lookup: HostLookup | None = None,
+        log_ip: bool = False,
+        services: dict | None = None,
+        protocols: dict | None = None,
+    ):
         self.lookup = lookup
         self.log_ip = log_ip
         self.services = read_services() if services is None else services
@@ -145,3 +161,8 @@ class Namer:
 
     def protocol(self, number: int) -> str:
         return self.protocols.get(number) or f"proto {number}"
+
+    def close(self) -> None:
+        """Stop the background lookups, if any (the namer was replaced)."""
+        if isinstance(self.lookup, CachedResolver):
+            self.lookup.close()

@@ -14,9 +14,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ["TZ"] = "UTC"
 time.tzset()
 
-from packets import write_pcap  # noqa: E402
-
 from pyiplog import cli  # noqa: E402
+
+from packets import write_pcap  # noqa: E402
 
 STARTED = "iplog started."
 
@@ -43,7 +43,8 @@ def iplog_r(tmp_path, capsys):
             argv.insert(0, "-N")
         if lookup is not None:
             from pyiplog import runner
-            status = cli.main(argv, run=lambda o, c: runner.run_file(o, c, lookup=lookup))
+
+            status = cli.main(argv, run=lambda o, c, _: runner.run_file(o, c, lookup=lookup))
         else:
             status = cli.main(argv)
         out = capsys.readouterr().out.splitlines()
@@ -67,6 +68,7 @@ def _recording(kind, dest, form):
     def wrapper(**fields):
         RENDERED.add((kind, dest))
         return form(**fields)
+
     return wrapper
 
 
@@ -75,10 +77,12 @@ def _record_rendered_messages():
     """Every line goes through ``messages.FORMS`` (engines copy it when
     built): wrapped here for the whole session."""
     from pyiplog import messages
+
     originals = dict(messages.FORMS)
     for kind, forms in originals.items():
-        messages.FORMS[kind] = tuple(_recording(kind, bool(dest), form)
-                                     for dest, form in enumerate(forms))
+        messages.FORMS[kind] = tuple(
+            _recording(kind, bool(dest), form) for dest, form in enumerate(forms)
+        )
     yield
     messages.FORMS.update(originals)
 

@@ -21,14 +21,25 @@ ROOT = Path(__file__).resolve().parent.parent
 IPLOG = [sys.executable, "-m", "pyiplog"]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0,
-                                reason="needs root (live capture, namespaces, setuid)")
+ROOT_MARKS = [
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (live capture, namespaces, setuid)"),
+]
+
+
+def needs_root(test):
+    """Marks a test ``root`` (``pytest -m "not root"`` leaves it out) and
+    skips it, saying why, when not run as root."""
+    for mark in ROOT_MARKS:
+        test = mark(test)
+    return test
 
 
 def needs_tools(*tools):
     missing = [t for t in tools if shutil.which(t) is None]
-    return pytest.mark.skipif(bool(missing), reason=f"needs {', '.join(missing)} installed"
-                              " (make test installs them)")
+    return pytest.mark.skipif(
+        bool(missing), reason=f"needs {', '.join(missing)} installed (make test installs them)"
+    )
 
 
 _MEASURE = """
@@ -66,8 +77,9 @@ def peak_rss(cmd) -> tuple[int, float, str]:
     a child forked straight from pytest starts with pytest's pages counted
     in its peak RSS.
     """
-    p = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], capture_output=True, text=True,
-                       env=ENV)
+    p = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *cmd], capture_output=True, text=True, env=ENV
+    )
     status, rss = p.stdout.split()
     return int(status), int(rss) / 1024, p.stderr
 
@@ -133,16 +145,19 @@ class Namespaces:
         self.a_if, self.b_if = f"pyia{tag}", f"pyib{tag}"
 
     def __enter__(self):
-        for cmd in (["ip", "netns", "add", self.a], ["ip", "netns", "add", self.b],
-                    ["ip", "link", "add", self.a_if, "type", "veth", "peer", "name", self.b_if],
-                    ["ip", "link", "set", self.a_if, "netns", self.a],
-                    ["ip", "link", "set", self.b_if, "netns", self.b],
-                    ["ip", "-n", self.a, "addr", "add", f"{self.A_ADDR}/24", "dev", self.a_if],
-                    ["ip", "-n", self.b, "addr", "add", f"{self.B_ADDR}/24", "dev", self.b_if],
-                    ["ip", "-n", self.a, "link", "set", self.a_if, "up"],
-                    ["ip", "-n", self.b, "link", "set", self.b_if, "up"],
-                    ["ip", "-n", self.a, "link", "set", "lo", "up"],
-                    ["ip", "-n", self.b, "link", "set", "lo", "up"]):
+        for cmd in (
+            ["ip", "netns", "add", self.a],
+            ["ip", "netns", "add", self.b],
+            ["ip", "link", "add", self.a_if, "type", "veth", "peer", "name", self.b_if],
+            ["ip", "link", "set", self.a_if, "netns", self.a],
+            ["ip", "link", "set", self.b_if, "netns", self.b],
+            ["ip", "-n", self.a, "addr", "add", f"{self.A_ADDR}/24", "dev", self.a_if],
+            ["ip", "-n", self.b, "addr", "add", f"{self.B_ADDR}/24", "dev", self.b_if],
+            ["ip", "-n", self.a, "link", "set", self.a_if, "up"],
+            ["ip", "-n", self.b, "link", "set", self.b_if, "up"],
+            ["ip", "-n", self.a, "link", "set", "lo", "up"],
+            ["ip", "-n", self.b, "link", "set", "lo", "up"],
+        ):
             try:
                 subprocess.run(cmd, check=True, capture_output=True)
             except subprocess.CalledProcessError:

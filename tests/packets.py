@@ -25,32 +25,71 @@ def a(addr: str) -> bytes:
     return socket.inet_aton(addr)
 
 
-def ip(src=ATTACKER, dst=TARGET, p=6, data=b"", ttl=64, df=False, ident=1, off=0, mf=False,
-       rf=False, opts=b"", total=None, bad_sum=False) -> bytes:
+def ip(
+    src=ATTACKER,
+    dst=TARGET,
+    p=6,
+    data=b"",
+    ttl=64,
+    df=False,
+    ident=1,
+    off=0,
+    mf=False,
+    rf=False,
+    opts=b"",
+    total=None,
+    bad_sum=False,
+) -> bytes:
     """An IPv4 datagram with a correct header checksum (unless ``bad_sum``)."""
     flags = (0x8000 if rf else 0) | (0x4000 if df else 0) | (0x2000 if mf else 0)
     hlen = 20 + len(opts)
     total = hlen + len(data) if total is None else total
-    head = struct.pack("!BBHHHBBH4s4s", 0x40 | hlen // 4, 0, total, ident, flags | (off // 8),
-                       ttl, p, 0, a(src), a(dst)) + opts
+    head = (
+        struct.pack(
+            "!BBHHHBBH4s4s",
+            0x40 | hlen // 4,
+            0,
+            total,
+            ident,
+            flags | (off // 8),
+            ttl,
+            p,
+            0,
+            a(src),
+            a(dst),
+        )
+        + opts
+    )
     csum = dpkt.in_cksum(head) ^ (0x5555 if bad_sum else 0)
     return head[:10] + struct.pack("!H", csum) + head[12:] + data
 
 
-def tcp_seg(sport=40000, dport=80, flags=SYN, payload=b"", urp=0, src=ATTACKER,
-            dst=TARGET) -> bytes:
-    seg = dpkt.tcp.TCP(sport=sport, dport=dport, flags=flags, seq=1000, win=1024, urp=urp,
-                       data=payload)
+def tcp_seg(
+    sport=40000, dport=80, flags=SYN, payload=b"", urp=0, src=ATTACKER, dst=TARGET
+) -> bytes:
+    seg = dpkt.tcp.TCP(
+        sport=sport, dport=dport, flags=flags, seq=1000, win=1024, urp=urp, data=payload
+    )
     return bytes(seg)
 
 
-def ip_tcp(src=ATTACKER, dst=TARGET, sport=40000, dport=80, flags=SYN, df=False, payload=b"",
-           ttl=64, ident=1) -> bytes:
+def ip_tcp(
+    src=ATTACKER,
+    dst=TARGET,
+    sport=40000,
+    dport=80,
+    flags=SYN,
+    df=False,
+    payload=b"",
+    ttl=64,
+    ident=1,
+) -> bytes:
     return ip(src, dst, 6, tcp_seg(sport, dport, flags, payload), ttl=ttl, df=df, ident=ident)
 
 
-def ip_udp(src=ATTACKER, dst=TARGET, sport=40000, dport=53, payload=b"x" * 10, ttl=64,
-           ulen=None) -> bytes:
+def ip_udp(
+    src=ATTACKER, dst=TARGET, sport=40000, dport=53, payload=b"x" * 10, ttl=64, ulen=None
+) -> bytes:
     seg = dpkt.udp.UDP(sport=sport, dport=dport, data=payload)
     seg.ulen = 8 + len(payload) if ulen is None else ulen
     return ip(src, dst, 17, bytes(seg), ttl=ttl)
@@ -62,8 +101,7 @@ def icmp_msg(itype, code=0, rest=b"\0\0\0\0", data=b"") -> bytes:
     return body[:2] + struct.pack("!H", csum) + body[4:]
 
 
-def ip_icmp(src=ATTACKER, dst=TARGET, itype=8, code=0, rest=b"\0\0\0\0", data=b"",
-            ttl=64) -> bytes:
+def ip_icmp(src=ATTACKER, dst=TARGET, itype=8, code=0, rest=b"\0\0\0\0", data=b"", ttl=64) -> bytes:
     return ip(src, dst, 1, icmp_msg(itype, code, rest, data), ttl=ttl)
 
 

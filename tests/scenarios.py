@@ -11,7 +11,18 @@ from __future__ import annotations
 import struct
 
 from packets import (
-    ACK, CWR, ECE, FIN, PSH, SYN, T0, ether, icmp_msg, ip, ip_udp, tcp_seg,
+    ACK,
+    CWR,
+    ECE,
+    FIN,
+    PSH,
+    SYN,
+    T0,
+    ether,
+    icmp_msg,
+    ip,
+    ip_udp,
+    tcp_seg,
 )
 
 H = "192.0.2.10"
@@ -32,8 +43,17 @@ def connection(t, client, sport, dport, server=H, ecn=False):
         (t + 0.001, tcp(server, client, dport, sport, synack)),
         (t + 0.002, tcp(client, server, sport, dport, ACK)),
         (t + 0.003, tcp(client, server, sport, dport, data_flags, payload=b"GET / HTTP/1.1\r\n")),
-        (t + 0.004, tcp(server, client, dport, sport, ACK | (ECE if ecn else 0),
-                        payload=b"HTTP/1.1 200 OK\r\n")),
+        (
+            t + 0.004,
+            tcp(
+                server,
+                client,
+                dport,
+                sport,
+                ACK | (ECE if ecn else 0),
+                payload=b"HTTP/1.1 200 OK\r\n",
+            ),
+        ),
         (t + 0.005, tcp(client, server, sport, dport, FIN | ACK)),
         (t + 0.006, tcp(server, client, dport, sport, FIN | ACK)),
         (t + 0.007, tcp(client, server, sport, dport, ACK)),
@@ -42,8 +62,10 @@ def connection(t, client, sport, dport, server=H, ecn=False):
 
 def exchange(t, client, sport, dport, server=H, size=40):
     """A UDP request and its reply."""
-    return [(t, ip_udp(client, server, sport, dport, payload=b"q" * size)),
-            (t + 0.002, ip_udp(server, client, dport, sport, payload=b"r" * size))]
+    return [
+        (t, ip_udp(client, server, sport, dport, payload=b"q" * size)),
+        (t + 0.002, ip_udp(server, client, dport, sport, payload=b"r" * size)),
+    ]
 
 
 def echo(t, src, dst, ident, seq):
@@ -57,6 +79,7 @@ def frames(packets):
 
 
 # --- benign -----------------------------------------------------------------------------
+
 
 def proxy_client():
     """The article's squid user: 60 connections to 3128 and 5 to 110 in 2 minutes."""
@@ -116,8 +139,9 @@ def user_ping():
 
 def telemetry():
     """One-way statsd/syslog: 20 datagrams a second to one port for a minute."""
-    return frames([(T0 + i * 0.05, ip_udp(C, H, 45000, 8125, payload=b"metric:1|c"))
-                   for i in range(1200)])
+    return frames(
+        [(T0 + i * 0.05, ip_udp(C, H, 45000, 8125, payload=b"metric:1|c")) for i in range(1200)]
+    )
 
 
 def quic():
@@ -151,15 +175,21 @@ BENIGN = {
 
 # --- attacks built here (the others are real captures in tests/data) -----------------------
 
+
 def udp_flood():
-    return frames([(T0 + i * 0.003, ip_udp(C, H, 40000 + i % 50, 9999, payload=b"f" * 32))
-                   for i in range(600)])
+    return frames(
+        [
+            (T0 + i * 0.003, ip_udp(C, H, 40000 + i % 50, 9999, payload=b"f" * 32))
+            for i in range(600)
+        ]
+    )
 
 
 def syn_flood():
-    return frames([(T0 + i * 0.002, tcp(C, H, 1024 + i, 80, SYN, df=False)) for i in range(600)]
-                  + [(T0 + i * 0.002 + 0.001, tcp(H, C, 80, 1024 + i, SYN | ACK))
-                     for i in range(600)])
+    return frames(
+        [(T0 + i * 0.002, tcp(C, H, 1024 + i, 80, SYN, df=False)) for i in range(600)]
+        + [(T0 + i * 0.002 + 0.001, tcp(H, C, 80, 1024 + i, SYN | ACK)) for i in range(600)]
+    )
 
 
 def smurf():
@@ -167,8 +197,9 @@ def smurf():
     out = []
     for i in range(400):
         src = f"203.0.113.{1 + i % 250}"
-        out.append((T0 + i * 0.005, ip(src, H, 1, icmp_msg(0, 0, struct.pack("!HH", 9, i),
-                                                            b"s" * 64))))
+        out.append(
+            (T0 + i * 0.005, ip(src, H, 1, icmp_msg(0, 0, struct.pack("!HH", 9, i), b"s" * 64)))
+        )
     return frames(out)
 
 

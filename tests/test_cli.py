@@ -10,17 +10,24 @@ import sys
 import pytest
 
 from pyiplog import cli
-from pyiplog.cli import OPTS, UsageError, parse_args
-from pyiplog.config import Config
+from pyiplog.cli import print_help
+from pyiplog.config.parser import Config, read_config
+from pyiplog.loader import OPTS, UsageError, config_path, load, tokenize
 from pyiplog.options import FatalError, Options, normalise
 
 IPLOG = [sys.executable, "-m", "pyiplog"]
 
 
-def parse(*argv, config=Config()):
-    out, err = io.StringIO(), io.StringIO()
-    cmd = parse_args(list(argv), out=out, err=err, read=lambda path: config)
-    return cmd, out.getvalue(), err.getvalue()
+NO_CONFIG = Config()
+
+
+def parse(*argv, config=NO_CONFIG):
+    """The loader on ``argv`` over ``config``: (Loaded, help text, warnings)."""
+    loaded = load(tokenize(list(argv)), config)
+    out = io.StringIO()
+    if loaded.action == "help":
+        print_help(loaded.options, out)
+    return loaded, out.getvalue(), "".join(f"{w}\n" for w in loaded.warnings)
 
 
 def opts(*argv, **kw) -> Options:
@@ -35,15 +42,22 @@ def test_every_boolean_option(longs, short, field):
     default = getattr(Options(), field)
     for name in longs:
         assert getattr(opts(f"--{name}"), field) is True
-        for word, value in (("true", True), ("yes", True), ("false", False), ("no", False),
-                            ("TRUE", True), ("No", False)):
+        for word, value in (
+            ("true", True),
+            ("yes", True),
+            ("false", False),
+            ("no", False),
+            ("TRUE", True),
+            ("No", False),
+        ):
             assert getattr(opts(f"--{name}={word}"), field) is value
         assert getattr(opts(f"--{name}=toggle"), field) is (not default)
         assert getattr(opts(f"--{name}=false", f"--{name}=toggle"), field) is True
         with pytest.raises(FatalError) as exc:
             opts(f"--{name}=maybe")
-        assert str(exc.value) == ('Arguments must be either "yes", "true", "no", "false" or '
-                                  '"toggle".\nYou gave "maybe"')
+        assert str(exc.value) == (
+            'Arguments must be either "yes", "true", "no", "false" or "toggle".\nYou gave "maybe"'
+        )
     if short:
         # A short letter always switches the feature on, whatever came before.
         assert getattr(opts(f"--{longs[0]}=false", f"-{short}"), field) is True
@@ -55,26 +69,39 @@ def test_boolean_value_only_after_equals():
         opts("--log-ip", "false")
 
 
-@pytest.mark.parametrize("argv,field,value", [
-    (["-u", "iplog"], "user", "iplog"), (["-uiplog"], "user", "iplog"),
-    (["--user=iplog"], "user", "iplog"), (["--user", "1000"], "user", "1000"),
-    (["-g", "nogroup"], "group", "nogroup"), (["--group=65534"], "group", "65534"),
-    (["-l", "/var/log/iplog"], "logfile", "/var/log/iplog"),
-    (["--logfile=/tmp/x"], "logfile", "/tmp/x"),
-    (["--pid-file=/run/iplog/iplog.pid"], "pid_file", "/run/iplog/iplog.pid"),
-    (["-i", "eth0,eth1"], "interfaces", ("eth0", "eth1")),
-    (["--interface=eth0"], "interfaces", ("eth0",)),
-    (["-a", "192.0.2.0/24,198.51.100.0/24"], "promisc", ("192.0.2.0/24", "198.51.100.0/24")),
-    (["-d"], "ignore_dns", True), (["--ignore"], "ignore_dns", True),
-    (["-o"], "no_fork", True), (["--no-fork"], "no_fork", True),
-    (["-L"], "stdout", True), (["--stdout"], "stdout", True),
-    (["-N"], "disable_resolver", True), (["--disable-resolver"], "disable_resolver", True),
-    (["--facility=local3"], "facility", "local3"), (["--facility=LOG_AUTH"], "facility", "auth"),
-    (["--priority=log_info"], "priority", "info"), (["--priority", "debug"], "priority", "debug"),
-    (["-r", "x.pcap"], "read_file", "x.pcap"), (["--read-file=-"], "read_file", "-"),
-    (["--check-config"], "check_config", True),
-    (["--no-f"], "no_fork", True),  # getopt_long: unambiguous prefixes
-])
+@pytest.mark.parametrize(
+    "argv,field,value",
+    [
+        (["-u", "iplog"], "user", "iplog"),
+        (["-uiplog"], "user", "iplog"),
+        (["--user=iplog"], "user", "iplog"),
+        (["--user", "1000"], "user", "1000"),
+        (["-g", "nogroup"], "group", "nogroup"),
+        (["--group=65534"], "group", "65534"),
+        (["-l", "/var/log/iplog"], "logfile", "/var/log/iplog"),
+        (["--logfile=/tmp/x"], "logfile", "/tmp/x"),
+        (["--pid-file=/run/iplog/iplog.pid"], "pid_file", "/run/iplog/iplog.pid"),
+        (["-i", "eth0,eth1"], "interfaces", ("eth0", "eth1")),
+        (["--interface=eth0"], "interfaces", ("eth0",)),
+        (["-a", "192.0.2.0/24,198.51.100.0/24"], "promisc", ("192.0.2.0/24", "198.51.100.0/24")),
+        (["-d"], "ignore_dns", True),
+        (["--ignore"], "ignore_dns", True),
+        (["-o"], "no_fork", True),
+        (["--no-fork"], "no_fork", True),
+        (["-L"], "stdout", True),
+        (["--stdout"], "stdout", True),
+        (["-N"], "disable_resolver", True),
+        (["--disable-resolver"], "disable_resolver", True),
+        (["--facility=local3"], "facility", "local3"),
+        (["--facility=LOG_AUTH"], "facility", "auth"),
+        (["--priority=log_info"], "priority", "info"),
+        (["--priority", "debug"], "priority", "debug"),
+        (["-r", "x.pcap"], "read_file", "x.pcap"),
+        (["--read-file=-"], "read_file", "-"),
+        (["--check-config"], "check_config", True),
+        (["--no-f"], "no_fork", True),  # getopt_long: unambiguous prefixes
+    ],
+)
 def test_options_with_values_and_flags(argv, field, value):
     assert getattr(opts(*argv), field) == value
 
@@ -82,7 +109,12 @@ def test_options_with_values_and_flags(argv, field, value):
 def test_short_options_bundle():
     o = opts("-NDwol", "/tmp/log")
     assert (o.disable_resolver, o.log_dest, o.log_ip, o.no_fork, o.logfile) == (
-        True, True, True, True, "/tmp/log")
+        True,
+        True,
+        True,
+        True,
+        "/tmp/log",
+    )
 
 
 def test_promisc_turns_on_log_dest():
@@ -104,16 +136,19 @@ def test_unknown_facility_or_priority_warns_and_falls_back(name):
     assert getattr(cmd.options, name) == getattr(Options(), name)
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["--frobnicate"], "unrecognized option '--frobnicate'"),
-    (["-j"], "invalid option -- 'j'"),
-    (["stray"], "unexpected argument 'stray'"),
-    (["--", "stray"], "unexpected argument 'stray'"),
-    (["-u"], "option requires an argument -- 'u'"),
-    (["--user"], "option '--user' requires an argument"),
-    (["--stdout=yes"], "option '--stdout' doesn't allow an argument"),
-    (["--detect"], "option '--detect' is ambiguous"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--frobnicate"], "unrecognized option '--frobnicate'"),
+        (["-j"], "invalid option -- 'j'"),
+        (["stray"], "unexpected argument 'stray'"),
+        (["--", "stray"], "unexpected argument 'stray'"),
+        (["-u"], "option requires an argument -- 'u'"),
+        (["--user"], "option '--user' requires an argument"),
+        (["--stdout=yes"], "option '--stdout' doesn't allow an argument"),
+        (["--detect"], "option '--detect' is ambiguous"),
+    ],
+)
 def test_usage_errors(argv, message):
     with pytest.raises(UsageError) as exc:
         opts(*argv)
@@ -123,8 +158,9 @@ def test_usage_errors(argv, message):
 def test_usage_error_exit_status_and_stderr():
     p = subprocess.run(IPLOG + ["--frobnicate"], capture_output=True, text=True)
     assert p.returncode == 2 and p.stdout == ""
-    assert p.stderr == ("iplog: unrecognized option '--frobnicate'\n"
-                        "Try 'iplog --help' for more information.\n")
+    assert p.stderr == (
+        "iplog: unrecognized option '--frobnicate'\nTry 'iplog --help' for more information.\n"
+    )
 
 
 def test_help_marks_values_in_force():
@@ -156,11 +192,13 @@ def test_options_override_config_file():
 def test_config_path_option(tmp_path):
     conf = tmp_path / "c.conf"
     conf.write_text("set log_dest\n")
-    cmd = parse_args(["--log-ip", "-C", str(conf)])
-    assert cmd.options.log_dest and cmd.options.config_file == str(conf)
+    tokens = tokenize(["--log-ip", "-C", str(conf)])
+    loaded = load(tokens, read_config(config_path(tokens)))
+    assert loaded.options.log_dest and loaded.options.config_file == str(conf)
 
 
 # --- normalisation (spec A1) ---------------------------------------------------
+
 
 def test_nothing_to_log_is_fatal():
     with pytest.raises(FatalError, match=r"^Told not to log anything\.  Exiting\.$"):
@@ -168,25 +206,38 @@ def test_nothing_to_log_is_fatal():
 
 
 def test_promisc_with_get_ident_is_fatal():
-    with pytest.raises(FatalError,
-                       match="^The promisc and get_ident flags are not compatible.$"):
+    with pytest.raises(FatalError, match=r"^The promisc and get_ident flags are not compatible\.$"):
         normalise(Options(promisc=("192.0.2.0/24",), get_ident=True))
 
 
-@pytest.mark.parametrize("given,expected", [
-    (dict(disable_resolver=True),
-     dict(tcp_resolve=False, udp_resolve=False, icmp_resolve=False, syn_flood=False,
-          dns_cache=False)),
-    (dict(tcp_resolve=False, udp_resolve=False, icmp_resolve=False),
-     dict(disable_resolver=True, dns_cache=False, syn_flood=False)),
-    (dict(tcp_resolve=False), dict(syn_flood=False, disable_resolver=False, dns_cache=True)),
-    (dict(icmp=False, udp=False), dict(smurf=False, ping_flood=False, udp_scan=False)),
-    (dict(tcp=False), dict(portscan=False, null_scan=False, fin_scan=False, xmas_scan=False,
-                           syn_scan=True)),
-    (dict(icmp=False), dict(ping_flood=False, smurf=True)),
-    (dict(udp=False, ignore_dns=True), dict(udp_scan=False, ignore_dns=False, smurf=True)),
-    (dict(promisc=("192.0.2.0/24",)), dict(log_dest=True)),
-])
+@pytest.mark.parametrize(
+    "given,expected",
+    [
+        (
+            dict(disable_resolver=True),
+            dict(
+                tcp_resolve=False,
+                udp_resolve=False,
+                icmp_resolve=False,
+                syn_flood=False,
+                dns_cache=False,
+            ),
+        ),
+        (
+            dict(tcp_resolve=False, udp_resolve=False, icmp_resolve=False),
+            dict(disable_resolver=True, dns_cache=False, syn_flood=False),
+        ),
+        (dict(tcp_resolve=False), dict(syn_flood=False, disable_resolver=False, dns_cache=True)),
+        (dict(icmp=False, udp=False), dict(smurf=False, ping_flood=False, udp_scan=False)),
+        (
+            dict(tcp=False),
+            dict(portscan=False, null_scan=False, fin_scan=False, xmas_scan=False, syn_scan=True),
+        ),
+        (dict(icmp=False), dict(ping_flood=False, smurf=True)),
+        (dict(udp=False, ignore_dns=True), dict(udp_scan=False, ignore_dns=False, smurf=True)),
+        (dict(promisc=("192.0.2.0/24",)), dict(log_dest=True)),
+    ],
+)
 def test_normalisation(given, expected):
     result, _ = normalise(Options(**given))
     for field, value in expected.items():
@@ -195,22 +246,28 @@ def test_normalisation(given, expected):
 
 # --- -k and -R through the pid file (spec A10) -----------------------------------
 
+
 def test_kill_and_restart_signal_the_pid_file_process(tmp_path):
-    child = subprocess.Popen([sys.executable, "-c",
-                              "import signal,time\n"
-                              "signal.signal(signal.SIGHUP, lambda *a: print('HUP', flush=True))\n"
-                              "print('ready', flush=True)\n"
-                              "time.sleep(30)"], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import signal,time\n"
+            "signal.signal(signal.SIGHUP, lambda *a: print('HUP', flush=True))\n"
+            "print('ready', flush=True)\n"
+            "time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert child.stdout.readline() == "ready\n"
         pid_file = tmp_path / "iplog.pid"
         pid_file.write_text(f"{child.pid}\n")
-        p = subprocess.run(IPLOG + [f"--pid-file={pid_file}", "-R"], capture_output=True,
-                           text=True)
+        p = subprocess.run(IPLOG + [f"--pid-file={pid_file}", "-R"], capture_output=True, text=True)
         assert (p.returncode, p.stdout, p.stderr) == (0, "", "")
         assert child.stdout.readline() == "HUP\n"
-        p = subprocess.run(IPLOG + [f"--pid-file={pid_file}", "-k"], capture_output=True,
-                           text=True)
+        p = subprocess.run(IPLOG + [f"--pid-file={pid_file}", "-k"], capture_output=True, text=True)
         assert (p.returncode, p.stdout, p.stderr) == (0, "", "")
         assert child.wait(timeout=10) == -signal.SIGTERM
     finally:
@@ -218,12 +275,15 @@ def test_kill_and_restart_signal_the_pid_file_process(tmp_path):
             child.kill()
 
 
-@pytest.mark.parametrize("content,message", [
-    (None, "Fatal: Can't open pid file: No such file or directory"),
-    ("", "Fatal: Error reading pid."),
-    ("abc\n", 'Fatal: Bad pid in {path}: "abc"'),
-    ("999999999\n", "Fatal: Can't send process signal 15: No such process"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (None, "Fatal: Can't open pid file: No such file or directory"),
+        ("", "Fatal: Error reading pid."),
+        ("abc\n", 'Fatal: Bad pid in {path}: "abc"'),
+        ("999999999\n", "Fatal: Can't send process signal 15: No such process"),
+    ],
+)
 def test_kill_errors(tmp_path, content, message):
     path = tmp_path / "iplog.pid"
     if content is not None:
@@ -236,26 +296,32 @@ def test_kill_errors(tmp_path, content, message):
 def test_pid_file_must_come_before_kill(tmp_path):
     path = tmp_path / "iplog.pid"
     path.write_text("abc\n")
-    p = subprocess.run(IPLOG + ["-C", "/nonexistent", "-k", f"--pid-file={path}"],
-                       capture_output=True, text=True)
+    p = subprocess.run(
+        IPLOG + ["-C", "/nonexistent", "-k", f"--pid-file={path}"], capture_output=True, text=True
+    )
     assert p.stderr == "Fatal: Can't open pid file: No such file or directory\n"
 
 
 def test_fatal_errors_go_to_stderr_with_255():
-    p = subprocess.run(IPLOG + ["-C", "/nonexistent", "--tcp=no", "--udp=no", "--icmp=no",
-                                "-o", "-L"], capture_output=True, text=True)
+    p = subprocess.run(
+        IPLOG + ["-C", "/nonexistent", "--tcp=no", "--udp=no", "--icmp=no", "-o", "-L"],
+        capture_output=True,
+        text=True,
+    )
     assert (p.returncode, p.stdout) == (255, "")
     assert p.stderr == "Fatal: Told not to log anything.  Exiting.\n"
 
 
 def test_json_is_refused_until_implemented(tmp_path):
-    p = subprocess.run(IPLOG + ["-C", "/nonexistent", "--json", "-r", "/dev/null"],
-                       capture_output=True, text=True)
+    p = subprocess.run(
+        IPLOG + ["-C", "/nonexistent", "--json", "-r", "/dev/null"], capture_output=True, text=True
+    )
     assert p.returncode == 255 and "--json" in p.stderr and p.stdout == ""
 
 
 def test_main_runs_with_normalised_options():
     seen = []
-    status = cli.main(["-C", "/nonexistent", "-N", "-o"],
-                      run=lambda o, c: seen.append(o) or 0)
+    status = cli.main(
+        ["-C", "/nonexistent", "-N", "-o"], run=lambda o, c, reload: seen.append(o) or 0
+    )
     assert status == 0 and seen[0].dns_cache is False and seen[0].tcp_resolve is False

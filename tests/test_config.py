@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pyiplog.config import FilterRule, Filters, PortSpec, nameserver_rules, parse_config
-from pyiplog.config.parser import read_config
+from pyiplog.config.parser import nameserver_rules, parse_config, read_config
+from pyiplog.config.rules import FilterRule, Filters, PortSpec
 from pyiplog.options import Options
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,11 +41,40 @@ def ip(addr: str) -> int:
 
 # --- set and parameter rules ------------------------------------------------------
 
-SET_WORDS = [f for f in ("tcp udp icmp frag smurf bogus log_ip log_dest stdout no_fork verbose "
-                         "fin_scan syn_scan udp_scan portscan fool_nmap xmas_scan null_scan "
-                         "get_ident dns_cache syn_flood ignore_dns ping_flood scans_only "
-                         "traceroute udp_resolve tcp_resolve icmp_resolve "
-                         "disable_resolver").split()]
+SET_WORDS = [
+    f
+    for f in [
+        "tcp",
+        "udp",
+        "icmp",
+        "frag",
+        "smurf",
+        "bogus",
+        "log_ip",
+        "log_dest",
+        "stdout",
+        "no_fork",
+        "verbose",
+        "fin_scan",
+        "syn_scan",
+        "udp_scan",
+        "portscan",
+        "fool_nmap",
+        "xmas_scan",
+        "null_scan",
+        "get_ident",
+        "dns_cache",
+        "syn_flood",
+        "ignore_dns",
+        "ping_flood",
+        "scans_only",
+        "traceroute",
+        "udp_resolve",
+        "tcp_resolve",
+        "icmp_resolve",
+        "disable_resolver",
+    ]
+]
 
 
 @pytest.mark.parametrize("word", SET_WORDS)
@@ -56,19 +85,22 @@ def test_set_every_keyword(word):
     assert parse(f"set {word} no").apply(Options()).__getattribute__(word) is False
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("user iplog", ("user", "iplog")),
-    ("group nogroup", ("group", "nogroup")),
-    ("logfile /var/log/iplog", ("logfile", "/var/log/iplog")),
-    ("pid-file /var/run/iplog/iplog.pid", ("pid_file", "/var/run/iplog/iplog.pid")),
-    ("interface eth0,eth1", ("interfaces", ("eth0", "eth1"))),
-    ("interfaces eth0", ("interfaces", ("eth0",))),  # matched on its first 9 letters
-    ("facility log_local5", ("facility", "local5")),
-    ("facility DAEMON", ("facility", "daemon")),
-    ("priority log_info", ("priority", "info")),
-    ("ignore udp", ("udp", False)),  # a filter without qualifier switches the protocol
-    ("log icmp", ("icmp", True)),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("user iplog", ("user", "iplog")),
+        ("group nogroup", ("group", "nogroup")),
+        ("logfile /var/log/iplog", ("logfile", "/var/log/iplog")),
+        ("pid-file /var/run/iplog/iplog.pid", ("pid_file", "/var/run/iplog/iplog.pid")),
+        ("interface eth0,eth1", ("interfaces", ("eth0", "eth1"))),
+        ("interfaces eth0", ("interfaces", ("eth0",))),  # matched on its first 9 letters
+        ("facility log_local5", ("facility", "local5")),
+        ("facility DAEMON", ("facility", "daemon")),
+        ("priority log_info", ("priority", "info")),
+        ("ignore udp", ("udp", False)),  # a filter without qualifier switches the protocol
+        ("log icmp", ("icmp", True)),
+    ],
+)
 def test_parameter_rules(text, expected):
     config = parse(text)
     assert config.errors == () and config.settings[0] == expected
@@ -76,46 +108,55 @@ def test_parameter_rules(text, expected):
 
 def test_promisc_sets_log_dest():
     assert parse("promisc 192.168.255.0/24").settings == (
-        ("promisc", ("192.168.255.0/24",)), ("log_dest", True))
+        ("promisc", ("192.168.255.0/24",)),
+        ("log_dest", True),
+    )
 
 
 # --- every error text ----------------------------------------------------------------
 
-@pytest.mark.parametrize("text,message", [
-    ("frobnicate 1", "Invalid rule: frobnicate"),
-    ("set", "Missing set target"),
-    ("set nothing", 'Invalid "set" target: nothing'),
-    ("set tcp maybe", "Invalid boolean token: maybe"),
-    ("user", "Missing user parameter"),
-    ("group", "Missing group parameter"),
-    ("logfile", "Missing log file parameter"),
-    ("priority", "Missing syslog priority parameter"),
-    ("facility", "Missing syslog facility parameter"),
-    ("interface", "Missing interface parameter"),
-    ("promisc", "Missing network parameter"),
-    ("ignore", "Missing protocol parameter"),
-    ("ignore gre from 1.2.3.4", "Invalid protocol: gre"),
-    ("ignore tcp frum 1.2.3.4", "Invalid filter keyword: frum"),
-    ("ignore icmp sport 53", "Invalid filter keyword: sport"),
-    ("ignore tcp type echo", "Invalid filter keyword: type"),
-    ("ignore tcp from 1.2.3.4 from 1.2.3.5", '"from" already set.'),
-    ("ignore udp dport 53 dport 54", '"dport" already set.'),
-    ("ignore icmp type", "Missing ICMP type"),
-    ("ignore tcp from", "Missing address parameter"),
-    ("ignore tcp to", "Missing address parameter"),
-    ("ignore tcp sport", "Missing port parameter"),
-    ("ignore tcp dport", "Missing port parameter"),
-    ("ignore icmp type bogus", "Unknown ICMP type: bogus"),
-    ("ignore icmp type 19", "Unknown ICMP type: 19"),
-    ("ignore icmp type EC", "Unknown ICMP type: EC"),  # B15: no prefix matching
-    ("ignore tcp dport nosuchservice", 'Invalid port: "nosuchservice"'),
-    ("ignore tcp from 1.2.3.4/1.2.x", "Invalid mask: 1.2.x"),
-    ("ignore tcp from 1.2.3.4/33", "Invalid mask: must be in range 1 - 32"),
-    ("ignore tcp from 1.2.3.4/0", "Invalid mask: must be in range 1 - 32"),
-    ("ignore tcp from typo.example", "Unknown host: typo.example"),  # B14
-    ("ignore tcp dport 70000", "Error: Ports must be between 1 and 65535"),
-    ("ignore tcp dport 100:20", "Error: Minimum port (100) is greater than the maximum port (20)"),
-])
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("frobnicate 1", "Invalid rule: frobnicate"),
+        ("set", "Missing set target"),
+        ("set nothing", 'Invalid "set" target: nothing'),
+        ("set tcp maybe", "Invalid boolean token: maybe"),
+        ("user", "Missing user parameter"),
+        ("group", "Missing group parameter"),
+        ("logfile", "Missing log file parameter"),
+        ("priority", "Missing syslog priority parameter"),
+        ("facility", "Missing syslog facility parameter"),
+        ("interface", "Missing interface parameter"),
+        ("promisc", "Missing network parameter"),
+        ("ignore", "Missing protocol parameter"),
+        ("ignore gre from 1.2.3.4", "Invalid protocol: gre"),
+        ("ignore tcp frum 1.2.3.4", "Invalid filter keyword: frum"),
+        ("ignore icmp sport 53", "Invalid filter keyword: sport"),
+        ("ignore tcp type echo", "Invalid filter keyword: type"),
+        ("ignore tcp from 1.2.3.4 from 1.2.3.5", '"from" already set.'),
+        ("ignore udp dport 53 dport 54", '"dport" already set.'),
+        ("ignore icmp type", "Missing ICMP type"),
+        ("ignore tcp from", "Missing address parameter"),
+        ("ignore tcp to", "Missing address parameter"),
+        ("ignore tcp sport", "Missing port parameter"),
+        ("ignore tcp dport", "Missing port parameter"),
+        ("ignore icmp type bogus", "Unknown ICMP type: bogus"),
+        ("ignore icmp type 19", "Unknown ICMP type: 19"),
+        ("ignore icmp type EC", "Unknown ICMP type: EC"),  # B15: no prefix matching
+        ("ignore tcp dport nosuchservice", 'Invalid port: "nosuchservice"'),
+        ("ignore tcp from 1.2.3.4/1.2.x", "Invalid mask: 1.2.x"),
+        ("ignore tcp from 1.2.3.4/33", "Invalid mask: must be in range 1 - 32"),
+        ("ignore tcp from 1.2.3.4/0", "Invalid mask: must be in range 1 - 32"),
+        ("ignore tcp from typo.example", "Unknown host: typo.example"),  # B14
+        ("ignore tcp dport 70000", "Error: Ports must be between 1 and 65535"),
+        (
+            "ignore tcp dport 100:20",
+            "Error: Minimum port (100) is greater than the maximum port (20)",
+        ),
+    ],
+)
 def test_error_texts(text, message):
     assert error(text) == f"[line 1] {message}"
 
@@ -124,8 +165,9 @@ def test_error_texts(text, message):
 def test_bad_facility_or_priority_falls_back(name):
     config = parse(f"{name} bogus")
     assert config.errors == (f'[line 1] Invalid {name}: "bogus" - falling back to default.',)
-    assert getattr(config.apply(Options(**{name: "local0" if name == "facility" else "info"})),
-                   name) == getattr(Options(), name)
+    assert getattr(
+        config.apply(Options(**{name: "local0" if name == "facility" else "info"})), name
+    ) == getattr(Options(), name)
 
 
 def test_unterminated_comment_keeps_what_came_before():
@@ -135,30 +177,45 @@ def test_unterminated_comment_keeps_what_came_before():
 
 
 def test_bad_lines_are_skipped_and_the_rest_loads():
-    config = parse("ignore tcp dport 8080\nset bogusword\nignore udp dport 99999\n"
-                   "ignore icmp type nope\nlog tcp dport 22\n")
-    assert config.errors == ('[line 2] Invalid "set" target: bogusword',
-                             "[line 3] Error: Ports must be between 1 and 65535",
-                             "[line 4] Unknown ICMP type: nope")
+    config = parse(
+        "ignore tcp dport 8080\nset bogusword\nignore udp dport 99999\n"
+        "ignore icmp type nope\nlog tcp dport 22\n"
+    )
+    assert config.errors == (
+        '[line 2] Invalid "set" target: bogusword',
+        "[line 3] Error: Ports must be between 1 and 65535",
+        "[line 4] Unknown ICMP type: nope",
+    )
     assert [(str(r), r.line) for r in config.filters] == [
-        ("ignore tcp dport 8080", 1), ("log tcp dport 22", 5)]
+        ("ignore tcp dport 8080", 1),
+        ("log tcp dport 22", 5),
+    ]
 
 
 # --- comments -----------------------------------------------------------------------
 
+
 def test_comments():
-    config = parse("# a comment\n"
-                   "user iplog # the rest is ignored\n"
-                   "group#not-a-comment x\n"
-                   "/* one line */ set log_ip\n"
-                   "set log_dest /* inside */ true\n"
-                   "set tcp /* spans\n"
-                   "lines */ set udp false\n"
-                   "/*\n** block\n*/\n"
-                   "set verbose\n")
+    config = parse(
+        "# a comment\n"
+        "user iplog # the rest is ignored\n"
+        "group#not-a-comment x\n"
+        "/* one line */ set log_ip\n"
+        "set log_dest /* inside */ true\n"
+        "set tcp /* spans\n"
+        "lines */ set udp false\n"
+        "/*\n** block\n*/\n"
+        "set verbose\n"
+    )
     assert config.errors == ("[line 3] Invalid rule: group#not-a-comment",)
-    assert config.settings == (("user", "iplog"), ("log_ip", True), ("log_dest", True),
-                               ("tcp", True), ("udp", False), ("verbose", True))
+    assert config.settings == (
+        ("user", "iplog"),
+        ("log_ip", True),
+        ("log_dest", True),
+        ("tcp", True),
+        ("udp", False),
+        ("verbose", True),
+    )
 
 
 def test_comment_closing_inside_a_token():
@@ -168,46 +225,74 @@ def test_comment_closing_inside_a_token():
 
 # --- filters: addresses, ports, ICMP types ----------------------------------------------
 
-@pytest.mark.parametrize("text,expected", [
-    ("ignore tcp from *", "ignore tcp from *"),
-    ("ignore tcp from 192.0.2.7", "ignore tcp from 192.0.2.7"),
-    ("ignore udp from 127.1.2/24", "ignore udp from 127.1.2.0/24"),
-    ("ignore udp from 127.1.2/255.255.255.0", "ignore udp from 127.1.2.0/24"),
-    ("ignore udp from 10", "ignore udp from 10.0.0.0"),
-    ("ignore udp from 10/8", "ignore udp from 10.0.0.0/8"),
-    ("ignore udp from 192.0.2.7/*", "ignore udp from *"),  # B14: '*' mask is any
-    ("ignore udp from 0.0.0.0", "ignore udp from *"),
-    ("ignore tcp to !192.0.2.0/24", "ignore tcp to !192.0.2.0/24"),
-    ("ignore tcp from gw.example", "ignore tcp from 192.0.2.1"),
-    ("ignore tcp from 2001:db8::/32", "ignore tcp from 2001:db8::/32"),
-    ("ignore tcp dport 80", "ignore tcp dport 80"),
-    ("ignore tcp dport *", "ignore tcp dport *"),
-    ("ignore tcp dport 0", "ignore tcp dport *"),
-    ("ignore tcp dport 0:0", "ignore tcp dport *"),
-    ("ignore tcp dport 1024:", "ignore tcp dport 1024:65535"),
-    ("ignore tcp dport :1023", "ignore tcp dport 0:1023"),
-    ("ignore tcp dport 20:21", "ignore tcp dport 20:21"),
-    ("ignore tcp dport !80", "ignore tcp dport !80"),
-    ("log tcp dport 1045:1055 sport ftp-data", "log tcp sport 20 dport 1045:1055"),
-    ("ignore tcp dport telnet", "ignore tcp dport 23"),
-    ("ignore udp sport domain", "ignore udp sport 53"),
-    ("ignore tcp dport 1024: sport 20", "ignore tcp sport 20 dport 1024:65535"),
-    ("IGNORE TCP FROM 192.0.2.1 TO 192.0.2.2 SPORT 1 DPORT 2",
-     "ignore tcp from 192.0.2.1 to 192.0.2.2 sport 1 dport 2"),
-    ("ignore tcp dport 2 sport 1 to 192.0.2.2 from 192.0.2.1",
-     "ignore tcp from 192.0.2.1 to 192.0.2.2 sport 1 dport 2"),
-])
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("ignore tcp from *", "ignore tcp from *"),
+        ("ignore tcp from 192.0.2.7", "ignore tcp from 192.0.2.7"),
+        ("ignore udp from 127.1.2/24", "ignore udp from 127.1.2.0/24"),
+        ("ignore udp from 127.1.2/255.255.255.0", "ignore udp from 127.1.2.0/24"),
+        ("ignore udp from 10", "ignore udp from 10.0.0.0"),
+        ("ignore udp from 10/8", "ignore udp from 10.0.0.0/8"),
+        ("ignore udp from 192.0.2.7/*", "ignore udp from *"),  # B14: '*' mask is any
+        ("ignore udp from 0.0.0.0", "ignore udp from *"),
+        ("ignore tcp to !192.0.2.0/24", "ignore tcp to !192.0.2.0/24"),
+        ("ignore tcp from gw.example", "ignore tcp from 192.0.2.1"),
+        ("ignore tcp from 2001:db8::/32", "ignore tcp from 2001:db8::/32"),
+        ("ignore tcp dport 80", "ignore tcp dport 80"),
+        ("ignore tcp dport *", "ignore tcp dport *"),
+        ("ignore tcp dport 0", "ignore tcp dport *"),
+        ("ignore tcp dport 0:0", "ignore tcp dport *"),
+        ("ignore tcp dport 1024:", "ignore tcp dport 1024:65535"),
+        ("ignore tcp dport :1023", "ignore tcp dport 0:1023"),
+        ("ignore tcp dport 20:21", "ignore tcp dport 20:21"),
+        ("ignore tcp dport !80", "ignore tcp dport !80"),
+        ("log tcp dport 1045:1055 sport ftp-data", "log tcp sport 20 dport 1045:1055"),
+        ("ignore tcp dport telnet", "ignore tcp dport 23"),
+        ("ignore udp sport domain", "ignore udp sport 53"),
+        ("ignore tcp dport 1024: sport 20", "ignore tcp sport 20 dport 1024:65535"),
+        (
+            "IGNORE TCP FROM 192.0.2.1 TO 192.0.2.2 SPORT 1 DPORT 2",
+            "ignore tcp from 192.0.2.1 to 192.0.2.2 sport 1 dport 2",
+        ),
+        (
+            "ignore tcp dport 2 sport 1 to 192.0.2.2 from 192.0.2.1",
+            "ignore tcp from 192.0.2.1 to 192.0.2.2 sport 1 dport 2",
+        ),
+    ],
+)
 def test_filter_forms(text, expected):
     assert one_rule(text) == expected
 
 
-@pytest.mark.parametrize("word,number", [
-    ("echoreply", 0), ("unreach", 3), ("sourcequench", 4), ("redirect", 5), ("echo", 8),
-    ("routeradvert", 9), ("routersolicit", 10), ("timxceed", 11), ("paramprob", 12),
-    ("tstamp", 13), ("tstampreply", 14), ("ireq", 15), ("ireqreply", 16), ("maskreq", 17),
-    ("maskreply", 18), ("ICMP_ECHO", 8), ("icmp_unreach", 3), ("TIMESTAMP_REPLY", 14),
-    ("ICMP_DEST_UNREACHABLE", 3), ("address_reply", 18), ("0", 0), ("18", 18),
-])
+@pytest.mark.parametrize(
+    "word,number",
+    [
+        ("echoreply", 0),
+        ("unreach", 3),
+        ("sourcequench", 4),
+        ("redirect", 5),
+        ("echo", 8),
+        ("routeradvert", 9),
+        ("routersolicit", 10),
+        ("timxceed", 11),
+        ("paramprob", 12),
+        ("tstamp", 13),
+        ("tstampreply", 14),
+        ("ireq", 15),
+        ("ireqreply", 16),
+        ("maskreq", 17),
+        ("maskreply", 18),
+        ("ICMP_ECHO", 8),
+        ("icmp_unreach", 3),
+        ("TIMESTAMP_REPLY", 14),
+        ("ICMP_DEST_UNREACHABLE", 3),
+        ("address_reply", 18),
+        ("0", 0),
+        ("18", 18),
+    ],
+)
 def test_icmp_types(word, number):
     assert one_rule(f"ignore icmp type {word}") == f"ignore icmp type {number}"
     assert one_rule(f"ignore icmp type !{word}") == f"ignore icmp type !{number}"
@@ -216,10 +301,13 @@ def test_icmp_types(word, number):
 def test_host_name_gives_a_rule_per_address():
     config = parse("ignore tcp from multi.example to gw.example")
     assert [str(r) for r in config.filters] == [
-        "ignore tcp from 192.0.2.5 to 192.0.2.1", "ignore tcp from 192.0.2.6 to 192.0.2.1"]
+        "ignore tcp from 192.0.2.5 to 192.0.2.1",
+        "ignore tcp from 192.0.2.6 to 192.0.2.1",
+    ]
 
 
 # --- the matcher ---------------------------------------------------------------------------
+
 
 def filters(text: str, dns=()) -> Filters:
     config = parse(text)
@@ -268,8 +356,10 @@ def test_dns_rules_beat_log_rules(tmp_path):
     resolv = tmp_path / "resolv.conf"
     resolv.write_text("search example\nnameserver 192.0.2.53\nnameserver 2001:db8::53\n")
     dns = nameserver_rules(str(resolv))
-    assert [str(r) for r in dns] == ["ignore udp from 192.0.2.53 sport 53",
-                                     "ignore udp from 2001:db8::53 sport 53"]
+    assert [str(r) for r in dns] == [
+        "ignore udp from 192.0.2.53 sport 53",
+        "ignore udp from 2001:db8::53 sport 53",
+    ]
     f = filters("log udp sport 53", dns)
     assert f.ignored("udp", ip("192.0.2.53"), 2, 53, 4000)
     assert not f.ignored("udp", ip("192.0.2.54"), 2, 53, 4000)
@@ -282,37 +372,65 @@ def test_no_rule_means_logged():
 
 # --- the seed article's configuration and the man page's examples ------------------------------
 
+
 def test_example_config_from_the_article():
     config = read_config(str(ROOT / "conf" / "iplog.conf.example"))
     assert config.errors == ()
     o = config.apply(Options())
     assert (o.user, o.group, o.pid_file, o.logfile, o.facility, o.priority) == (
-        "iplog", "nogroup", "/var/run/iplog/iplog.pid", "/var/log/iplog", "daemon", "info")
+        "iplog",
+        "nogroup",
+        "/var/run/iplog/iplog.pid",
+        "/var/log/iplog",
+        "daemon",
+        "info",
+    )
     assert (o.log_ip, o.log_dest, o.portscan, o.interfaces, o.icmp) == (
-        True, False, True, ("eth0",), False)
+        True,
+        False,
+        True,
+        ("eth0",),
+        False,
+    )
     assert [str(r) for r in config.filters] == [
-        "ignore tcp dport 8080", "ignore tcp dport 53", "ignore udp dport 53",
-        "ignore udp dport 1024", "ignore udp dport 2837"]
+        "ignore tcp dport 8080",
+        "ignore tcp dport 53",
+        "ignore udp dport 53",
+        "ignore udp dport 1024",
+        "ignore udp dport 2837",
+    ]
 
 
 def test_man_page_examples_uncommented():
     text = (ROOT / "conf" / "iplog.conf.example").read_text()
-    examples = [line[1:] for line in text.splitlines()
-                if line.startswith("#ignore") or line.startswith("#log")
-                or line.startswith("#promisc") or line.startswith("#set")]
+    examples = [
+        line[1:]
+        for line in text.splitlines()
+        if line.startswith("#ignore")
+        or line.startswith("#log")
+        or line.startswith("#promisc")
+        or line.startswith("#set")
+    ]
     assert len(examples) == 11
     config = parse("\n".join(examples))
     assert config.errors == ()
     assert [str(r) for r in config.filters] == [
-        "ignore udp from 192.168.0.1 sport 53", "ignore udp from 192.168.0.2 sport 53",
-        "log tcp sport 20 dport 1045:1055", "ignore tcp sport 20 dport 1024:65535",
-        "ignore tcp dport 80", "ignore icmp type 3", "ignore icmp type !8",
-        "ignore udp from 127.1.2.0/24", "ignore udp from 127.1.2.0/24"]
+        "ignore udp from 192.168.0.1 sport 53",
+        "ignore udp from 192.168.0.2 sport 53",
+        "log tcp sport 20 dport 1045:1055",
+        "ignore tcp sport 20 dport 1024:65535",
+        "ignore tcp dport 80",
+        "ignore icmp type 3",
+        "ignore icmp type !8",
+        "ignore udp from 127.1.2.0/24",
+        "ignore udp from 127.1.2.0/24",
+    ]
 
 
 def test_article_extra_rules():
-    config = parse("ignore tcp sport 25\nignore tcp dport 25\nignore udp sport 53\n"
-                   "ignore udp dport 53\n")
+    config = parse(
+        "ignore tcp sport 25\nignore tcp dport 25\nignore udp sport 53\nignore udp dport 53\n"
+    )
     assert config.errors == () and len(config.filters) == 4
 
 
@@ -323,28 +441,39 @@ def test_missing_file_is_not_an_error(tmp_path):
 
 # --- --check-config ----------------------------------------------------------------------------
 
+
 def run_check(path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pyiplog", "--check-config", "-C", str(path)],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "pyiplog", "--check-config", "-C", str(path)],
+        capture_output=True,
+        text=True,
+    )
 
 
 def test_check_config_reports_three_bad_lines(tmp_path):
     conf = tmp_path / "iplog.conf"
-    conf.write_text("user iplog\n"
-                    "ignore tcp dport 8080\n"
-                    "set frobnicate\n"
-                    "ignore udp from 192.0.2.0/24 dport 53\n"
-                    "ignore tcp dport 99999\n"
-                    "log tcp dport 22\n"
-                    "ignore icmp type nonsense\n")
+    conf.write_text(
+        "user iplog\n"
+        "ignore tcp dport 8080\n"
+        "set frobnicate\n"
+        "ignore udp from 192.0.2.0/24 dport 53\n"
+        "ignore tcp dport 99999\n"
+        "log tcp dport 22\n"
+        "ignore icmp type nonsense\n"
+    )
     p = run_check(conf)
     assert p.returncode == 1
-    assert p.stderr.splitlines() == ['[line 3] Invalid "set" target: frobnicate',
-                                     "[line 5] Error: Ports must be between 1 and 65535",
-                                     "[line 7] Unknown ICMP type: nonsense"]
+    assert p.stderr.splitlines() == [
+        '[line 3] Invalid "set" target: frobnicate',
+        "[line 5] Error: Ports must be between 1 and 65535",
+        "[line 7] Unknown ICMP type: nonsense",
+    ]
     rules = [line for line in p.stdout.splitlines() if line.startswith(("log ", "ignore "))]
-    assert rules == ["log tcp dport 22  # line 6", "ignore tcp dport 8080  # line 2",
-                     "ignore udp from 192.0.2.0/24 dport 53  # line 4"]
+    assert rules == [
+        "log tcp dport 22  # line 6",
+        "ignore tcp dport 8080  # line 2",
+        "ignore udp from 192.0.2.0/24 dport 53  # line 4",
+    ]
     assert "user iplog" in p.stdout.splitlines()
 
 
@@ -356,24 +485,33 @@ def test_check_config_clean_example_exits_zero():
 
 # --- detection tuning (pyiplog) -----------------------------------------------------------
 
+
 def test_threshold_and_window_rules():
-    config = parse("threshold syn_scan 20\nwindow portscan 600\nwindow reply 1.5\n"
-                   "threshold udp_flood 500\n")
+    config = parse(
+        "threshold syn_scan 20\nwindow portscan 600\nwindow reply 1.5\nthreshold udp_flood 500\n"
+    )
     assert config.errors == ()
     o = config.apply(Options())
-    assert o.tuning == (("threshold", "syn_scan", 20), ("window", "portscan", 600.0),
-                        ("window", "reply", 1.5), ("threshold", "udp_flood", 500))
+    assert o.tuning == (
+        ("threshold", "syn_scan", 20),
+        ("window", "portscan", 600.0),
+        ("window", "reply", 1.5),
+        ("threshold", "udp_flood", 500),
+    )
 
 
-@pytest.mark.parametrize("text,message", [
-    ("threshold", "Missing threshold parameter"),
-    ("window portscan", "Missing window parameter"),
-    ("threshold nosuch 3", "Unknown detector: nosuch"),
-    ("threshold portscan many", "Invalid threshold: many"),
-    ("threshold portscan 2.5", "Invalid threshold: 2.5"),
-    ("window portscan -1", "Invalid window: -1"),
-    ("threshold reply 3", "Invalid threshold: reply has only a window"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("threshold", "Missing threshold parameter"),
+        ("window portscan", "Missing window parameter"),
+        ("threshold nosuch 3", "Unknown detector: nosuch"),
+        ("threshold portscan many", "Invalid threshold: many"),
+        ("threshold portscan 2.5", "Invalid threshold: 2.5"),
+        ("window portscan -1", "Invalid window: -1"),
+        ("threshold reply 3", "Invalid threshold: reply has only a window"),
+    ],
+)
 def test_tuning_errors(text, message):
     assert parse(text).errors == (f"[line 1] {message}",)
 

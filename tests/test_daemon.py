@@ -18,18 +18,28 @@ import time
 from pathlib import Path
 
 import pytest
+
 from live import (
-    ENV, IPLOG, ROOT, Namespaces, free_port, has_line, lines_of, needs_root, needs_tools,
-    pid_alive, syn_to_localhost, wait_for,
+    ENV,
+    IPLOG,
+    ROOT,
+    ROOT_MARKS,
+    Namespaces,
+    free_port,
+    has_line,
+    lines_of,
+    needs_tools,
+    pid_alive,
+    syn_to_localhost,
+    wait_for,
 )
 
-pytestmark = needs_root
+pytestmark = ROOT_MARKS
 
 
 def start(*args, cwd=None):
     """Start iplog (it detaches unless -o); returns the CompletedProcess or Popen."""
-    return subprocess.run(IPLOG + list(args), capture_output=True, text=True, env=ENV,
-                          timeout=30)
+    return subprocess.run(IPLOG + list(args), capture_output=True, text=True, env=ENV, timeout=30)
 
 
 def current_pid(path) -> int:
@@ -57,9 +67,25 @@ def foreground(workdir, *args, conf=""):
     config = workdir / "iplog.conf"
     config.write_text(conf)
     log = workdir / "iplog.log"
-    proc = subprocess.Popen(IPLOG + ["-C", str(config), "-N", "-o", "-i", "lo", "-l", str(log),
-                                     f"--pid-file={workdir}/iplog.pid", *args],
-                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        IPLOG
+        + [
+            "-C",
+            str(config),
+            "-N",
+            "-o",
+            "-i",
+            "lo",
+            "-l",
+            str(log),
+            f"--pid-file={workdir}/iplog.pid",
+            *args,
+        ],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert wait_for(has_line(log, "iplog started."), 10), proc.stderr.read() if proc.poll() else ""
     return proc, log
 
@@ -105,8 +131,10 @@ def test_lifecycle(workdir):
     pid_file = rundir / "iplog.pid"
     log = workdir / "iplog.log"
     conf = workdir / "iplog.conf"
-    conf.write_text(f"user nobody\ngroup nogroup\nlogfile {log}\npid-file {pid_file}\n"
-                    "interface lo\nset disable_resolver\n")
+    conf.write_text(
+        f"user nobody\ngroup nogroup\nlogfile {log}\npid-file {pid_file}\n"
+        "interface lo\nset disable_resolver\n"
+    )
     p = start("-C", str(conf))
     assert (p.returncode, p.stdout, p.stderr) == (0, "", "")
     pid = read_pid(pid_file)
@@ -128,9 +156,12 @@ def test_lifecycle(workdir):
         assert wait_for(lambda: lines_of(log).count("iplog started.") == 2)
         port = free_port()
         syn_to_localhost(port)
-        assert wait_for(lambda: any(x.startswith(f"TCP: port {port} connection attempt to "
-                                                 "127.0.0.1 from 127.0.0.1:")
-                                    for x in lines_of(log)))
+        assert wait_for(
+            lambda: any(
+                x.startswith(f"TCP: port {port} connection attempt to 127.0.0.1 from 127.0.0.1:")
+                for x in lines_of(log)
+            )
+        )
         # -k stops it and the pid file goes.
         p = start("-C", str(conf), "-k")
         assert (p.returncode, p.stderr) == (0, "")
@@ -158,13 +189,23 @@ def test_lifecycle(workdir):
 
 
 def test_bad_user_and_interface_are_fatal(workdir):
-    p = start("-C", "/nonexistent", "-i", "lo", "-u", "no-such-user-here", "-o", "-L",
-              f"--pid-file={workdir}/p")
+    p = start(
+        "-C",
+        "/nonexistent",
+        "-i",
+        "lo",
+        "-u",
+        "no-such-user-here",
+        "-o",
+        "-L",
+        f"--pid-file={workdir}/p",
+    )
     assert (p.returncode, p.stderr) == (255, 'Fatal: Unknown user: "no-such-user-here"\n')
     p = start("-C", "/nonexistent", "-i", "nosuchif0", "-o", "-L", f"--pid-file={workdir}/p")
     assert p.returncode == 255
-    assert p.stderr == ("Fatal: Couldn't initialize interfaces. (nosuchif0: not up or without"
-                        " an IPv4 address)\n")
+    assert p.stderr == (
+        "Fatal: Couldn't initialize interfaces. (nosuchif0: not up or without an IPv4 address)\n"
+    )
 
 
 def test_rotation_as_unprivileged_user(workdir):
@@ -177,8 +218,10 @@ def test_rotation_as_unprivileged_user(workdir):
     os.chown(rundir, 65534, 65534)
     log = logdir / "iplog"
     conf = workdir / "iplog.conf"
-    conf.write_text(f"user nobody\nlogfile {log}\npid-file {rundir}/iplog.pid\ninterface lo\n"
-                    "set disable_resolver\n")
+    conf.write_text(
+        f"user nobody\nlogfile {log}\npid-file {rundir}/iplog.pid\ninterface lo\n"
+        "set disable_resolver\n"
+    )
     assert start("-C", str(conf)).returncode == 0
     pid = read_pid(rundir / "iplog.pid")
     try:
@@ -189,8 +232,13 @@ def test_rotation_as_unprivileged_user(workdir):
         log.rename(logdir / "iplog.1")
         os.kill(pid, signal.SIGHUP)
         rotated = logdir / "iplog.1"
-        assert wait_for(has_line(rotated, f'Warning: unable to reopen "{log}": Permission'
-                                          " denied; still writing to the file that was open."))
+        assert wait_for(
+            has_line(
+                rotated,
+                f'Warning: unable to reopen "{log}": Permission'
+                " denied; still writing to the file that was open.",
+            )
+        )
         syn_to_localhost(after)
         assert wait_for(lambda: any(f"port {after} " in x for x in lines_of(rotated)))
         assert pid_alive(pid)
@@ -209,13 +257,17 @@ def test_hup_under_load(workdir):
     log = logdir / "iplog"
     pid_file = workdir / "iplog.pid"
     conf = workdir / "iplog.conf"
-    conf.write_text(f"logfile {log}\npid-file {pid_file}\ninterface lo\nset disable_resolver\n"
-                    "set udp_scan false\nset icmp false\nset tcp false\n")
+    conf.write_text(
+        f"logfile {log}\npid-file {pid_file}\ninterface lo\nset disable_resolver\n"
+        "set udp_scan false\nset icmp false\nset tcp false\n"
+    )
     snippet = (ROOT / "initscripts" / "iplog.logrotate").read_text()
-    snippet = (snippet.replace("/var/log/iplog", str(log))
-               .replace("create 0640 iplog nogroup", "create 0640 root root")
-               .replace("/usr/local/sbin/iplog -R", f"{' '.join(IPLOG)} -C {conf} -R")
-               .replace("notifempty", "ifempty"))
+    snippet = (
+        snippet.replace("/var/log/iplog", str(log))
+        .replace("create 0640 iplog nogroup", "create 0640 root root")
+        .replace("/usr/local/sbin/iplog -R", f"{' '.join(IPLOG)} -C {conf} -R")
+        .replace("notifempty", "ifempty")
+    )
     (workdir / "logrotate.conf").write_text(snippet)
     assert start("-C", str(conf)).returncode == 0
     pid = read_pid(pid_file)
@@ -232,9 +284,18 @@ def test_hup_under_load(workdir):
             if i % 2000 == 1999:
                 n = i // 2000
                 if n == 4:
-                    p = subprocess.run(["logrotate", "-f", "-s", str(workdir / "state"),
-                                        str(workdir / "logrotate.conf")],
-                                       capture_output=True, text=True, env=ENV)
+                    p = subprocess.run(
+                        [
+                            "logrotate",
+                            "-f",
+                            "-s",
+                            str(workdir / "state"),
+                            str(workdir / "logrotate.conf"),
+                        ],
+                        capture_output=True,
+                        text=True,
+                        env=ENV,
+                    )
                     assert p.returncode == 0, p.stderr
                 else:
                     log.rename(logdir / f"iplog.manual{n}")
@@ -250,9 +311,13 @@ def test_hup_under_load(workdir):
             return [x for f in sorted(logdir.iterdir()) for x in lines_of(f)]
 
         from pyiplog.resolve import read_services
-        services = read_services()
-        expected = {f"UDP: dgram to {services.get((base + i, 'udp')) or f'port {base + i}'}"
-                    f" from 127.0.0.1:{sport} (4 data bytes)" for i in range(total)}
+
+        services = read_services("/etc/services")  # what the daemon under test reads
+        expected = {
+            f"UDP: dgram to {services.get((base + i, 'udp')) or f'port {base + i}'}"
+            f" from 127.0.0.1:{sport} (4 data bytes)"
+            for i in range(total)
+        }
         if not wait_for(lambda: expected <= set(all_lines()), 20, 0.2):
             os.kill(pid, signal.SIGUSR1)
             time.sleep(1.5)
@@ -270,8 +335,9 @@ def test_hup_under_load(workdir):
     files = sorted(logdir.iterdir())
     assert len(files) == rotations + 1, files
     assert sum(lines_of(f).count("iplog started.") for f in files) == rotations + 1
-    assert sum(x.startswith("Restarting iplog (pid ") for f in files for x in lines_of(f)) \
-        == rotations
+    assert (
+        sum(x.startswith("Restarting iplog (pid ") for f in files for x in lines_of(f)) == rotations
+    )
 
 
 @needs_tools("unshare")
@@ -293,8 +359,12 @@ mount --rbind "$d" /dev
 exec {sys.executable} -m pyiplog -C /nonexistent -N -o -i lo --facility=local3 \
     --priority=info --pid-file={workdir}/iplog.pid
 """
-    proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                             script], env=ENV, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+        env=ENV,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         first = listener.recv(4096).decode()
         pid = re.match(r"<(\d+)>\w{3} [ \d]\d \d\d:\d\d:\d\d iplog\[(\d+)\]: (.*)$", first)
@@ -307,8 +377,10 @@ exec {sys.executable} -m pyiplog -C /nonexistent -N -o -i lo --facility=local3 \
             message = listener.recv(4096).decode()
             if f"port {port}" in message:
                 break
-        assert message.endswith(f"iplog[{pid.group(2)}]: TCP: port {port} connection attempt"
-                                f" from 127.0.0.1:{message.rsplit(':', 1)[1]}")
+        assert message.endswith(
+            f"iplog[{pid.group(2)}]: TCP: port {port} connection attempt"
+            f" from 127.0.0.1:{message.rsplit(':', 1)[1]}"
+        )
         assert message.startswith("<158>")
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -318,12 +390,25 @@ exec {sys.executable} -m pyiplog -C /nonexistent -N -o -i lo --facility=local3 \
 
 # --- real scanners between two namespaces ------------------------------------------------
 
+
 @contextlib.contextmanager
 def daemon_in_b(ns, workdir, *extra):
     """iplog in the target namespace on its veth end, foreground; yields its log."""
     log = workdir / "live.log"
-    daemon = ns.popen_b(*IPLOG, "-C", "/nonexistent", "-N", "-o", "-i", ns.b_if, *extra,
-                        "-l", str(log), f"--pid-file={workdir}/iplog.pid", env=ENV)
+    daemon = ns.popen_b(
+        *IPLOG,
+        "-C",
+        "/nonexistent",
+        "-N",
+        "-o",
+        "-i",
+        ns.b_if,
+        *extra,
+        "-l",
+        str(log),
+        f"--pid-file={workdir}/iplog.pid",
+        env=ENV,
+    )
     try:
         assert wait_for(has_line(log, "iplog started."))
         yield log, daemon
@@ -336,41 +421,77 @@ def daemon_in_b(ns, workdir, *extra):
 def test_real_scanners_live_equal_offline(workdir):
     with Namespaces() as ns:
         capture = workdir / "same.pcap"
-        dump = ns.popen_b("tcpdump", "-i", ns.b_if, "-s", "0", "-U", "-w", str(capture),
-                          f"dst host {ns.B_ADDR}", stderr=subprocess.PIPE)
+        dump = ns.popen_b(
+            "tcpdump",
+            "-i",
+            ns.b_if,
+            "-s",
+            "0",
+            "-U",
+            "-w",
+            str(capture),
+            f"dst host {ns.B_ADDR}",
+            stderr=subprocess.PIPE,
+        )
         # 2.2.3's counting and kernel filter: the capture holds what the daemon saw.
         try:
             with daemon_in_b(ns, workdir, "--classic-detection") as (log, _):
                 time.sleep(1)  # tcpdump is listening by now
-                for scan in (["-sS", "-p", "1-40"], ["-sF", "-p", "1-30"],
-                             ["-sU", "-p", "1-30"]):
-                    p = ns.in_a("nmap", "-n", "-Pn", "--max-retries", "0", *scan, ns.B_ADDR,
-                                capture_output=True, timeout=120)
+                for scan in (["-sS", "-p", "1-40"], ["-sF", "-p", "1-30"], ["-sU", "-p", "1-30"]):
+                    p = ns.in_a(
+                        "nmap",
+                        "-n",
+                        "-Pn",
+                        "--max-retries",
+                        "0",
+                        *scan,
+                        ns.B_ADDR,
+                        capture_output=True,
+                        timeout=120,
+                    )
                     assert p.returncode == 0, p.stderr
-                p = ns.in_a("hping3", "--icmp", "--faster", "-c", "300", ns.B_ADDR,
-                            capture_output=True, timeout=60)
+                p = ns.in_a(
+                    "hping3",
+                    "--icmp",
+                    "--faster",
+                    "-c",
+                    "300",
+                    ns.B_ADDR,
+                    capture_output=True,
+                    timeout=60,
+                )
                 time.sleep(1.5)
         finally:
             dump.send_signal(signal.SIGTERM)
             dump.wait(10)
         live = lines_of(log)
-        offline = subprocess.run(IPLOG + ["-C", "/nonexistent", "-N", "--classic-detection",
-                                          "-r", str(capture)],
-                                 capture_output=True, text=True, env=ENV)
+        offline = subprocess.run(
+            IPLOG + ["-C", "/nonexistent", "-N", "--classic-detection", "-r", str(capture)],
+            capture_output=True,
+            text=True,
+            env=ENV,
+        )
         assert offline.returncode == 0, offline.stderr
         offline_lines = [x[16:] for x in offline.stdout.splitlines()]
 
         def comparable(lines):
-            return [x for x in lines if " mode expired for " not in x
-                    and x not in ("iplog started.", "Caught signal 15, exiting.")]
+            return [
+                x
+                for x in lines
+                if " mode expired for " not in x
+                and x not in ("iplog started.", "Caught signal 15, exiting.")
+            ]
 
         a = ns.A_ADDR
         assert comparable(live) == comparable(offline_lines)
         detected = [x for x in live if " detected" in x]
         assert [x.split(" detected")[0] for x in detected] == [
-            "TCP: SYN scan", "TCP: FIN scan", "UDP: scan/flood", "ICMP: ping flood"]
+            "TCP: SYN scan",
+            "TCP: FIN scan",
+            "UDP: scan/flood",
+            "ICMP: ping flood",
+        ]
         assert all(f" from {a}" in x for x in detected)
-
 
 
 CLIENT = """
@@ -390,18 +511,33 @@ def test_live_default_counting_served_traffic_and_a_scan(workdir):
     """Live, default counting: the host's answers (captured by the kernel
     filter) keep a busy client quiet; a real SYN scan is still detected."""
     with Namespaces() as ns:
-        servers = ns.popen_b(sys.executable, str(Path(__file__).parent / "servers.py"),
-                             ns.B_ADDR, stdout=subprocess.PIPE, text=True)
+        servers = ns.popen_b(
+            sys.executable,
+            str(Path(__file__).parent / "servers.py"),
+            ns.B_ADDR,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         try:
             assert servers.stdout.readline() == "ready\n"
             with daemon_in_b(ns, workdir) as (log, _):
-                p = ns.in_a(sys.executable, "-c", CLIENT, capture_output=True, text=True,
-                            timeout=60)
+                p = ns.in_a(
+                    sys.executable, "-c", CLIENT, capture_output=True, text=True, timeout=60
+                )
                 assert p.returncode == 0, p.stderr
                 time.sleep(4)  # longer than the reply wait
                 assert [x for x in lines_of(log) if " detected" in x or "Bogus" in x] == []
-                p = ns.in_a("nmap", "-n", "-Pn", "-sS", "-p", "1-100", ns.B_ADDR,
-                            capture_output=True, timeout=120)
+                p = ns.in_a(
+                    "nmap",
+                    "-n",
+                    "-Pn",
+                    "-sS",
+                    "-p",
+                    "1-100",
+                    ns.B_ADDR,
+                    capture_output=True,
+                    timeout=120,
+                )
                 assert p.returncode == 0
                 assert wait_for(lambda: [x for x in lines_of(log) if " detected" in x], 10)
         finally:
@@ -444,23 +580,36 @@ def test_statistics_and_repeats_flushed_on_exit(workdir):
         stop(proc)
     lines = lines_of(log)
     stats = lines.index(next(x for x in lines if x.startswith("Statistics for lo: ")))
-    assert re.fullmatch(r"Statistics for lo: \d+ packets seen, \d+ dropped by the kernel, "
-                        r"\d+ scan entries, \d+ incomplete datagrams\.", lines[stats])
-    assert lines[stats - 2:stats] == [line, "last message repeated 2 times"]
+    assert re.fullmatch(
+        r"Statistics for lo: \d+ packets seen, \d+ dropped by the kernel, "
+        r"\d+ scan entries, \d+ incomplete datagrams, 0 packets not analysed \(errors\)\.",
+        lines[stats],
+    )
+    assert lines[stats - 2 : stats] == [line, "last message repeated 2 times"]
     # TERM writes the pending count before its own line: nothing is lost.
-    assert lines[stats + 1:] == [line, "last message repeated 2 times",
-                                 "Caught signal 15, exiting."]
+    assert lines[stats + 1 :] == [
+        line,
+        "last message repeated 2 times",
+        "Caught signal 15, exiting.",
+    ]
 
 
 @needs_tools("ip")
 def test_new_address_is_picked_up(workdir):
     """An address added while running (DHCP) is watched within seconds."""
     with Namespaces() as ns, daemon_in_b(ns, workdir) as (log, _):
-        subprocess.run(["ip", "-n", ns.b, "addr", "add", "198.51.100.3/24", "dev", ns.b_if],
-                       check=True)
+        subprocess.run(
+            ["ip", "-n", ns.b, "addr", "add", "198.51.100.3/24", "dev", ns.b_if], check=True
+        )
         time.sleep(6)  # the daemon looks every 5 s
-        knock = ("import socket\ns = socket.socket(); s.settimeout(2)\n"
-                 "try: s.connect(('198.51.100.3', 2222))\nexcept OSError: pass\n")
+        knock = (
+            "import socket\ns = socket.socket(); s.settimeout(2)\n"
+            "try: s.connect(('198.51.100.3', 2222))\nexcept OSError: pass\n"
+        )
         ns.in_a(sys.executable, "-c", knock, check=True, timeout=10)
-        assert wait_for(lambda: any(x.startswith("TCP: port 2222 connection attempt from "
-                                                 "198.51.100.1:") for x in lines_of(log)))
+        assert wait_for(
+            lambda: any(
+                x.startswith("TCP: port 2222 connection attempt from 198.51.100.1:")
+                for x in lines_of(log)
+            )
+        )

@@ -12,11 +12,13 @@ import io
 from contextlib import redirect_stdout
 from pathlib import Path
 
+import dpkt
 import pytest
-import scenarios
-from packets import write_pcap
 
 from pyiplog import cli
+
+import scenarios
+from packets import write_pcap
 
 DATA = Path(__file__).resolve().parent / "data"
 ALARM_WORDS = (" detected", "Bogus TCP flags")
@@ -24,8 +26,15 @@ ALARM_WORDS = (" detected", "Bogus TCP flags")
 
 def run(path, classic: bool, *args) -> list[str]:
     out = io.StringIO()
-    argv = ["-C", "/nonexistent", "-N", f"--classic-detection={'yes' if classic else 'no'}",
-            *args, "-r", str(path)]
+    argv = [
+        "-C",
+        "/nonexistent",
+        "-N",
+        f"--classic-detection={'yes' if classic else 'no'}",
+        *args,
+        "-r",
+        str(path),
+    ]
     with redirect_stdout(out):
         assert cli.main(argv) == 0
     return [line[16:] for line in out.getvalue().splitlines()]
@@ -33,6 +42,7 @@ def run(path, classic: bool, *args) -> list[str]:
 
 def alarms(frames, classic: bool, tmp=Path("/tmp")) -> list[str]:
     import tempfile
+
     with tempfile.NamedTemporaryFile(suffix=".pcap", dir=tmp) as fh:
         write_pcap(fh.name, frames)
         return [x for x in run(fh.name, classic) if any(w in x for w in ALARM_WORDS)]
@@ -40,41 +50,59 @@ def alarms(frames, classic: bool, tmp=Path("/tmp")) -> list[str]:
 
 # scenario -> alarm lines with the classic counting (2.2.3's false alarms)
 CLASSIC_ALARMS = {
-    "proxy client (60x3128, 5x110)": ["TCP: port scan detected [ports 3128,110] from"
-                                      " 198.51.100.105 [ports 1200,1300,1201,1202,1203,...]"],
-    "40 web connections in 10 s": ["TCP: port scan detected [ports 80,443] from 198.51.100.105"
-                                   " [ports 40000,40001,40002,40003,40004,...]"],
-    "passive FTP, 40 data ports": ["TCP: port scan detected [ports 21,30000,30007,30014,"
-                                   "30021,30028,30035,30042,30049,30056,...] from"
-                                   " 198.51.100.105 [ports 5000,5001,5002,5003,5004,...]"],
+    "proxy client (60x3128, 5x110)": [
+        "TCP: port scan detected [ports 3128,110] from"
+        " 198.51.100.105 [ports 1200,1300,1201,1202,1203,...]"
+    ],
+    "40 web connections in 10 s": [
+        "TCP: port scan detected [ports 80,443] from 198.51.100.105"
+        " [ports 40000,40001,40002,40003,40004,...]"
+    ],
+    "passive FTP, 40 data ports": [
+        "TCP: port scan detected [ports 21,30000,30007,30014,"
+        "30021,30028,30035,30042,30049,30056,...] from"
+        " 198.51.100.105 [ports 5000,5001,5002,5003,5004,...]"
+    ],
     "DNS server, 200 queries/min": [
         "UDP: scan/flood detected [port 53] from 198.51.100.105 [ports 30000,30013,30026,"
         "30039,30052,...]",
         "UDP: scan/flood detected [ports 30000,30013,30026,30039,30052,30065,30078,30091,"
-        "30104,30117,...] from 192.0.2.10 [port 53]"],
+        "30104,30117,...] from 192.0.2.10 [port 53]",
+    ],
     "DNS client, 200 answers/min": [
         "UDP: scan/flood detected [port 53] from 192.0.2.10 [ports 1025,1026,1027,1028,1029,...]",
         "UDP: scan/flood detected [ports 1025,1026,1027,1028,1029,1030,1031,1032,1033,1034,...]"
-        " from 198.51.100.53 [port 53]"],
-    "ping 1/s for 3 min": ["ICMP: ping flood detected from 198.51.100.105",
-                           "ICMP/UDP: smurf attack detected from 192.0.2.0"],
-    "ping 5/s for 1 min": ["ICMP: ping flood detected from 198.51.100.105",
-                           "ICMP/UDP: smurf attack detected from 192.0.2.0"],
-    "UDP telemetry 20/s for 1 min": ["UDP: scan/flood detected [port 8125] from 198.51.100.105"
-                                     " [port 45000]"],
+        " from 198.51.100.53 [port 53]",
+    ],
+    "ping 1/s for 3 min": [
+        "ICMP: ping flood detected from 198.51.100.105",
+        "ICMP/UDP: smurf attack detected from 192.0.2.0",
+    ],
+    "ping 5/s for 1 min": [
+        "ICMP: ping flood detected from 198.51.100.105",
+        "ICMP/UDP: smurf attack detected from 192.0.2.0",
+    ],
+    "UDP telemetry 20/s for 1 min": [
+        "UDP: scan/flood detected [port 8125] from 198.51.100.105 [port 45000]"
+    ],
     "QUIC-like 5000 each way in 10 s": [
         "UDP: scan/flood detected [port 443] from 198.51.100.105 [port 50123]",
-        "UDP: scan/flood detected [port 50123] from 192.0.2.10 [port 443]"],
-    "ECN connections": ["TCP: Bogus TCP flags set by 198.51.100.105:41000 (dest port 80)",
-                        "TCP: Bogus TCP flags set by 192.0.2.10:80 (dest port 41000)"],
+        "UDP: scan/flood detected [port 50123] from 192.0.2.10 [port 443]",
+    ],
+    "ECN connections": [
+        "TCP: Bogus TCP flags set by 198.51.100.105:41000 (dest port 80)",
+        "TCP: Bogus TCP flags set by 192.0.2.10:80 (dest port 41000)",
+    ],
 }
 
 
 @pytest.fixture(scope="module")
 def benign_pcaps(tmp_path_factory):
     folder = tmp_path_factory.mktemp("benign")
-    return {name: write_pcap(folder / f"{i}.pcap", make())
-            for i, (name, make) in enumerate(scenarios.BENIGN.items())}
+    return {
+        name: write_pcap(folder / f"{i}.pcap", make())
+        for i, (name, make) in enumerate(scenarios.BENIGN.items())
+    }
 
 
 @pytest.mark.parametrize("name", list(scenarios.BENIGN))
@@ -89,8 +117,9 @@ def test_benign_traffic_alarms_with_classic_counting(benign_pcaps, name):
     lines = run(benign_pcaps[name], classic=True)
     found = [x for x in lines if any(w in x for w in ALARM_WORDS)]
     # 2.2.3 repeats the bogus line per ECN packet pair; the first two are what matter.
-    assert found[:len(CLASSIC_ALARMS[name])] == CLASSIC_ALARMS[name], (
-        f"{name}: classic {len(found)} alarms, default 0")
+    assert found[: len(CLASSIC_ALARMS[name])] == CLASSIC_ALARMS[name], (
+        f"{name}: classic {len(found)} alarms, default 0"
+    )
 
 
 def test_benign_traffic_keeps_its_per_packet_lines(benign_pcaps):
@@ -101,6 +130,7 @@ def test_benign_traffic_keeps_its_per_packet_lines(benign_pcaps):
 
 
 # --- attacks ---------------------------------------------------------------------------------
+
 
 def detections(lines):
     return [x for x in lines if " detected" in x or "Bogus" in x]
@@ -122,33 +152,42 @@ REAL = {  # capture -> the detection lines both countings must write
 CASES = [(c, None) for c in REAL] + [(c, 15.0) for c in REAL if "nmap" in c]
 
 
-@pytest.mark.parametrize("capture,spacing", CASES,
-                         ids=[f"{c}-{'T1' if s else 'default'}" for c, s in CASES])
+@pytest.mark.parametrize(
+    "capture,spacing", CASES, ids=[f"{c}-{'T1' if s else 'default'}" for c, s in CASES]
+)
 def test_real_attacks_detected_like_classic(capture, spacing, tmp_path):
     """Real nmap/hping3 captures; nmap also slowed to -T1's 15 s per probe."""
     path = DATA / capture
     if spacing is not None:
-        from pyiplog.capture import FileSource
-        source = FileSource(str(path))
-        frames = [f for batch in source.batches(reader=False) for f in batch]
+        with open(path, "rb") as fh:
+            frames = list(dpkt.pcap.Reader(fh))
         path = write_pcap(tmp_path / "slow.pcap", scenarios.retimed(frames, spacing))
     default = detections(run(path, classic=False))
     classic = detections(run(path, classic=True))
     attacker = "from 198.51.100.1"
     for lines in (default, classic):
-        heads = [x.split("[")[0].split(" from ")[0].strip() for x in lines
-                 if attacker in x and "Bogus" not in x]
+        heads = [
+            x.split("[")[0].split(" from ")[0].strip()
+            for x in lines
+            if attacker in x and "Bogus" not in x
+        ]
         assert heads[:1] == REAL[capture], lines
     # Same line where the counting agrees: everything but the port lists.
-    assert [x.split(" [")[0] for x in default if attacker in x][:1] == \
-        [x.split(" [")[0] for x in classic if attacker in x][:1]
+    assert [x.split(" [")[0] for x in default if attacker in x][:1] == [
+        x.split(" [")[0] for x in classic if attacker in x
+    ][:1]
 
 
 def test_syn_flood_line_is_the_classic_line():
     default = detections(run(DATA / "attack-hping-syn.pcap", classic=False))
     classic = detections(run(DATA / "attack-hping-syn.pcap", classic=True))
-    assert default == classic == [
-        "TCP: SYN scan detected [port 80] from 198.51.100.1 [ports 1620,1621,1622,1623,1624,...]"]
+    assert (
+        default
+        == classic
+        == [
+            "TCP: SYN scan detected [port 80] from 198.51.100.1 [ports 1620,1621,1622,1623,1624,...]"
+        ]
+    )
 
 
 def test_nmap_os_detection_is_bogus_but_ecn_replies_are_not():
@@ -159,13 +198,22 @@ def test_nmap_os_detection_is_bogus_but_ecn_replies_are_not():
     assert "TCP: Bogus TCP flags set by 198.51.100.2:22 (dest port 41903)" in classic
 
 
-@pytest.mark.parametrize("make,line", [
-    (scenarios.udp_flood, "UDP: scan/flood detected [port 9999] from 198.51.100.105 [ports "
-                          "40000,40001,40002,40003,40004,...]"),
-    (scenarios.syn_flood, "TCP: SYN scan detected [port 80] from 198.51.100.105 [ports "
-                          "1024,1025,1026,1027,1028,...]"),
-    (scenarios.smurf, "ICMP/UDP: smurf attack detected from 203.0.113.0"),
-])
+@pytest.mark.parametrize(
+    "make,line",
+    [
+        (
+            scenarios.udp_flood,
+            "UDP: scan/flood detected [port 9999] from 198.51.100.105 [ports "
+            "40000,40001,40002,40003,40004,...]",
+        ),
+        (
+            scenarios.syn_flood,
+            "TCP: SYN scan detected [port 80] from 198.51.100.105 [ports "
+            "1024,1025,1026,1027,1028,...]",
+        ),
+        (scenarios.smurf, "ICMP/UDP: smurf attack detected from 203.0.113.0"),
+    ],
+)
 def test_built_floods(make, line):
     frames = make()
     assert alarms(frames, False) == [line]
@@ -175,23 +223,38 @@ def test_built_floods(make, line):
 def test_scan_of_filtered_ports_counts_unanswered_probes():
     # No answer at all (a firewall drops the probes): after ``window reply``
     # each probe counts as failed.
-    frames = scenarios.frames([(scenarios.T0 + i * 0.5,
-                                scenarios.tcp(scenarios.C, scenarios.H, 5555, 1000 + i, 0x02,
-                                              df=False)) for i in range(12)])
+    frames = scenarios.frames(
+        [
+            (
+                scenarios.T0 + i * 0.5,
+                scenarios.tcp(scenarios.C, scenarios.H, 5555, 1000 + i, 0x02, df=False),
+            )
+            for i in range(12)
+        ]
+    )
     lines = alarms(frames, False)
-    assert lines == ["TCP: SYN scan detected [ports 1000,1001,1002,1003,1004,1005,1006,1007,"
-                     "1008,1009,...] from 198.51.100.105 [port 5555]"]
+    assert lines == [
+        "TCP: SYN scan detected [ports 1000,1001,1002,1003,1004,1005,1006,1007,"
+        "1008,1009,...] from 198.51.100.105 [port 5555]"
+    ]
 
 
 def test_thresholds_from_the_config(tmp_path):
     conf = tmp_path / "iplog.conf"
     conf.write_text("threshold syn_scan 3\nwindow reply 1\n")
-    frames = scenarios.frames([(scenarios.T0 + i * 0.5,
-                                scenarios.tcp(scenarios.C, scenarios.H, 5555, 1000 + i, 0x02,
-                                              df=False)) for i in range(5)])
+    frames = scenarios.frames(
+        [
+            (
+                scenarios.T0 + i * 0.5,
+                scenarios.tcp(scenarios.C, scenarios.H, 5555, 1000 + i, 0x02, df=False),
+            )
+            for i in range(5)
+        ]
+    )
     path = write_pcap(tmp_path / "a.pcap", frames)
     lines = detections(run(path, False, "-C", str(conf)))
     # Probes at 0, 0.5 ... 2.0 s; each fails 1 s after it went unanswered: the
     # third failure (port 1002, at 2.0 s) comes just before the probe to 1004.
-    assert lines == ["TCP: SYN scan detected [ports 1000,1001,1002,1003] from"
-                     " 198.51.100.105 [port 5555]"]
+    assert lines == [
+        "TCP: SYN scan detected [ports 1000,1001,1002,1003] from 198.51.100.105 [port 5555]"
+    ]

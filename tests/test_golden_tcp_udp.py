@@ -7,8 +7,23 @@ Every capture here is written with dpkt and read back by the real
 from __future__ import annotations
 
 import pytest
+
 from packets import (
-    ACK, ATTACKER, CWR, ECE, FIN, OTHER, PSH, RST, SYN, T0, TARGET, URG, ip_tcp, ip_udp, timed,
+    ACK,
+    ATTACKER,
+    CWR,
+    ECE,
+    FIN,
+    OTHER,
+    PSH,
+    RST,
+    SYN,
+    T0,
+    TARGET,
+    URG,
+    ip_tcp,
+    ip_udp,
+    timed,
 )
 
 S = "Nov 14 22:13:20 "  # stamp of T0 (packets 0.01 s apart stay in this second)
@@ -21,16 +36,19 @@ def syns(ports, df=False, src=ATTACKER, sport=40000, flags=SYN):
 
 # --- SYN scan, port scan, and 2.2.3's double counting --------------------------------
 
+
 def test_syn_scan_below_threshold(iplog_r):
     lines = iplog_r(timed(syns(range(1001, 1010))))
-    assert lines == [f"{S}TCP: port {p} connection attempt from {A}:40000"
-                     for p in range(1001, 1010)]
+    assert lines == [
+        f"{S}TCP: port {p} connection attempt from {A}:40000" for p in range(1001, 1010)
+    ]
 
 
 def test_syn_scan_at_threshold(iplog_r):
     lines = iplog_r(timed(syns(range(1001, 1013))))
-    assert lines == [f"{S}TCP: port {p} connection attempt from {A}:40000"
-                     for p in range(1001, 1010)] + [
+    assert lines == [
+        f"{S}TCP: port {p} connection attempt from {A}:40000" for p in range(1001, 1010)
+    ] + [
         f"{S}TCP: SYN scan detected [ports 1001,1002,1003,1004,1005,1006,1007,1008,1009,"
         f"1010,...] from {A} [port 40000]",
         f"Nov 14 22:14:10 TCP: SYN scan mode expired for {A} - received a total of 12 packets"
@@ -61,8 +79,9 @@ def test_port_scan_counts_df_syns(iplog_r):
     below = iplog_r(timed(syns(range(1001, 1015), df=True)))
     assert len(below) == 14 and all("connection attempt" in line for line in below)
     lines = iplog_r(timed([ip_tcp(dport=1001 + i, sport=50000 + i, df=True) for i in range(16)]))
-    assert lines[:14] == [f"{S}TCP: port {1001 + i} connection attempt from {A}:{50000 + i}"
-                          for i in range(14)]
+    assert lines[:14] == [
+        f"{S}TCP: port {1001 + i} connection attempt from {A}:{50000 + i}" for i in range(14)
+    ]
     assert lines[14:] == [
         f"{S}TCP: port scan detected [ports 1001,1002,1003,1004,1005,1006,1007,1008,1009,"
         f"1010,...] from {A} [ports 50000,50001,50002,50003,50004,...]",
@@ -87,14 +106,25 @@ def test_df_clear_syns_count_for_both_scans(iplog_r):
 
 def test_port_scan_without_syn_scan_detection(iplog_r):
     lines = iplog_r(timed(syns(range(1001, 1016))), "--detect-syn-scan=false")
-    assert lines[14] == (f"{S}TCP: port scan detected [ports 1001,1002,1003,1004,1005,1006,"
-                         f"1007,1008,1009,1010,...] from {A} [port 40000]")
+    assert lines[14] == (
+        f"{S}TCP: port scan detected [ports 1001,1002,1003,1004,1005,1006,"
+        f"1007,1008,1009,1010,...] from {A} [port 40000]"
+    )
 
 
-@pytest.mark.parametrize("flags,name", [
-    (0, "null"), (FIN, "FIN"), (FIN | URG | PSH, "Xmas"), (URG, "Xmas"), (PSH, "Xmas"),
-    (FIN | URG, "Xmas"), (FIN | PSH, "Xmas"), (URG | PSH, "Xmas"),
-])
+@pytest.mark.parametrize(
+    "flags,name",
+    [
+        (0, "null"),
+        (FIN, "FIN"),
+        (FIN | URG | PSH, "Xmas"),
+        (URG, "Xmas"),
+        (PSH, "Xmas"),
+        (FIN | URG, "Xmas"),
+        (FIN | PSH, "Xmas"),
+        (URG | PSH, "Xmas"),
+    ],
+)
 def test_stealth_scans_at_threshold_and_below(iplog_r, flags, name):
     assert iplog_r(timed(syns(range(1001, 1010), flags=flags))) == []  # never one by one
     lines = iplog_r(timed(syns(range(1001, 1011), flags=flags)), "-D")
@@ -112,34 +142,44 @@ def test_stealth_detection_switched_off(iplog_r):
 
 
 def test_ordinary_segments_are_silent(iplog_r):
-    frames = timed(syns(range(1001, 1031), flags=ACK) + syns(range(1001, 1031), flags=RST)
-                   + syns(range(1001, 1031), flags=SYN | ACK) + syns(range(1, 30), flags=FIN | ACK))
+    frames = timed(
+        syns(range(1001, 1031), flags=ACK)
+        + syns(range(1001, 1031), flags=RST)
+        + syns(range(1001, 1031), flags=SYN | ACK)
+        + syns(range(1, 30), flags=FIN | ACK)
+    )
     assert iplog_r(frames) == []
 
 
 # --- bogus flags --------------------------------------------------------------------
 
+
 def test_bogus_flags_once_per_source(iplog_r):
-    frames = timed([ip_tcp(dport=80, sport=1111, flags=SYN | ECE | CWR),
-                    ip_tcp(dport=81, sport=1112, flags=SYN | ECE),
-                    ip_tcp(src=OTHER, dport=82, sport=2222, flags=0x40 | ACK),
-                    ip_tcp(dport=83, sport=1113, flags=0x80)])
+    frames = timed(
+        [
+            ip_tcp(dport=80, sport=1111, flags=SYN | ECE | CWR),
+            ip_tcp(dport=81, sport=1112, flags=SYN | ECE),
+            ip_tcp(src=OTHER, dport=82, sport=2222, flags=0x40 | ACK),
+            ip_tcp(dport=83, sport=1113, flags=0x80),
+        ]
+    )
     assert iplog_r(frames) == [
         f"{S}TCP: Bogus TCP flags set by {A}:1111 (dest port 80)",
         f"{S}TCP: Bogus TCP flags set by {OTHER}:2222 (dest port 82)",
         f"{S}TCP: Bogus TCP flags set by {A}:1113 (dest port 83)",
     ]
-    assert iplog_r(frames[:1], "-D") == [
-        f"{S}TCP: Bogus TCP flags set by {A}:1111 (dest {D}:80)"]
+    assert iplog_r(frames[:1], "-D") == [f"{S}TCP: Bogus TCP flags set by {A}:1111 (dest {D}:80)"]
 
 
 def test_bogus_detection_off_logs_the_attempt(iplog_r):
     frames = timed([ip_tcp(dport=80, sport=1111, flags=SYN | ECE | CWR)])
     assert iplog_r(frames, "--detect-bogus=false") == [
-        f"{S}TCP: http connection attempt from {A}:1111"]
+        f"{S}TCP: http connection attempt from {A}:1111"
+    ]
 
 
 # --- scans_only, filters, expiry -------------------------------------------------------
+
 
 def test_scans_only(iplog_r):
     frames = timed(syns(range(1001, 1011)) + [ip_udp(dport=53)])
@@ -157,8 +197,9 @@ def test_ignored_packets_are_invisible_to_detectors(iplog_r, tmp_path):
     frames = timed(syns(range(1001, 1021)) + syns(range(2001, 2011), src=OTHER))
     lines = iplog_r(frames, "-C", str(conf))
     # OTHER's 10 SYNs, 5 of them ignored: 5 attempts, no scan.
-    assert lines == [f"{S}TCP: port {p} connection attempt from {OTHER}:40000"
-                     for p in range(2006, 2011)]
+    assert lines == [
+        f"{S}TCP: port {p} connection attempt from {OTHER}:40000" for p in range(2006, 2011)
+    ]
 
 
 def test_log_rule_beats_ignore_rule(iplog_r, tmp_path):
@@ -177,17 +218,23 @@ def test_scan_expires_after_a_pause_and_counts_again(iplog_r):
         f",...] from {A} [port 40000]",
         f"Nov 14 22:14:10 TCP: SYN scan mode expired for {A} - received a total of 10 packets"
         " (200 bytes).",
-    ] + [f"Nov 14 22:14:20 TCP: port {p} connection attempt from {A}:40000"
-         for p in range(1011, 1016)]
+    ] + [
+        f"Nov 14 22:14:20 TCP: port {p} connection attempt from {A}:40000"
+        for p in range(1011, 1016)
+    ]
 
 
 def test_slow_scan_stays_one_scan_under_the_timeout(iplog_r):
     frames = timed(syns(range(1001, 1011)), step=45)
     lines = iplog_r(frames)
-    assert lines[-2] == ("Nov 14 22:20:05 TCP: SYN scan detected [ports 1001,1002,1003,1004,"
-                         f"1005,1006,1007,1008,1009,1010,...] from {A} [port 40000]")
-    assert lines[-1] == (f"Nov 14 22:20:55 TCP: SYN scan mode expired for {A} - received a"
-                         " total of 10 packets (200 bytes).")
+    assert lines[-2] == (
+        "Nov 14 22:20:05 TCP: SYN scan detected [ports 1001,1002,1003,1004,"
+        f"1005,1006,1007,1008,1009,1010,...] from {A} [port 40000]"
+    )
+    assert lines[-1] == (
+        f"Nov 14 22:20:55 TCP: SYN scan mode expired for {A} - received a"
+        " total of 10 packets (200 bytes)."
+    )
 
 
 def test_unrelated_sources_do_not_evict_a_scanner(iplog_r):  # B8
@@ -197,16 +244,23 @@ def test_unrelated_sources_do_not_evict_a_scanner(iplog_r):  # B8
         frames += [ip_tcp(src=f"203.0.{i}.{j}", dport=80, flags=ACK) for j in range(1, 200)]
         frames += [ip_udp(src=f"203.0.{i}.{j}", dport=9999, sport=7777) for j in range(1, 3)]
     lines = iplog_r(timed(frames, step=0.0001), "-m")
-    assert lines[0] == (f"{S}TCP: SYN scan detected [ports 1001,1002,1003,1004,1005,1006,1007,"
-                        f"1008,1009,1010,...] from {A} [port 40000]")
+    assert lines[0] == (
+        f"{S}TCP: SYN scan detected [ports 1001,1002,1003,1004,1005,1006,1007,"
+        f"1008,1009,1010,...] from {A} [port 40000]"
+    )
 
 
 # --- UDP ---------------------------------------------------------------------------------
 
+
 def test_udp_datagrams(iplog_r):
-    frames = timed([ip_udp(dport=53, sport=5353, payload=b"q" * 30),
-                    ip_udp(dport=8125, sport=4444, payload=b""),
-                    ip_udp(dport=514, sport=4444, payload=b"x" * 4, ulen=3)])
+    frames = timed(
+        [
+            ip_udp(dport=53, sport=5353, payload=b"q" * 30),
+            ip_udp(dport=8125, sport=4444, payload=b""),
+            ip_udp(dport=514, sport=4444, payload=b"x" * 4, ulen=3),
+        ]
+    )
     assert iplog_r(frames) == [
         f"{S}UDP: dgram to domain from {A}:5353 (30 data bytes)",
         f"{S}UDP: dgram to port 8125 from {A}:4444 (0 data bytes)",
@@ -221,16 +275,16 @@ def test_udp_datagrams(iplog_r):
 def test_udp_scan_below_and_at_threshold(iplog_r):
     below = iplog_r(timed([ip_udp(dport=p, payload=b"") for p in range(2001, 2025)]))
     assert len(below) == 24
-    lines = iplog_r(timed([ip_udp(dport=p, sport=53, payload=b"abcd")
-                           for p in range(1025, 1061)]), "-D")
+    lines = iplog_r(
+        timed([ip_udp(dport=p, sport=53, payload=b"abcd") for p in range(1025, 1061)]), "-D"
+    )
     assert lines[24:] == [
         f"{S}UDP: scan/flood detected to {D} [ports 1025,1026,1027,1028,1029,1030,1031,1032,"
         f"1033,1034,...] from {A} [port 53]",
         f"Nov 14 22:14:10 UDP: scan/flood mode to {D} expired for {A} - received a total of 36"
         " packets (432 bytes).",
     ]
-    plain = iplog_r(timed([ip_udp(dport=p, sport=53, payload=b"abcd")
-                           for p in range(1025, 1061)]))
+    plain = iplog_r(timed([ip_udp(dport=p, sport=53, payload=b"abcd") for p in range(1025, 1061)]))
     assert plain[24:] == [
         f"{S}UDP: scan/flood detected [ports 1025,1026,1027,1028,1029,1030,1031,1032,"
         f"1033,1034,...] from {A} [port 53]",
@@ -240,8 +294,14 @@ def test_udp_scan_below_and_at_threshold(iplog_r):
 
 
 def test_traceroute(iplog_r):
-    frames = timed([ip_udp(dport=33434, ttl=1), ip_udp(dport=33435, ttl=1),
-                    ip_udp(src=OTHER, dport=33436, ttl=1)], step=1)
+    frames = timed(
+        [
+            ip_udp(dport=33434, ttl=1),
+            ip_udp(dport=33435, ttl=1),
+            ip_udp(src=OTHER, dport=33436, ttl=1),
+        ],
+        step=1,
+    )
     frames += timed([ip_udp(dport=33437, ttl=1), ip_udp(dport=33438, ttl=2)], start=T0 + 20)
     assert iplog_r(frames) == [
         f"{S}UDP: traceroute from {A}",
@@ -253,8 +313,10 @@ def test_traceroute(iplog_r):
 
 
 def test_udp_smurf_from_a_slash_24(iplog_r):  # B8: sources in one network
-    frames = [ip_udp(src=f"198.51.100.{1 + i % 200}", sport=7, dport=4000 + i % 3,
-                     payload=b"z" * 2) for i in range(95)]
+    frames = [
+        ip_udp(src=f"198.51.100.{1 + i % 200}", sport=7, dport=4000 + i % 3, payload=b"z" * 2)
+        for i in range(95)
+    ]
     lines = iplog_r(timed(frames, step=0.001), "-m", "--detect-udp-scan=false")
     assert lines == [
         f"{S}ICMP/UDP: smurf attack detected [ports 4000,4001,4002] from 198.51.100.0 [port 7]",

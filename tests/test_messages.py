@@ -14,8 +14,11 @@ def test_every_message_kind_has_a_golden_sample(request):
     missing = []
     for kind, (plain, dest) in MESSAGES.items():
         forms = [False] if plain == dest else [False, True]
-        missing += [f"{kind} ({'log_dest' if form else 'plain'})"
-                    for form in forms if (kind, form) not in RENDERED]
+        missing += [
+            f"{kind} ({'log_dest' if form else 'plain'})"
+            for form in forms
+            if (kind, form) not in RENDERED
+        ]
     assert missing == [], "message kinds without a golden sample: " + ", ".join(missing)
 
 

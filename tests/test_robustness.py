@@ -3,6 +3,7 @@ floods cannot hide a scan, a full disk loses nothing it can keep."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import random
@@ -14,20 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import dpkt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-import dpkt
-from live import (
-    ENV, IPLOG, free_port, lines_of, needs_root, peak_rss, syn_to_localhost, wait_for,
-)
-from packets import (
-    ATTACKER, T0, ether, icmp_msg, ip, ip_icmp, ip_tcp, ip_udp, null, sll, sll2, tcp_seg,
-)
 
-from pyiplog.decode import (
-    DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_NULL, DLT_RAW, fast_records,
-    header_checksum_ok,
-)
+from pyiplog.constants import DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_NULL, DLT_RAW
+from pyiplog.decode import decode_batch, header_checksum_ok
 from pyiplog.detect.flows import FlowTable
 from pyiplog.detect.pairs import GENERATION, PairTable, Sightings
 from pyiplog.engine import Engine
@@ -35,20 +28,64 @@ from pyiplog.options import Options
 from pyiplog.output.logfile import LogFile
 from pyiplog.resolve import Namer
 
-LINKS = [(DLT_EN10MB, ether), (DLT_LINUX_SLL, sll), (DLT_LINUX_SLL2, sll2), (DLT_NULL, null),
-         (DLT_RAW, lambda d: d)]
+from live import (
+    ENV,
+    IPLOG,
+    free_port,
+    lines_of,
+    needs_root,
+    peak_rss,
+    syn_to_localhost,
+    wait_for,
+)
+from packets import (
+    ATTACKER,
+    T0,
+    ether,
+    icmp_msg,
+    ip,
+    ip_icmp,
+    ip_tcp,
+    ip_udp,
+    null,
+    sll,
+    sll2,
+    tcp_seg,
+)
+
+LINKS = [
+    (DLT_EN10MB, ether),
+    (DLT_LINUX_SLL, sll),
+    (DLT_LINUX_SLL2, sll2),
+    (DLT_NULL, null),
+    (DLT_RAW, lambda d: d),
+]
 SEEDS = [ip_tcp(flags=f) for f in (0, 1, 2, 0x29, 0xC2, 0x12, 0x3F, 0xFF)] + [
-    ip_udp(), ip_udp(ttl=1), ip_udp(sport=7), ip_icmp(itype=8), ip_icmp(itype=0),
-    ip_icmp(itype=3, data=ip(data=tcp_seg())), ip_icmp(itype=5, rest=b"\xc0\0\2\1"),
-    ip_icmp(itype=9, rest=b"\x0c\x02\0\x10"), ip_icmp(itype=14), ip_icmp(itype=18),
-    ip(p=6, data=tcp_seg(), off=8, mf=True), ip(p=17, data=b"x" * 16, mf=True),
+    ip_udp(),
+    ip_udp(ttl=1),
+    ip_udp(sport=7),
+    ip_icmp(itype=8),
+    ip_icmp(itype=0),
+    ip_icmp(itype=3, data=ip(data=tcp_seg())),
+    ip_icmp(itype=5, rest=b"\xc0\0\2\1"),
+    ip_icmp(itype=9, rest=b"\x0c\x02\0\x10"),
+    ip_icmp(itype=14),
+    ip_icmp(itype=18),
+    ip(p=6, data=tcp_seg(), off=8, mf=True),
+    ip(p=17, data=b"x" * 16, mf=True),
     ip(p=1, data=icmp_msg(11), opts=b"\x01\x01\x01\x00"),
 ]
 
 
 def engines():
-    return [Engine(Options(disable_resolver=True, verbose=True, log_dest=True,
-                           classic_detection=c), None, Namer(None)) for c in (False, True)]
+    return [
+        Engine(
+            Options(disable_resolver=True, verbose=True, log_dest=True, classic_detection=c),
+            None,
+            Namer(None),
+        )
+        for c in (False, True)
+    ]
 
 
 def rfc1071_ok(header: bytes) -> bool:
@@ -60,9 +97,10 @@ def rfc1071_ok(header: bytes) -> bool:
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.integers(5, 15).flatmap(lambda words: st.binary(min_size=4 * words,
-                                                           max_size=4 * words)),
-       st.booleans())
+@given(
+    st.integers(5, 15).flatmap(lambda words: st.binary(min_size=4 * words, max_size=4 * words)),
+    st.booleans(),
+)
 def test_header_checksum_matches_rfc1071(body, fix):
     header = bytes([0x40 | len(body) // 4]) + body[1:]
     if fix:  # make the checksum right, as a sender would
@@ -77,63 +115,94 @@ def test_header_checksum_matches_rfc1071(body, fix):
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.sampled_from(range(len(SEEDS))), st.integers(0, 80),
-                          st.binary(max_size=6), st.integers(0, 4), st.integers(0, 80),
-                          st.floats(0, 200)), min_size=1, max_size=30))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(range(len(SEEDS))),
+            st.integers(0, 80),
+            st.binary(max_size=6),
+            st.integers(0, 4),
+            st.integers(0, 80),
+            st.floats(0, 200),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
 def test_mutated_frames_never_raise(mutations):
     for engine in engines():
         for link, wrap in LINKS:
             for seed, at, patch, cut, trunc, dt in mutations:
                 data = bytearray(SEEDS[seed])
-                data[at:at + len(patch)] = patch
-                data = bytes(data[:len(data) - trunc] if trunc < len(data) else data[:cut])
-                engine.feed(T0 + dt, link, wrap(data))
+                data[at : at + len(patch)] = patch
+                data = bytes(data[: len(data) - trunc] if trunc < len(data) else data[:cut])
+                engine.feed_frames(link, [(T0 + dt, wrap(data))])
         engine.close()
         assert engine.errors == 0  # nothing raised inside either
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.sampled_from(range(len(SEEDS))), st.integers(0, 40),
-                          st.binary(max_size=4), st.integers(0, 3), st.floats(0, 200)),
-                min_size=1, max_size=20))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(range(len(SEEDS))),
+            st.integers(0, 40),
+            st.binary(max_size=4),
+            st.integers(0, 3),
+            st.floats(0, 200),
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
 def test_every_link_type_gives_the_same_lines(mutations):
-    """Untagged Ethernet takes the engine's inline fast path; the other link
+    """Untagged Ethernet takes the fast path (decode_batch); the other link
     types take the general one (parse_ipv4).  Same datagrams, same lines."""
     results = []
     for link, wrap in LINKS:
-        engine = Engine(Options(disable_resolver=True, verbose=True, log_dest=True), None,
-                        Namer(None))
+        engine = Engine(
+            Options(disable_resolver=True, verbose=True, log_dest=True), None, Namer(None)
+        )
         for seed, at, patch, trunc, dt in mutations:
             data = bytearray(SEEDS[seed])
-            data[at:at + len(patch)] = patch
-            engine.feed(T0 + dt, link, wrap(bytes(data[:len(data) - trunc])))
+            data[at : at + len(patch)] = patch
+            engine.feed_frames(link, [(T0 + dt, wrap(bytes(data[: len(data) - trunc])))])
         engine.close()
         results.append(engine.drain())
     assert all(r == results[0] for r in results)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.sampled_from(range(len(SEEDS))), st.integers(0, 40),
-                          st.binary(max_size=4), st.integers(0, 3), st.floats(0, 200)),
-                min_size=1, max_size=20), st.sampled_from(LINKS))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(range(len(SEEDS))),
+            st.integers(0, 40),
+            st.binary(max_size=4),
+            st.integers(0, 3),
+            st.floats(0, 200),
+        ),
+        min_size=1,
+        max_size=20,
+    ),
+    st.sampled_from(LINKS),
+)
 def test_records_decoded_elsewhere_give_the_same_lines(mutations, link_wrap):
-    """iplog -r's reading child decodes (decode.fast_records) what
-    feed_batch checks inline: fed as records, the same frames give the
-    same lines."""
+    """The fast path (decode.decode_batch, run by iplog -r's reading child
+    and for live frames) and the general path (every frame as a Frame, through
+    parse_ipv4) give the same lines."""
     link, wrap = link_wrap
     frames = []
     for seed, at, patch, trunc, dt in mutations:
         data = bytearray(SEEDS[seed])
-        data[at:at + len(patch)] = patch
-        frames.append((T0 + dt, wrap(bytes(data[:len(data) - trunc]))))
+        data[at : at + len(patch)] = patch
+        frames.append((T0 + dt, wrap(bytes(data[: len(data) - trunc]))))
     results = []
     for records in (False, True):
-        engine = Engine(Options(disable_resolver=True, verbose=True, log_dest=True), None,
-                        Namer(None))
-        if records:
-            engine.feed_records(link, fast_records(link, frames))
-        else:
-            engine.feed_batch(link, frames)
+        engine = Engine(
+            Options(disable_resolver=True, verbose=True, log_dest=True), None, Namer(None)
+        )
+        engine.feed(link, decode_batch(link, frames) if records else frames)
         engine.close()
         assert engine.errors == 0
         results.append(engine.drain())
@@ -144,7 +213,7 @@ def test_records_decoded_elsewhere_give_the_same_lines(mutations, link_wrap):
 @given(st.binary(max_size=120), st.sampled_from([link for link, _ in LINKS] + [9999]))
 def test_random_frames_never_raise(frame, link):
     for engine in engines():
-        engine.feed(T0, link, frame)
+        engine.feed_frames(link, [(T0, frame)])
         engine.close()
         assert engine.errors == 0
 
@@ -154,7 +223,7 @@ def test_random_frames_never_raise(frame, link):
 def test_every_flag_combination(flags):
     for engine in engines():
         for i, f in enumerate(flags):
-            engine.feed(T0 + i, DLT_RAW, ip_tcp(flags=f, dport=1000 + i))
+            engine.feed_ip(T0 + i, ip_tcp(flags=f, dport=1000 + i))
         engine.close()
         assert engine.errors == 0
 
@@ -197,28 +266,34 @@ def test_state_is_bounded_by_the_caps():
     rng = random.Random(6)
     for i in range(60000):
         src = rng.getrandbits(32).to_bytes(4, "big")
-        datagram = (ip_udp(src="203.0.113.9", dport=rng.randrange(1, 65535)) if i % 3 == 0
-                    else ip_tcp(dport=80, sport=rng.randrange(1024, 65535)))
+        datagram = (
+            ip_udp(src="203.0.113.9", dport=rng.randrange(1, 65535))
+            if i % 3 == 0
+            else ip_tcp(dport=80, sport=rng.randrange(1024, 65535))
+        )
         engine.feed_ip(T0 + i * 1e-4, src.join([datagram[:12], datagram[16:]]))
-    for table in list(engine.scans.tables.values()) + list(engine.probes.tables.values()):
+    scans = engine.scans
+    for table in list(scans.table.tables.values()) + list(scans.probes.tables.values()):
         assert len(table) <= table.max_entries
-    assert len(engine.probes.waiting) <= 16384
-    assert len(engine.flows) <= engine.flows.max_entries
+    assert len(scans.probes.waiting) <= 16384
+    assert len(scans.flows) <= scans.flows.max_entries
 
 
 def test_packets_leave_no_reference_cycles():
     """The run raises the collector's young-generation threshold
     (runner.GC_THRESHOLD) because packets make no cycles: keep it so."""
-    frames = [ether(d) for d in SEEDS] + [
-        ether(ip_tcp(dport=p, flags=f)) for p in range(1, 40) for f in (0x02, 0, 0x29)] + [
-        ether(ip_udp(dport=p)) for p in range(1, 40)] + [
-        ether(ip_icmp(itype=8)) for _ in range(60)]
+    frames = (
+        [ether(d) for d in SEEDS]
+        + [ether(ip_tcp(dport=p, flags=f)) for p in range(1, 40) for f in (0x02, 0, 0x29)]
+        + [ether(ip_udp(dport=p)) for p in range(1, 40)]
+        + [ether(ip_icmp(itype=8)) for _ in range(60)]
+    )
     for engine in engines():
         gc.collect()
         gc.disable()
         try:
             for i, frame in enumerate(frames * 3):
-                engine.feed_batch(DLT_EN10MB, [(T0 + i * 0.01, frame)])
+                engine.feed_frames(DLT_EN10MB, [(T0 + i * 0.01, frame)])
             engine.close()
             engine.drain()
             assert gc.collect() == 0
@@ -259,8 +334,7 @@ def write_trace(path, packets):
         fh.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101))
         for ts, datagram in packets:
             sec = int(ts)
-            fh.write(struct.pack("<IIII", sec, int((ts - sec) * 1e6), len(datagram),
-                                 len(datagram)))
+            fh.write(struct.pack("<IIII", sec, int((ts - sec) * 1e6), len(datagram), len(datagram)))
             fh.write(datagram)
 
 
@@ -293,8 +367,11 @@ def test_spoofed_flood_stays_under_the_memory_cap_and_a_scanner_is_seen(tmp_path
     lines = lines_of(log)
     # Its first probe may be forgotten before the second (the table turns over
     # every ~8,000 flood packets); from the second on the sketch remembers it.
-    assert any(x.startswith("TCP: SYN scan detected [ports 10") and
-               x.endswith(f"from {ATTACKER} [port 40000]") for x in lines), lines[:5]
+    assert any(
+        x.startswith("TCP: SYN scan detected [ports 10")
+        and x.endswith(f"from {ATTACKER} [port 40000]")
+        for x in lines
+    ), lines[:5]
 
 
 def test_fragment_storm_is_bounded(tmp_path):
@@ -302,8 +379,9 @@ def test_fragment_storm_is_bounded(tmp_path):
     packets = []
     for i in range(100_000):
         src = f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
-        packets.append((T0 + i * 1e-4, ip(src, "192.0.2.10", 17, b"F" * 64, off=0, mf=True,
-                                          ident=i & 0xFFFF)))
+        packets.append(
+            (T0 + i * 1e-4, ip(src, "192.0.2.10", 17, b"F" * 64, off=0, mf=True, ident=i & 0xFFFF))
+        )
     packets.append((T0 + 11, ip_tcp(dport=22)))
     trace = tmp_path / "frags.pcap"
     write_trace(trace, packets)
@@ -315,6 +393,7 @@ def test_fragment_storm_is_bounded(tmp_path):
 
 
 # --- the log file when the disk is full ----------------------------------------------------
+
 
 def test_log_file_keeps_lines_until_writing_works(tmp_path):
     messages = []
@@ -329,8 +408,10 @@ def test_log_file_keeps_lines_until_writing_works(tmp_path):
         log.flush()
         log.write(T0, "two")
         log.flush()
-        assert messages == [f'Warning: unable to write "{tmp_path}/log": Broken pipe; keeping'
-                            " the lines until it works again."]
+        assert messages == [
+            f'Warning: unable to write "{tmp_path}/log": Broken pipe; keeping'
+            " the lines until it works again."
+        ]
         log.stream.close()
         log.stream = good
         log.write(T0, "three")
@@ -349,15 +430,27 @@ def test_daemon_survives_a_full_disk(tmp_path):
         log = mount / "iplog"
         filler = mount / "filler"
         log.write_text("old line\n" * 440)  # 3960 bytes: its page is nearly full
-        proc = subprocess.Popen(IPLOG + ["-C", "/nonexistent", "-N", "-o", "-i", "lo", "-l",
-                                         str(log), f"--pid-file={tmp_path}/pid"],
-                                env=ENV, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            IPLOG
+            + [
+                "-C",
+                "/nonexistent",
+                "-N",
+                "-o",
+                "-i",
+                "lo",
+                "-l",
+                str(log),
+                f"--pid-file={tmp_path}/pid",
+            ],
+            env=ENV,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert wait_for(lambda: "iplog started." in lines_of(log))
         with open(filler, "wb") as fh:  # fill the file system
-            try:
+            with contextlib.suppress(OSError):
                 fh.write(b"\0" * 128 * 1024)
-            except OSError:
-                pass
         ports = [free_port() for _ in range(8)]  # fewer than a scan
         for port in ports:
             syn_to_localhost(port)
@@ -366,7 +459,9 @@ def test_daemon_survives_a_full_disk(tmp_path):
         assert not any(f"port {ports[-1]} " in x for x in lines_of(log))
         filler.unlink()
         assert wait_for(lambda: any(f"port {ports[-1]} " in x for x in lines_of(log)), 10), (
-            lines_of(log)[-3:], ports[-3:])
+            lines_of(log)[-3:],
+            ports[-3:],
+        )
         logged = "\n".join(lines_of(log))
         assert all(f"port {p} connection attempt" in logged for p in ports)
         proc.send_signal(signal.SIGTERM)
@@ -385,10 +480,19 @@ def test_daemon_survives_a_full_disk(tmp_path):
 def test_memory_stays_bounded_with_a_line_per_packet(tmp_path):
     """The worst case for output: every packet a logged SYN from a new source."""
     trace = tmp_path / "synflood.pcap"
-    subprocess.run([sys.executable, str(Path(__file__).parent.parent / "bench" / "gen.py"),
-                    "synflood", str(trace), "300000"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).parent.parent / "bench" / "gen.py"),
+            "synflood",
+            str(trace),
+            "300000",
+        ],
+        check=True,
+    )
     log = tmp_path / "synflood.log"
     status, rss, err = run_measured(["-r", str(trace), "-l", str(log)])
     assert status == 0, err
     assert rss <= 64, f"peak RSS {rss:.1f} MB"
-    assert sum(1 for _ in open(log, "rb")) == 300001
+    with open(log, "rb") as fh:
+        assert sum(1 for _ in fh) == 300001

@@ -1,7 +1,4 @@
-"""iplog.conf: the Lark grammar, the parser and the filter rules."""
-
-from .parser import Config, nameserver_rules, parse_config, read_config
-from .rules import AddrSpec, FilterRule, Filters, PortSpec, TypeSpec
-
-__all__ = ["AddrSpec", "Config", "FilterRule", "Filters", "PortSpec", "TypeSpec",
-           "nameserver_rules", "parse_config", "read_config"]
+"""iplog.conf: the Lark grammar (``iplog.lark``) and its reading (``parser``),
+the filter rules (``rules``) and the words both it and the command line use
+(``words``).  Import from the modules: this package imports nothing itself.
+"""

@@ -13,35 +13,46 @@ import functools
 import ipaddress
 import re
 import socket
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
-
-from ..options import (
-    DEFAULT_FACILITY, DEFAULT_PRIORITY, FACILITIES, PRIORITIES, SET_KEYWORDS, Options,
-    parse_bool_word, syslog_name,
-)
 from ..detect import tuning
-from .rules import AddrSpec, FilterRule, PortSpec, TypeSpec
+from ..options import SET_KEYWORDS, Options
+from .rules import AddrSpec, FilterRule, PortSpec, TypeSpec, evaluation_order
+from .words import boolean, comma_list, syslog_value
 
 # ICMP type names (spec A2, B15): the man page's short names and 2.2.3's long
 # ones, each with an optional ICMP_ prefix, matched exactly.
 ICMP_TYPES: dict[str, int] = {
-    "ECHOREPLY": 0, "ECHO_REPLY": 0,
-    "UNREACH": 3, "DEST_UNREACHABLE": 3, "DEST_UNREACH": 3,
-    "SOURCEQUENCH": 4, "SOURCE_QUENCH": 4,
+    "ECHOREPLY": 0,
+    "ECHO_REPLY": 0,
+    "UNREACH": 3,
+    "DEST_UNREACHABLE": 3,
+    "DEST_UNREACH": 3,
+    "SOURCEQUENCH": 4,
+    "SOURCE_QUENCH": 4,
     "REDIRECT": 5,
     "ECHO": 8,
-    "ROUTERADVERT": 9, "ROUTER_ADVERT": 9,
-    "ROUTERSOLICIT": 10, "ROUTER_SOLICIT": 10,
-    "TIMXCEED": 11, "TIME_EXCEEDED": 11,
-    "PARAMPROB": 12, "PARAMETER_PROBLEM": 12,
-    "TSTAMP": 13, "TIMESTAMP": 13,
-    "TSTAMPREPLY": 14, "TIMESTAMP_REPLY": 14,
-    "IREQ": 15, "INFO_REQUEST": 15,
-    "IREQREPLY": 16, "INFO_REPLY": 16,
-    "MASKREQ": 17, "ADDRESS_REQUEST": 17,
-    "MASKREPLY": 18, "ADDRESS_REPLY": 18,
+    "ROUTERADVERT": 9,
+    "ROUTER_ADVERT": 9,
+    "ROUTERSOLICIT": 10,
+    "ROUTER_SOLICIT": 10,
+    "TIMXCEED": 11,
+    "TIME_EXCEEDED": 11,
+    "PARAMPROB": 12,
+    "PARAMETER_PROBLEM": 12,
+    "TSTAMP": 13,
+    "TIMESTAMP": 13,
+    "TSTAMPREPLY": 14,
+    "TIMESTAMP_REPLY": 14,
+    "IREQ": 15,
+    "INFO_REQUEST": 15,
+    "IREQREPLY": 16,
+    "INFO_REPLY": 16,
+    "MASKREQ": 17,
+    "ADDRESS_REQUEST": 17,
+    "MASKREPLY": 18,
+    "ADDRESS_REPLY": 18,
 }
 
 _QUALIFIERS = {
@@ -49,8 +60,13 @@ _QUALIFIERS = {
     "udp": ("from", "to", "sport", "dport"),
     "icmp": ("type", "from", "to"),
 }
-_MISSING = {"from": "address parameter", "to": "address parameter", "sport": "port parameter",
-            "dport": "port parameter", "type": "ICMP type"}
+_MISSING = {
+    "from": "address parameter",
+    "to": "address parameter",
+    "sport": "port parameter",
+    "dport": "port parameter",
+    "type": "ICMP type",
+}
 _PARAMS = {  # keyword -> (Options field, what "Missing X parameter" names)
     "user": ("user", "user"),
     "group": ("group", "group"),
@@ -96,7 +112,8 @@ def lookup_service(name: str, proto: str) -> int | None:
         return None
 
 
-# --- Lark: text -> [(line, [words])] -----------------------------------------
+# --- Lark: text -> rules ---------------------------------------------------------
+
 
 @functools.cache
 def _lark():
@@ -105,45 +122,13 @@ def _lark():
     from importlib import resources
 
     from lark import Lark
+
     grammar = resources.files(__package__).joinpath("iplog.lark").read_text()
-    return Lark(grammar, parser="lalr", lexer="basic")
-
-
-def _rule_lines(tokens) -> list[tuple[int, list[str]]]:
-    """One ``rule``: one or more (line, words) pairs.
-
-    A comment that spans lines ends the rule it is in: the words after its
-    ``*/`` belong to the line where it closes, as in 2.2.3's line reader.
-    """
-    groups: list[tuple[int, list[str]]] = []
-    line, words = tokens[0].line, []
-    for tok in tokens:
-        if tok.type == "BLOCK_COMMENT":
-            if tok.end_line != tok.line:
-                if words:
-                    groups.append((line, words))
-                line, words = tok.end_line, []
-            continue
-        words.append(str(tok))
-    if words:
-        groups.append((line, words))
-    return groups
-
-
-def _split_lines(text: str, path: str) -> tuple[list[tuple[int, list[str]]], list[str]]:
-    from lark.exceptions import UnexpectedCharacters
-    if not text.endswith("\n"):
-        text += "\n"
-    try:
-        tree = _lark().parse(text)
-    except UnexpectedCharacters as exc:
-        # Only an unterminated '/*' can stop the lexer: the rest is comment.
-        lines, _ = _split_lines(text[: exc.pos_in_stream], path)
-        return lines, [f"{path}: Parse Error: Unterminated comment."]
-    return [group for rule in tree.children for group in _rule_lines(rule.children)], []
+    return Lark(grammar, parser="lalr", lexer="contextual")
 
 
 # --- meaning of each rule ------------------------------------------------------
+
 
 def parse_address(token: str, resolve: HostResolver) -> list[AddrSpec]:
     negate = token.startswith("!")
@@ -192,8 +177,7 @@ def parse_address(token: str, resolve: HostResolver) -> list[AddrSpec]:
         if addr.version == 4 and net == 0 and prefix_mask == full:
             specs.append(AddrSpec(any=True, negate=negate))  # 0.0.0.0 matches all
         else:
-            specs.append(AddrSpec(version=addr.version, net=net, mask=prefix_mask,
-                                  negate=negate))
+            specs.append(AddrSpec(version=addr.version, net=net, mask=prefix_mask, negate=negate))
     return specs
 
 
@@ -246,52 +230,36 @@ def parse_icmp_type(token: str) -> TypeSpec:
     return TypeSpec(ICMP_TYPES[name], negate)
 
 
-class _Interpreter:
+Effect = tuple  # ("set", field, value) | ("filter", FilterRule) | ("tuning", ...) | ("error", text)
+
+
+def _rule(method):
+    """A rule of the grammar: its method gets (effects, line, keyword, args)
+    and adds its effects; a RuleError is the rule's error, reported with its
+    line, and the rule skipped."""
+
+    def transform(self, tokens):
+        line, keyword, args = tokens[0].line, str(tokens[0]), [str(t) for t in tokens[1:]]
+        effects: list[Effect] = []
+        try:
+            method(self, effects, line, keyword.lower(), args)
+        except RuleError as exc:
+            effects.append(("error", f"[line {line}] {exc}"))
+        return effects
+
+    return transform
+
+
+class _Rules:
+    """The meaning of each rule of ``iplog.lark`` (a Lark ``Transformer``,
+    made by ``_transformer``): one method per rule, each a list of effects."""
+
     def __init__(self, resolve: HostResolver, services: ServiceLookup):
         self.resolve = resolve
         self.services = services
-        self.settings: list[tuple[str, object]] = []
-        self.filters: list[FilterRule] = []
-        self.tuning: list[tuple[str, str, float]] = []
 
-    def rule(self, line: int, words: list[str]) -> None:
-        self.line = line
-        keyword = words[0].lower()
-        args = words[1:]
-        if keyword == "set":
-            self._set(args)
-        elif keyword in ("log", "ignore"):
-            self._filter(keyword, args)
-        elif keyword in _PARAMS:
-            name, what = _PARAMS[keyword]
-            if not args:
-                raise RuleError(f"Missing {what} parameter")
-            self.settings.append((name, args[0]))
-        elif len(keyword) >= 9 and keyword[:9] == "interface":
-            if not args:
-                raise RuleError("Missing interface parameter")
-            self.settings.append(("interfaces", _comma_list(args[0])))
-        elif keyword == "promisc":
-            if not args:
-                raise RuleError("Missing network parameter")
-            nets = _comma_list(args[0])
-            for net in nets:
-                parse_address(net, self.resolve)
-            self.settings += [("promisc", nets), ("log_dest", True)]
-        elif keyword in ("facility", "priority"):
-            self._syslog(keyword, args)
-        elif keyword in ("threshold", "window"):
-            if len(args) < 2:
-                raise RuleError(f"Missing {keyword} parameter")
-            try:
-                value = tuning.check(keyword, args[0].lower(), args[1])
-            except tuning.TuningError as exc:
-                raise RuleError(str(exc)) from None
-            self.tuning.append((keyword, args[0].lower(), value))
-        else:
-            raise RuleError(f"Invalid rule: {words[0]}")
-
-    def _set(self, args: list[str]) -> None:
+    @_rule
+    def set_rule(self, effects, line, keyword, args):
         if not args:
             raise RuleError("Missing set target")
         target = SET_KEYWORDS.get(args[0].lower())
@@ -299,75 +267,158 @@ class _Interpreter:
             raise RuleError(f'Invalid "set" target: {args[0]}')
         value = True
         if len(args) > 1:
-            value = parse_bool_word(args[1])
+            value = boolean(args[1])
             if value is None:
                 raise RuleError(f"Invalid boolean token: {args[1]}")
-        self.settings.append((target, value))
+        effects.append(("set", target, value))
 
-    def _syslog(self, keyword: str, args: list[str]) -> None:
-        if not args:
-            raise RuleError(f"Missing syslog {keyword} parameter")
-        table, default = ((FACILITIES, DEFAULT_FACILITY) if keyword == "facility"
-                          else (PRIORITIES, DEFAULT_PRIORITY))
-        value = syslog_name(args[0], table)
-        if value is None:
-            self.settings.append((keyword, default))
-            raise RuleError(f'Invalid {keyword}: "{args[0]}" - falling back to default.')
-        self.settings.append((keyword, value))
-
-    def _filter(self, action: str, args: list[str]) -> None:
+    @_rule
+    def filter_rule(self, effects, line, action, args):
         if not args:
             raise RuleError("Missing protocol parameter")
         proto = args[0].lower()
         if proto not in _QUALIFIERS:
             raise RuleError(f"Invalid protocol: {args[0]}")
         if len(args) == 1:  # 'ignore udp' == 'set udp false'
-            self.settings.append((proto, action == "log"))
+            effects.append(("set", proto, action == "log"))
             return
-        given: dict[str, object] = {}
-        words = iter(args[1:])
-        for word in words:
-            qualifier = word.lower()
-            if qualifier not in _QUALIFIERS[proto]:
-                raise RuleError(f"Invalid filter keyword: {word}")
-            if qualifier in given:
-                raise RuleError(f'"{qualifier}" already set.')
-            value = next(words, None)
-            if value is None:
-                raise RuleError(f"Missing {_MISSING[qualifier]}")
-            if qualifier in ("from", "to"):
-                given[qualifier] = parse_address(value, self.resolve)
-            elif qualifier == "type":
-                given[qualifier] = parse_icmp_type(value)
-            else:
-                given[qualifier] = parse_port(value, proto, self.services)
-        for src in given.get("from", [None]):
-            for dst in given.get("to", [None]):
-                self.filters.append(FilterRule(
-                    action, proto, src=src, dst=dst, sport=given.get("sport"),
-                    dport=given.get("dport"), icmp_type=given.get("type"), line=self.line))
+        given = _qualifiers(proto, args[1:], self.resolve, self.services)
+        effects.extend(
+            (
+                "filter",
+                FilterRule(
+                    action,
+                    proto,
+                    src=src,
+                    dst=dst,
+                    sport=given.get("sport"),
+                    dport=given.get("dport"),
+                    icmp_type=given.get("type"),
+                    line=line,
+                ),
+            )
+            for src in given.get("from", [None])
+            for dst in given.get("to", [None])
+        )
 
+    @_rule
+    def param_rule(self, effects, line, keyword, args):
+        name, what = _PARAMS[keyword]
+        if not args:
+            raise RuleError(f"Missing {what} parameter")
+        effects.append(("set", name, args[0]))
 
-def _comma_list(text: str) -> tuple[str, ...]:
-    return tuple(x for x in text.split(",") if x)
+    @_rule
+    def interface_rule(self, effects, line, keyword, args):
+        if not args:
+            raise RuleError("Missing interface parameter")
+        effects.append(("set", "interfaces", comma_list(args[0])))
 
+    @_rule
+    def promisc_rule(self, effects, line, keyword, args):
+        if not args:
+            raise RuleError("Missing network parameter")
+        nets = comma_list(args[0])
+        for net in nets:
+            parse_address(net, self.resolve)
+        effects += [("set", "promisc", nets), ("set", "log_dest", True)]
 
-def parse_config(text: str, path: str = "iplog.conf", *,
-                 resolve: HostResolver = resolve_host,
-                 services: ServiceLookup = lookup_service) -> Config:
-    """Parse the text of a config file; never raises for bad rules."""
-    lines, errors = _split_lines(text, path)
-    interp = _Interpreter(resolve, services)
-    line_errors = []
-    for line, words in lines:
+    @_rule
+    def syslog_rule(self, effects, line, keyword, args):
+        if not args:
+            raise RuleError(f"Missing syslog {keyword} parameter")
+        value, warning = syslog_value(keyword, args[0])
+        effects.append(("set", keyword, value))
+        if warning:
+            raise RuleError(warning)
+
+    @_rule
+    def tuning_rule(self, effects, line, keyword, args):
+        if len(args) < 2:
+            raise RuleError(f"Missing {keyword} parameter")
         try:
-            interp.rule(line, words)
-        except RuleError as exc:
-            line_errors.append(f"[line {line}] {exc}")
-    if interp.tuning:
-        interp.settings.append(("tuning", tuple(interp.tuning)))
-    return Config(tuple(interp.settings), tuple(interp.filters),
-                  tuple(line_errors + errors), path)
+            value = tuning.check(keyword, args[0].lower(), args[1])
+        except tuning.TuningError as exc:
+            raise RuleError(str(exc)) from None
+        effects.append(("tuning", (keyword, args[0].lower(), value)))
+
+    @_rule
+    def unknown_rule(self, effects, line, keyword, args):
+        raise RuleError(f"Invalid rule: {keyword}")
+
+
+@functools.cache
+def _transformer():
+    """``_Rules`` as a Lark ``Transformer`` (Lark is loaded only when a file is read)."""
+    from lark import Transformer
+
+    return type("Rules", (_Rules, Transformer), {})
+
+
+def _qualifiers(
+    proto: str, words: list[str], resolve: HostResolver, services: ServiceLookup
+) -> dict[str, object]:
+    """``from A``, ``to A``, ``sport P``, ``dport P``, ``type T``: each at most once."""
+    given: dict[str, object] = {}
+    it = iter(words)
+    for word in it:
+        qualifier = word.lower()
+        if qualifier not in _QUALIFIERS[proto]:
+            raise RuleError(f"Invalid filter keyword: {word}")
+        if qualifier in given:
+            raise RuleError(f'"{qualifier}" already set.')
+        value = next(it, None)
+        if value is None:
+            raise RuleError(f"Missing {_MISSING[qualifier]}")
+        if qualifier in ("from", "to"):
+            given[qualifier] = parse_address(value, resolve)
+        elif qualifier == "type":
+            given[qualifier] = parse_icmp_type(value)
+        else:
+            given[qualifier] = parse_port(value, proto, services)
+    return given
+
+
+def _rules(
+    text: str, path: str, resolve: HostResolver, services: ServiceLookup
+) -> tuple[list[Effect], list[str]]:
+    """The effects of every rule in ``text``; an unterminated comment's error."""
+    from lark.exceptions import UnexpectedCharacters
+
+    if not text.endswith("\n"):
+        text += "\n"
+    try:
+        tree = _lark().parse(text)
+    except UnexpectedCharacters as exc:
+        # Only an unterminated '/*' can stop the lexer: the rest is comment.
+        effects, _ = _rules(text[: exc.pos_in_stream], path, resolve, services)
+        return effects, [f"{path}: Parse Error: Unterminated comment."]
+    transformed = _transformer()(resolve, services).transform(tree)
+    return [effect for rule in transformed.children for effect in rule], []
+
+
+def parse_config(
+    text: str,
+    path: str = "iplog.conf",
+    *,
+    resolve: HostResolver = resolve_host,
+    services: ServiceLookup = lookup_service,
+) -> Config:
+    """Parse the text of a config file; never raises for bad rules."""
+    effects, errors = _rules(text, path, resolve, services)
+    settings, filters, tunings, line_errors = [], [], [], []
+    for kind, *value in effects:
+        if kind == "set":
+            settings.append(tuple(value))
+        elif kind == "filter":
+            filters.append(value[0])
+        elif kind == "tuning":
+            tunings.append(value[0])
+        else:
+            line_errors.append(value[0])
+    if tunings:
+        settings.append(("tuning", tuple(tunings)))
+    return Config(tuple(settings), tuple(filters), tuple(line_errors + errors), path)
 
 
 def read_config(path: str, **kw) -> Config:
@@ -401,8 +452,9 @@ def nameserver_rules(resolv_conf: str = "/etc/resolv.conf") -> tuple[FilterRule,
     return tuple(rules)
 
 
-def format_effective(options: Options, config: Config,
-                     dns_rules: Iterable[FilterRule] = ()) -> list[str]:
+def format_effective(
+    options: Options, config: Config, dns_rules: Iterable[FilterRule] = ()
+) -> list[str]:
     """The effective options and rules, in iplog.conf syntax (--check-config)."""
     out = []
     for name in SET_KEYWORDS.values():
@@ -418,9 +470,7 @@ def format_effective(options: Options, config: Config,
     out.append(f"facility {options.facility}")
     out.append(f"priority {options.priority}")
     out += tuning.Detection(options.tuning, options.classic_detection).describe()
-    ordered = (list(dns_rules) + [r for r in config.filters if r.action == "log"]
-               + [r for r in config.filters if r.action == "ignore"])
-    for rule in ordered:
+    for rule in evaluation_order(config.filters, dns_rules):
         where = f"  # line {rule.line}" if rule.line else "  # ignore_dns"
         out.append(str(rule) + where)
     return out

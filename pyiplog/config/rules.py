@@ -9,7 +9,12 @@ address), so one rule type serves IPv4 and IPv6 alike.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..decode import Datagram
 
 ANY_PORT = (0, 65535)
 
@@ -25,9 +30,7 @@ class AddrSpec:
     any: bool = False
 
     def matches(self, addr: int, version: int = 4) -> bool:
-        if self.any:
-            hit = True
-        elif addr == 0:  # 0.0.0.0 in a packet matches every rule (spec A2)
+        if self.any or addr == 0:
             hit = True
         else:
             hit = version == self.version and (addr & self.mask) == self.net
@@ -94,23 +97,43 @@ class FilterRule:
     icmp_type: TypeSpec | None = None
     line: int = 0
 
-    def matches(self, src: int, dst: int, sport: int, dport: int, icmp_type: int,
-                version: int = 4) -> bool:
-        return ((self.src is None or self.src.matches(src, version))
-                and (self.dst is None or self.dst.matches(dst, version))
-                and (self.sport is None or self.sport.matches(sport))
-                and (self.dport is None or self.dport.matches(dport))
-                and (self.icmp_type is None or self.icmp_type.matches(icmp_type)))
+    def matches(
+        self, src: int, dst: int, sport: int, dport: int, icmp_type: int, version: int = 4
+    ) -> bool:
+        return (
+            (self.src is None or self.src.matches(src, version))
+            and (self.dst is None or self.dst.matches(dst, version))
+            and (self.sport is None or self.sport.matches(sport))
+            and (self.dport is None or self.dport.matches(dport))
+            and (self.icmp_type is None or self.icmp_type.matches(icmp_type))
+        )
 
     def __str__(self) -> str:
         parts = [self.action, self.proto]
         if self.icmp_type is not None:
             parts += ["type", str(self.icmp_type)]
-        for word, value in (("from", self.src), ("to", self.dst),
-                            ("sport", self.sport), ("dport", self.dport)):
+        for word, value in (
+            ("from", self.src),
+            ("to", self.dst),
+            ("sport", self.sport),
+            ("dport", self.dport),
+        ):
             if value is not None:
                 parts += [word, str(value)]
         return " ".join(parts)
+
+
+def evaluation_order(
+    rules: Iterable[FilterRule], dns_rules: Iterable[FilterRule] = ()
+) -> list[FilterRule]:
+    """Spec A2: the ``ignore_dns`` rules, then every ``log`` rule, then every
+    ``ignore`` rule; the first that matches decides."""
+    rules = tuple(rules)
+    return (
+        list(dns_rules)
+        + [r for r in rules if r.action == "log"]
+        + [r for r in rules if r.action == "ignore"]
+    )
 
 
 class Filters:
@@ -121,25 +144,44 @@ class Filters:
     means the packet is logged.
     """
 
-    def __init__(self, rules: tuple[FilterRule, ...] = (),
-                 dns_rules: tuple[FilterRule, ...] = ()):
+    def __init__(self, rules: tuple[FilterRule, ...] = (), dns_rules: tuple[FilterRule, ...] = ()):
         self.rules = tuple(rules)
         self.dns_rules = tuple(dns_rules)
-        ordered = (list(self.dns_rules)
-                   + [r for r in self.rules if r.action == "log"]
-                   + [r for r in self.rules if r.action == "ignore"])
-        self._by_proto = {p: tuple(r for r in ordered if r.proto == p)
-                          for p in ("tcp", "udp", "icmp")}
+        ordered = evaluation_order(self.rules, self.dns_rules)
+        self._by_proto = {
+            p: tuple(r for r in ordered if r.proto == p) for p in ("tcp", "udp", "icmp")
+        }
 
     def ordered(self, proto: str) -> tuple[FilterRule, ...]:
         return self._by_proto[proto]
 
-    def ignored(self, proto: str, src: int, dst: int, sport: int = 0, dport: int = 0,
-                icmp_type: int = -1, version: int = 4) -> bool:
+    def ignored(
+        self,
+        proto: str,
+        src: int,
+        dst: int,
+        sport: int = 0,
+        dport: int = 0,
+        icmp_type: int = -1,
+        version: int = 4,
+    ) -> bool:
         for rule in self._by_proto.get(proto, ()):
             if rule.matches(src, dst, sport, dport, icmp_type, version):
                 return rule.action == "ignore"
         return False
+
+    def hides(
+        self, proto: str, ip: Datagram, sport: int = 0, dport: int = 0, icmp_type: int = -1
+    ) -> bool:
+        """``ignored`` for a datagram, its addresses as they are on the wire."""
+        return self.ignored(
+            proto,
+            int.from_bytes(ip.src, "big"),
+            int.from_bytes(ip.dst, "big"),
+            sport,
+            dport,
+            icmp_type,
+        )
 
     def __bool__(self) -> bool:
         return bool(self.rules or self.dns_rules)

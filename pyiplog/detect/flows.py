@@ -23,8 +23,7 @@ class FlowTable:
         self.current: dict[tuple, float] = {}
         self.old: dict[tuple, float] = {}
 
-    def note(self, ts: float, proto: int, src: bytes, sport: int, dst: bytes,
-             dport: int) -> bool:
+    def note(self, ts: float, proto: int, src: bytes, sport: int, dst: bytes, dport: int) -> bool:
         """Record a packet; True when it answers the reverse direction."""
         key = (proto, src, sport, dst, dport)
         back = (proto, dst, dport, src, sport)

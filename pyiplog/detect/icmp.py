@@ -1,14 +1,23 @@
-"""ICMP (spec A7): smurf, ping flood, and one line per message type."""
+"""ICMP (spec A7): smurf, ping flood, and one line per message type.
+
+``ClassicIcmp`` counts as 2.2.3 did; ``DefaultIcmp`` (spec C3) also reads
+the answers: an unreachable refuses the probe it quotes, an echo reply to
+an echo seen the other way is no smurf, and the monitored side's own
+messages are state only.  The line of each type comes from a table of
+formatters.
+"""
 
 from __future__ import annotations
 
 import struct
 
-from ..messages import (
-    ICMP_NAMED, QUOTED_ICMP_NAMES, REDIRECT_FORMS, UNREACH_TEXTS, lifetime,
-)
+from ..constants import IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP
+from ..decode import Datagram
+from ..messages import ICMP_NAMED, QUOTED_ICMP_NAMES, REDIRECT_FORMS, UNREACH_TEXTS, lifetime
+from ..options import Options
 from ..resolve import address_text
-from .udp import smurf_source
+from .context import Context, Names
+from .counting import smurf_source
 
 ECHO_REPLY, UNREACH, REDIRECT, ECHO, ROUTER_ADVERT = 0, 3, 5, 8, 9
 TIME_EXCEEDED, PARAM_PROBLEM, TSTAMP_REPLY, MASK_REPLY = 11, 12, 14, 18
@@ -16,73 +25,99 @@ MAX_ROUTERS = 12
 
 _u16 = struct.Struct("!H")
 _u32 = struct.Struct("!I")
+_ports = struct.Struct("!HH")
 
 
-def handle(engine, ts: float, ip) -> None:
-    msg = ip.payload
-    if len(msg) < 4:
-        return
-    itype, code = msg[0], msg[1]
-    opts = engine.opts
-    if engine.filtering and engine.ignored("icmp", ip, icmp_type=itype):
-        return
-    n = ip.data_len
-    if not engine.classic:
-        if _modern(engine, ts, ip, itype, msg, n):
+class IcmpDetector:
+    """One ICMP message at a time; the countings differ in ``count``."""
+
+    def __init__(self, ctx: Context, opts: Options):
+        self.names = ctx.names
+        self.lines = ctx.lines
+        self.filters = ctx.filters
+        self.ours = ctx.ours
+        self.scans = ctx.scans
+        self.smurf = opts.smurf
+        self.ping_flood = opts.ping_flood
+        self.scans_only = opts.scans_only
+
+    def count(self, ts: float, ip: Datagram, itype: int, msg: bytes) -> bool:
+        """Smurf and ping flood; True when the message stops here."""
+        raise NotImplementedError
+
+    def handle(self, ts: float, ip: Datagram) -> None:
+        msg = ip.payload
+        if len(msg) < 4:
             return
-    elif itype == ECHO_REPLY and opts.smurf:
-        if engine.count("smurf", ts, smurf_source(ip.src), ip.dst, n):
+        itype, code = msg[0], msg[1]
+        if self.filters is not None and self.filters.hides("icmp", ip, icmp_type=itype):
             return
-    elif itype == ECHO and opts.ping_flood:
-        if engine.count("ping_flood", ts, ip.src, ip.dst, n):
+        if self.count(ts, ip, itype, msg):
             return
-    if opts.scans_only:
-        return
-    _FORMATTERS.get(itype, _undefined)(engine, ts, ip, itype, code, msg)
+        if self.scans_only:
+            return
+        _FORMATTERS.get(itype, _undefined)(self.names, self.lines, ts, ip, code, msg)
 
 
-def _modern(engine, ts: float, ip, itype: int, msg: bytes, n: int) -> bool:
-    """Default counting (spec C3); True when the packet stops here."""
-    opts = engine.opts
-    if itype == UNREACH and len(msg) >= 8 + 20 + 4:
-        _refusal(engine, ts, msg[8:])
-    reply = False
-    if itype in (ECHO, ECHO_REPLY) and len(msg) >= 6:
-        ident = _u16.unpack_from(msg, 4)[0]
-        if itype == ECHO:
-            reply = engine.flows.note(ts, 1, ip.src, ident, ip.dst, 0)
-        else:
-            reply = engine.flows.note(ts, 1, ip.src, 0, ip.dst, ident)
-    if engine.outgoing(ip):
-        return True
-    if itype == ECHO_REPLY and opts.smurf and not reply:
-        return engine.probe("smurf", ts, smurf_source(ip.src), ip.dst, n, probe=False)
-    if itype == ECHO and opts.ping_flood:
-        return engine.probe("ping_flood", ts, ip.src, ip.dst, n, probe=False)
-    return False
+class ClassicIcmp(IcmpDetector):
+    """2.2.3's counting."""
+
+    def count(self, ts: float, ip: Datagram, itype: int, msg: bytes) -> bool:
+        if itype == ECHO_REPLY and self.smurf:
+            return self.scans.count("smurf", ts, smurf_source(ip.src), ip.dst, ip.data_len)
+        if itype == ECHO and self.ping_flood:
+            return self.scans.count("ping_flood", ts, ip.src, ip.dst, ip.data_len)
+        return False
 
 
-def _refusal(engine, ts: float, quoted: bytes) -> None:
-    """An unreachable quoting a probe: the probe to that port was refused."""
-    hlen = max((quoted[0] & 0x0F) * 4, 20)
-    if len(quoted) < hlen + 4:
-        return
-    proto, src, dst = quoted[9], quoted[12:16], quoted[16:20]
-    dport = _u16.unpack_from(quoted, hlen + 2)[0]
-    if proto == 17:
-        engine.answered(("udp_scan",), ts, src, dst, dport, refused=True)
-    elif proto == 6:
-        engine.answered(("syn_scan", "portscan"), ts, src, dst, dport, refused=True)
+class DefaultIcmp(IcmpDetector):
+    """The default counting (spec C3)."""
+
+    def count(self, ts: float, ip: Datagram, itype: int, msg: bytes) -> bool:
+        if itype == UNREACH and len(msg) >= 8 + 20 + 4:
+            self._refusal(ts, msg[8:])
+        reply = False
+        if itype in (ECHO, ECHO_REPLY) and len(msg) >= 6:
+            ident = _u16.unpack_from(msg, 4)[0]
+            note = self.scans.flows.note
+            if itype == ECHO:
+                reply = note(ts, IPPROTO_ICMP, ip.src, ident, ip.dst, 0)
+            else:
+                reply = note(ts, IPPROTO_ICMP, ip.src, 0, ip.dst, ident)
+        if self.ours.addresses and self.ours.outgoing(ip.src, ip.dst):
+            return True
+        probe = self.scans.probes.packet
+        if itype == ECHO_REPLY and self.smurf and not reply:
+            return probe("smurf", ts, smurf_source(ip.src), ip.dst, ip.data_len, None, None, False)
+        if itype == ECHO and self.ping_flood:
+            return probe("ping_flood", ts, ip.src, ip.dst, ip.data_len, None, None, False)
+        return False
+
+    def _refusal(self, ts: float, quoted: bytes) -> None:
+        """An unreachable quoting a probe: the probe to that port was refused."""
+        hlen = max((quoted[0] & 0x0F) * 4, 20)
+        if len(quoted) < hlen + 4:
+            return
+        proto, src, dst = quoted[9], quoted[12:16], quoted[16:20]
+        dport = _u16.unpack_from(quoted, hlen + 2)[0]
+        if proto == IPPROTO_UDP:
+            self.scans.answered(("udp_scan",), ts, src, dst, dport, refused=True)
+        elif proto == IPPROTO_TCP:
+            self.scans.answered(("syn_scan", "portscan"), ts, src, dst, dport, refused=True)
 
 
-def describe_quoted(engine, quoted: bytes) -> str:
+# --- one line per type -------------------------------------------------------------------
+# Each formatter: (names, lines, ts, ip, code, msg).
+
+
+def describe_quoted(names: Names, quoted: bytes) -> str:
     """INNER: the packet an error message quotes."""
     if len(quoted) < 20:
         return "truncated"
     hlen = max((quoted[0] & 0x0F) * 4, 20)
     proto = quoted[9]
     body = quoted[hlen:]
-    if proto == 1:
+    if proto == IPPROTO_ICMP:
         if not body:
             return "ICMP"
         qtype = body[0]
@@ -90,10 +125,10 @@ def describe_quoted(engine, quoted: bytes) -> str:
         if qtype in (UNREACH, REDIRECT) and len(body) > 1:
             name += f" code {body[1]}"
         return f"ICMP: {name}"
-    name = engine.namer.protocol(proto)
+    name = names.protocol(proto)
     if len(body) < 4:
         return name
-    sport, dport = struct.unpack_from("!HH", body)
+    sport, dport = _ports.unpack_from(body)
     return f"{name}: dest port {dport}, source port {sport}"
 
 
@@ -101,90 +136,146 @@ def _quoted_dst(msg: bytes) -> bytes | None:
     return msg[24:28] if len(msg) >= 28 else None
 
 
-def _echo(engine, ts, ip, itype, code, msg):
-    kind = "icmp_echo_reply" if itype == ECHO_REPLY else "icmp_echo"
-    engine.queue((ts, engine.forms[kind](
-        S=engine.texts.get(ip.src) or engine.host(ip.src, "icmp"),
-        D=engine.dst(ip.dst, "icmp") if engine.dest else "", n=ip.data_len)))
+def _echo(names, lines, ts, ip, code, msg):
+    kind = "icmp_echo_reply" if msg[0] == ECHO_REPLY else "icmp_echo"
+    lines.queue(
+        (
+            ts,
+            lines.forms[kind](
+                S=names.texts.get(ip.src) or names.host(ip.src, "icmp"),
+                D=names.dst(ip.dst, "icmp") if names.dest else "",
+                n=ip.data_len,
+            ),
+        )
+    )
 
 
-def _unreach(engine, ts, ip, itype, code, msg):
-    src = engine.host(ip.src, "icmp")
+def _unreach(names, lines, ts, ip, code, msg):
+    src = names.host(ip.src, "icmp")
     if code >= len(UNREACH_TEXTS):
-        engine.emit(ts, "icmp_unreach_undefined", code=code, S=src,
-                    D=engine.dst(ip.dst, "icmp"))
+        lines.emit(ts, "icmp_unreach_undefined", code=code, S=src, D=names.dst(ip.dst, "icmp"))
         return
     qdst = _quoted_dst(msg)
-    head = src if qdst is None or qdst == ip.src else f"(from {src}) {engine.host(qdst, 'icmp')}"
-    engine.emit(ts, "icmp_unreach", H=head, text=UNREACH_TEXTS[code],
-                D=engine.dst(ip.dst, "icmp"), inner=describe_quoted(engine, msg[8:]))
+    head = src if qdst is None or qdst == ip.src else f"(from {src}) {names.host(qdst, 'icmp')}"
+    lines.emit(
+        ts,
+        "icmp_unreach",
+        H=head,
+        text=UNREACH_TEXTS[code],
+        D=names.dst(ip.dst, "icmp"),
+        inner=describe_quoted(names, msg[8:]),
+    )
 
 
-def _named(engine, ts, ip, itype, code, msg):
-    engine.emit(ts, "icmp_named", name=ICMP_NAMED[itype], S=engine.host(ip.src, "icmp"),
-                D=engine.dst(ip.dst, "icmp"))
+def _named(names, lines, ts, ip, code, msg):
+    lines.emit(
+        ts,
+        "icmp_named",
+        name=ICMP_NAMED[msg[0]],
+        S=names.host(ip.src, "icmp"),
+        D=names.dst(ip.dst, "icmp"),
+    )
 
 
-def _redirect(engine, ts, ip, itype, code, msg):
+def _redirect(names, lines, ts, ip, code, msg):
     if code >= len(REDIRECT_FORMS) or len(msg) < 8:
-        engine.emit(ts, "icmp_redirect_undefined", code=code, S=engine.host(ip.src, "icmp"),
-                    D=engine.dst(ip.dst, "icmp"))
+        lines.emit(
+            ts,
+            "icmp_redirect_undefined",
+            code=code,
+            S=names.host(ip.src, "icmp"),
+            D=names.dst(ip.dst, "icmp"),
+        )
         return
     redirect, target = REDIRECT_FORMS[code]
     qdst = _quoted_dst(msg) or bytes(4)
-    engine.emit(ts, "icmp_redirect", gw=engine.host(msg[4:8], "icmp"), redirect=redirect,
-                S=engine.host(ip.src, "icmp"), target=target, X=engine.host(qdst, "icmp"))
+    lines.emit(
+        ts,
+        "icmp_redirect",
+        gw=names.host(msg[4:8], "icmp"),
+        redirect=redirect,
+        S=names.host(ip.src, "icmp"),
+        target=target,
+        X=names.host(qdst, "icmp"),
+    )
 
 
-def _router_advert(engine, ts, ip, itype, code, msg):
+def _router_advert(names, lines, ts, ip, code, msg):
     if len(msg) < 8:
-        return _undefined(engine, ts, ip, itype, code, msg)
+        return _undefined(names, lines, ts, ip, code, msg)
     count, size = msg[4], max(msg[5], 2) * 4
     routers = []
     for i in range(min(count, MAX_ROUTERS)):
         at = 8 + i * size
         if at + 4 > len(msg):
             break
-        routers.append(address_text(msg[at:at + 4]))
-    engine.emit(ts, "icmp_router_advert", S=engine.host(ip.src, "icmp"),
-                D=engine.dst(ip.dst, "icmp"), routers=" -> ".join(routers),
-                lifetime=lifetime(_u16.unpack_from(msg, 6)[0]))
+        routers.append(address_text(msg[at : at + 4]))
+    lines.emit(
+        ts,
+        "icmp_router_advert",
+        S=names.host(ip.src, "icmp"),
+        D=names.dst(ip.dst, "icmp"),
+        routers=" -> ".join(routers),
+        lifetime=lifetime(_u16.unpack_from(msg, 6)[0]),
+    )
 
 
-def _time_exceeded(engine, ts, ip, itype, code, msg):
-    engine.emit(ts, "icmp_time_exceeded", S=engine.host(ip.src, "icmp"),
-                D=engine.dst(ip.dst, "icmp"), inner=describe_quoted(engine, msg[8:]))
+def _time_exceeded(names, lines, ts, ip, code, msg):
+    lines.emit(
+        ts,
+        "icmp_time_exceeded",
+        S=names.host(ip.src, "icmp"),
+        D=names.dst(ip.dst, "icmp"),
+        inner=describe_quoted(names, msg[8:]),
+    )
 
 
-def _param_problem(engine, ts, ip, itype, code, msg):
-    engine.emit(ts, "icmp_param_problem", S=engine.host(ip.src, "icmp"),
-                D=engine.dst(ip.dst, "icmp"), ptr=msg[4] if len(msg) > 4 else 0)
+def _param_problem(names, lines, ts, ip, code, msg):
+    lines.emit(
+        ts,
+        "icmp_param_problem",
+        S=names.host(ip.src, "icmp"),
+        D=names.dst(ip.dst, "icmp"),
+        ptr=msg[4] if len(msg) > 4 else 0,
+    )
 
 
-def _timestamp_reply(engine, ts, ip, itype, code, msg):
+def _timestamp_reply(names, lines, ts, ip, code, msg):
     # B5: a reply, and the transmit time is milliseconds since midnight UT.
     millis = _u32.unpack_from(msg, 16)[0] if len(msg) >= 20 else 0
     secs = (millis // 1000) % 86400
-    engine.emit(ts, "icmp_timestamp_reply", S=engine.host(ip.src, "icmp"),
-                D=engine.dst(ip.dst, "icmp"),
-                time=f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}")
+    lines.emit(
+        ts,
+        "icmp_timestamp_reply",
+        S=names.host(ip.src, "icmp"),
+        D=names.dst(ip.dst, "icmp"),
+        time=f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}",
+    )
 
 
-def _mask_reply(engine, ts, ip, itype, code, msg):
+def _mask_reply(names, lines, ts, ip, code, msg):
     # B6, B16: network byte order, printed as a dotted quad, never resolved.
     mask = address_text(msg[8:12]) if len(msg) >= 12 else "0.0.0.0"
-    engine.emit(ts, "icmp_mask_reply", S=engine.host(ip.src, "icmp"),
-                D=engine.dst(ip.dst, "icmp"), mask=mask)
+    lines.emit(
+        ts, "icmp_mask_reply", S=names.host(ip.src, "icmp"), D=names.dst(ip.dst, "icmp"), mask=mask
+    )
 
 
-def _undefined(engine, ts, ip, itype, code, msg):
-    engine.emit(ts, "icmp_undefined", type=itype, S=engine.host(ip.src, "icmp"),
-                D=engine.dst(ip.dst, "icmp"))
+def _undefined(names, lines, ts, ip, code, msg):
+    lines.emit(
+        ts, "icmp_undefined", type=msg[0], S=names.host(ip.src, "icmp"), D=names.dst(ip.dst, "icmp")
+    )
 
 
 _FORMATTERS = {
-    ECHO_REPLY: _echo, ECHO: _echo, UNREACH: _unreach, REDIRECT: _redirect,
-    ROUTER_ADVERT: _router_advert, TIME_EXCEEDED: _time_exceeded,
-    PARAM_PROBLEM: _param_problem, TSTAMP_REPLY: _timestamp_reply, MASK_REPLY: _mask_reply,
-    **{t: _named for t in ICMP_NAMED},
+    ECHO_REPLY: _echo,
+    ECHO: _echo,
+    UNREACH: _unreach,
+    REDIRECT: _redirect,
+    ROUTER_ADVERT: _router_advert,
+    TIME_EXCEEDED: _time_exceeded,
+    PARAM_PROBLEM: _param_problem,
+    TSTAMP_REPLY: _timestamp_reply,
+    MASK_REPLY: _mask_reply,
+    **dict.fromkeys(ICMP_NAMED, _named),
 }

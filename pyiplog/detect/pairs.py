@@ -36,7 +36,7 @@ class Sightings:
     stamp wraps (every 255 generations) the table starts empty again.
     """
 
-    __slots__ = ("stamps", "mask", "generation", "left")
+    __slots__ = ("generation", "left", "mask", "stamps")
 
     def __init__(self, bits: int = SKETCH_BITS):
         self.stamps = bytearray(1 << bits)
@@ -62,7 +62,7 @@ class Sightings:
 
 
 class PairTable:
-    __slots__ = ("max_entries", "probation", "protected", "next_due", "sightings")
+    __slots__ = ("max_entries", "next_due", "probation", "protected", "sightings")
 
     def __init__(self, max_entries: int):
         self.max_entries = max_entries

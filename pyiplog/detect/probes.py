@@ -18,6 +18,7 @@ reads the same.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .pairs import PairTable
@@ -45,7 +46,7 @@ class Tuning:
 
 
 class Entry(ScanEntry):
-    __slots__ = ("pending", "failed", "served", "win_start", "cur", "prev")
+    __slots__ = ("cur", "failed", "pending", "prev", "served", "win_start")
 
     def __init__(self, src: bytes, dst: bytes, ts: float):
         super().__init__(src, dst)
@@ -59,9 +60,21 @@ class Entry(ScanEntry):
 
 
 class ProbeTable:
-    def __init__(self, kinds: dict[str, ScanKind], tuning: dict[str, Tuning],
-                 reply_wait: float, max_entries: int = MAX_ENTRIES):
+    """The pairs of every kind.  Scans found while a packet or an answer is
+    handled go to ``report`` at once; those found by ``expire`` wait in
+    ``detections`` for ``take_detections`` (the caller orders them with the
+    scans that ended)."""
+
+    def __init__(
+        self,
+        kinds: dict[str, ScanKind],
+        tuning: dict[str, Tuning],
+        reply_wait: float,
+        max_entries: int = MAX_ENTRIES,
+        report: Callable[[list[tuple[float, str, Entry]]], None] | None = None,
+    ):
         self.kinds = kinds
+        self.report = report or (lambda found: None)
         self.tuning = tuning
         self.reply_wait = reply_wait
         self.tables: dict[str, PairTable] = {k: PairTable(max_entries) for k in tuning}
@@ -73,22 +86,31 @@ class ProbeTable:
     def _end(self, when: float, key: str, entry: Entry) -> None:
         if entry.detected:
             self.ended.append(Ended(when, self.kinds[key], entry))
-            self.next_due = min(self.next_due, when)
+            if when < self.next_due:
+                self.next_due = when
 
-    def packet(self, key: str, ts: float, src: bytes, dst: bytes, nbytes: int,
-               sport: int | None = None, dport: int | None = None,
-               probe: bool = True, flood: bool = True) -> bool:
+    def packet(  # noqa: C901 - the per-packet path of the default counting, one function on purpose
+        self,
+        key: str,
+        ts: float,
+        src: bytes,
+        dst: bytes,
+        nbytes: int,
+        sport: int | None = None,
+        dport: int | None = None,
+        probe: bool = True,
+        flood: bool = True,
+    ) -> bool:
         """A packet of the pair: True when it is swallowed (a detected pair).
 
         ``probe``: the packet asks for an answer (SYN, a UDP datagram) and
         its port counts toward a scan unless served.  ``flood``: it counts
-        toward the rate.  A newly detected pair is queued in ``detections``.
+        toward the rate.  A newly detected pair goes to ``report``.
         """
         tune = self.tuning[key]
         table = self.tables[key]
         pair = (src, dst)
-        # table.get, inline: most packets of a busy host are of known pairs.
-        entry = table.protected.get(pair) or table.probation.get(pair)
+        entry = table.get(pair)
         if entry is not None and entry.expiry <= ts:
             table.remove(pair)
             self._end(entry.expiry, key, entry)
@@ -111,26 +133,23 @@ class ProbeTable:
             if probe and dport is not None and tune.scan_ports:
                 entry.pending = {dport: ts}
                 self._wait(ts, key, pair, dport)
+            swallowed = False
             if flood and tune.flood_packets:
                 entry.cur = 1
                 if tune.flood_packets <= 1:
                     self._detect(ts, key, entry)
-                    return True
-            return False
+                    swallowed = True
+            if self.detections:
+                self._report()
+            return swallowed
         entry.count += 1
         entry.bytes += nbytes
         entry.expiry = expiry = ts + tune.hold
         if expiry < self.next_due:
             self.next_due = expiry
-        try:  # table.touch's common case, inline: a known pair is protected
-            table.protected.move_to_end(pair)
-        except KeyError:
-            evicted = table.touch(pair, entry)
-            if evicted is not None:
-                self._end(ts, key, evicted)
-        else:
-            if expiry < table.next_due:
-                table.next_due = expiry
+        evicted = table.touch(pair, entry)
+        if evicted is not None:
+            self._end(ts, key, evicted)
         if entry.detected:
             return True
         served = entry.served is not None and dport in entry.served
@@ -144,10 +163,15 @@ class ProbeTable:
             pending = entry.pending
             if pending is None:
                 pending = entry.pending = {}
-            if dport not in pending and (entry.failed is None or dport not in entry.failed) \
-                    and len(pending) < MAX_PENDING:
+            if (
+                dport not in pending
+                and (entry.failed is None or dport not in entry.failed)
+                and len(pending) < MAX_PENDING
+            ):
                 pending[dport] = ts
                 self._wait(ts, key, pair, dport)
+                if self.detections:  # a flood of probes: the oldest ones failed
+                    self._report()
         if flood and tune.flood_packets and (tune.flood_served or not served):
             # The packets of the last ``window`` seconds, estimated from this
             # window's count and the previous one's (a sliding window).
@@ -164,18 +188,20 @@ class ProbeTable:
                     entry.dports.insert(0, dport)  # the flooded port, served or not
                     del entry.dports[MAX_DPORTS:]
                 self._detect(ts, key, entry)
+                self._report()
                 return True
         return False
 
-    def answered(self, key: str, ts: float, src: bytes, dst: bytes, port: int,
-                 refused: bool) -> None:
+    def answered(
+        self, key: str, ts: float, src: bytes, dst: bytes, port: int, refused: bool
+    ) -> None:
         """``dst`` answered ``src``'s probe to ``port``: served, or refused.
 
         Only pairs already probing are affected: answers to nobody's probe
         cost nothing.
         """
         entry = self.tables[key].get((src, dst))
-        if entry is None or entry.expiry <= ts or entry.pending is None and refused:
+        if entry is None or entry.expiry <= ts or (entry.pending is None and refused):
             return
         if not refused:
             if entry.served is None:
@@ -190,6 +216,11 @@ class ProbeTable:
             return
         if entry.pending.pop(port, None) is not None:
             self._failed(ts, key, entry, port)
+            if self.detections:
+                self._report()
+
+    def _report(self) -> None:
+        self.report(self.take_detections())
 
     def _wait(self, ts: float, key: str, pair, port: int) -> None:
         """The probe to ``port`` waits ``reply_wait`` seconds for its answer."""
@@ -201,8 +232,9 @@ class ProbeTable:
         if deadline < self.next_due:
             self.next_due = deadline
 
-    def _unanswered(self, when: float, deadline: float, key: str, pair, port: int,
-                    sent: float) -> None:
+    def _unanswered(
+        self, when: float, deadline: float, key: str, pair, port: int, sent: float
+    ) -> None:
         """A probe got no answer by ``when``: it failed, if it is still waiting."""
         entry = self.tables[key].get(pair)
         if entry is not None and entry.pending is not None and entry.pending.get(port) == sent:
@@ -233,8 +265,9 @@ class ProbeTable:
             for entry in table.expired(ts):
                 if entry.detected:
                     ended.append(Ended(entry.expiry, self.kinds[key], entry))
-        self.next_due = min([t.next_due for t in self.tables.values()]
-                            + ([waiting[0][0]] if waiting else []))
+        self.next_due = min(
+            [t.next_due for t in self.tables.values()] + ([waiting[0][0]] if waiting else [])
+        )
         ended.sort(key=lambda e: e.when)
         return ended
 

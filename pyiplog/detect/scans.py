@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..messages import SCAN_NAMES
 from .pairs import PairTable
 
 MAX_DPORTS = 10  # distinct destination ports remembered per pair
@@ -26,16 +27,21 @@ class ScanKind:
     timeout: float  # seconds of silence that end the pair
 
 
-KINDS: dict[str, ScanKind] = {k.key: k for k in (
-    ScanKind("portscan", "TCP: port scan", 15, 50),
-    ScanKind("null_scan", "TCP: null scan", 10, 50),
-    ScanKind("fin_scan", "TCP: FIN scan", 10, 50),
-    ScanKind("syn_scan", "TCP: SYN scan", 10, 50),
-    ScanKind("xmas_scan", "TCP: Xmas scan", 10, 50),
-    ScanKind("udp_scan", "UDP: scan/flood", 25, 50),
-    ScanKind("smurf", "ICMP/UDP: smurf attack", 90, 30),
-    ScanKind("ping_flood", "ICMP: ping flood", 70, 60),
-)}
+# kind: (threshold in packets, timeout in seconds), as 2.2.3 had them.
+_CLASSIC = {
+    "portscan": (15, 50),
+    "null_scan": (10, 50),
+    "fin_scan": (10, 50),
+    "syn_scan": (10, 50),
+    "xmas_scan": (10, 50),
+    "udp_scan": (25, 50),
+    "smurf": (90, 30),
+    "ping_flood": (70, 60),
+}
+KINDS: dict[str, ScanKind] = {
+    key: ScanKind(key, SCAN_NAMES[key], threshold, timeout)
+    for key, (threshold, timeout) in _CLASSIC.items()
+}
 
 # What ``count`` says about the packet.
 COUNTED = 0  # below the threshold: the packet goes on
@@ -44,7 +50,7 @@ SWALLOWED = 2  # the pair is a detected scan: the packet is swallowed
 
 
 class Entry:
-    __slots__ = ("src", "dst", "count", "bytes", "sports", "dports", "expiry", "detected")
+    __slots__ = ("bytes", "count", "detected", "dports", "dst", "expiry", "sports", "src")
 
     def __init__(self, src: bytes, dst: bytes):
         self.src = src
@@ -73,8 +79,16 @@ class ScanTable:
         self.ended: list[Ended] = []  # evicted scans, drained by ``expire``
         self.next_due = float("inf")  # nothing to expire before this
 
-    def count(self, key: str, ts: float, src: bytes, dst: bytes, nbytes: int,
-              sport: int | None = None, dport: int | None = None) -> int:
+    def count(
+        self,
+        key: str,
+        ts: float,
+        src: bytes,
+        dst: bytes,
+        nbytes: int,
+        sport: int | None = None,
+        dport: int | None = None,
+    ) -> int:
         kind = self.kinds[key]
         table = self.tables[key]
         pair = (src, dst)

@@ -1,31 +1,40 @@
 """TCP (spec A5): stealth scans, bogus flags, SYN and port scans, attempts.
 
-With the default counting (spec C3), answers matter: a SYN-ACK marks the
-port served, a RST refuses the probe; ECN (RFC 3168) is not bogus.
+``ClassicTcp`` counts as 2.2.3 did.  ``DefaultTcp`` (spec C3) lets answers
+matter: a SYN-ACK marks the port served, a RST refuses the probe, the
+monitored side's own segments are state and never lines; ECN (RFC 3168) is
+not bogus.  Both share ``TcpDetector.handle``; they differ only in the three
+steps they override.
 """
 
 from __future__ import annotations
 
 import struct
 
-from ..decode import IP_DF
+from ..constants import IP_DF, TH_ACK, TH_CWR, TH_ECE, TH_FIN, TH_PUSH, TH_RST, TH_SYN, TH_URG
+from ..decode import Datagram
+from ..options import Options
+from .context import Context, Ours, SynFloodGuard
 
-FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
-BOGUS_BITS = ECE | CWR  # 2.2.3: the two top flag bits are always bogus
+BOGUS_BITS = TH_ECE | TH_CWR  # 2.2.3: the two top flag bits are always bogus
 RESERVED = 0x0F  # the low half of byte 12: reserved (and the old NS/AE bit)
 SYN_KINDS = ("syn_scan", "portscan")
 
 # Flag sets (top bits cleared) that count toward the Xmas scan.
-XMAS = frozenset({FIN | URG | PSH, URG, PSH, FIN | URG, FIN | PSH, URG | PSH})
+XMAS = frozenset(
+    {
+        TH_FIN | TH_URG | TH_PUSH,
+        TH_URG,
+        TH_PUSH,
+        TH_FIN | TH_URG,
+        TH_FIN | TH_PUSH,
+        TH_URG | TH_PUSH,
+    }
+)
 
 _ports = struct.Struct("!HH")
 # source port, destination port, data offset + reserved bits, flags, urgent pointer
 _head = struct.Struct("!HH8xBB4xH")
-
-
-# With the default counting, bogus means what no RFC 3168 stack sends: an
-# odd header (reserved bits, an urgent pointer without URG) or ECN bits
-# where they never go (a SYN with only one of ECE/CWR, a SYN-ACK with CWR).
 
 
 def odd_header(seg: bytes, flags: int) -> bool:
@@ -33,90 +42,198 @@ def odd_header(seg: bytes, flags: int) -> bool:
     that may be cut short after its flags byte."""
     if seg[12] & RESERVED:
         return True
-    return not flags & URG and seg[18:20] not in (b"", b"\0\0", b"\0")
+    return not flags & TH_URG and seg[18:20] not in (b"", b"\0\0", b"\0")
 
 
 def ecn_bogus(flags: int) -> bool:
     """ECE/CWR where RFC 3168 never puts them (the SYN's negotiation)."""
-    if flags & SYN:
-        if flags & ACK:
-            return bool(flags & CWR)
-        return bool(flags & ECE) != bool(flags & CWR)
+    if flags & TH_SYN:
+        if flags & TH_ACK:
+            return bool(flags & TH_CWR)
+        return bool(flags & TH_ECE) != bool(flags & TH_CWR)
     return False
 
 
-def handle(engine, ts: float, ip) -> None:
-    seg = ip.payload
-    if len(seg) >= 20:
-        sport, dport, offset, flags, urgent = _head.unpack_from(seg)
-        odd = offset & RESERVED or (urgent and not flags & URG)
-    elif len(seg) >= 14:  # cut short by the snap length (the flags byte is there)
-        sport, dport = _ports.unpack_from(seg)
-        flags = seg[13]
-        odd = odd_header(seg, flags)
-    else:  # no flags byte: nothing iplog could say
-        return
-    if engine.filtering and engine.ignored("tcp", ip, sport, dport):
-        return
-    opts = engine.opts
-    classic = engine.classic
-    src, dst = ip.src, ip.dst
-    if not classic:
-        if flags & (ACK | RST):  # an answer: a SYN-ACK serves the port, a RST refuses it
-            if flags & (SYN | ACK) == SYN | ACK:
-                engine.answered(SYN_KINDS, ts, dst, src, sport, refused=False)
-            elif flags & RST:
-                engine.answered(SYN_KINDS, ts, dst, src, sport, refused=True)
-        local = engine.local  # engine.outgoing(ip), inline: this is the hot path
-        if local and src in local and dst not in local:  # our own answers: state only
+def stealth_kinds(opts: Options) -> dict[int, str]:
+    """Flags (top bits cleared) -> the stealth scan they count toward, for
+    the scans switched on."""
+    kinds: dict[int, str] = {}
+    if opts.null_scan:
+        kinds[0] = "null_scan"
+    if opts.xmas_scan:
+        kinds.update(dict.fromkeys(XMAS, "xmas_scan"))
+    if opts.fin_scan:
+        kinds[TH_FIN] = "fin_scan"
+    return kinds
+
+
+class TcpDetector:
+    """One TCP segment at a time; what differs between the countings is
+    which segments are answers (``answer_flags``, ``answered``), whose
+    segments are state only (``ours``), the bogus tables and ``count_syn``."""
+
+    answer_flags = 0  # flags that make a segment an answer to a probe
+
+    def __init__(
+        self, ctx: Context, opts: Options, guard: SynFloodGuard, previous: TcpDetector | None = None
+    ):
+        self.names = names = ctx.names
+        self.lines = ctx.lines
+        self.filters = ctx.filters
+        self.ours = ctx.ours
+        self.scans = ctx.scans
+        # The per-packet line's parts (a configuration's, like the detector).
+        self.queue = ctx.lines.queue
+        self.attempt = ctx.lines.forms["tcp_attempt"]
+        self.services = names.tcp_services
+        self.texts = names.texts
+        self.stealth = stealth_kinds(opts)
+        self.bogus_on = opts.bogus
+        # bogus[odd][flags]: whether a segment is bogus (see the subclasses)
+        self.bogus = (
+            tuple(map(self.bogus_flags, range(256))),
+            tuple(map(self.bogus_odd, range(256))),
+        )
+        self.guard = guard if opts.syn_flood else None  # the guard matters only to lookups
+        self.scans_only = opts.scans_only
+        self.last_bogus_src = previous.last_bogus_src if previous is not None else None
+
+    # --- what the countings decide ------------------------------------------------
+
+    def answered(self, ts: float, ip: Datagram, sport: int, flags: int) -> None:
+        """A segment with one of ``answer_flags``: it may answer a probe."""
+
+    def bogus_flags(self, flags: int) -> bool:
+        """Whether ``flags`` are bogus in a segment with an ordinary header."""
+        raise NotImplementedError
+
+    def bogus_odd(self, flags: int) -> bool:
+        """The same, with reserved bits or an urgent pointer without URG."""
+        raise NotImplementedError
+
+    def count_syn(self, ts: float, ip: Datagram, sport: int, dport: int) -> bool:
+        """A SYN toward the SYN and port scans; True when it stops here."""
+        raise NotImplementedError
+
+    # --- the segment ----------------------------------------------------------------
+
+    def handle(self, ts: float, ip: Datagram) -> None:
+        seg = ip.payload
+        if len(seg) >= 20:
+            sport, dport, offset, flags, urgent = _head.unpack_from(seg)
+            odd = offset & RESERVED or (urgent and not flags & TH_URG)
+        elif len(seg) >= 14:  # cut short by the snap length (the flags byte is there)
+            sport, dport = _ports.unpack_from(seg)
+            flags = seg[13]
+            odd = odd_header(seg, flags)
+        else:  # no flags byte: nothing iplog could say
             return
-    n = ip.data_len
-    low = flags & 0x3F
-    if low == SYN:  # the common case: none of the stealth kinds
-        pass
-    elif low == 0:
-        if opts.null_scan and engine.count("null_scan", ts, src, dst, n, sport, dport):
+        if self.filters is not None and self.filters.hides("tcp", ip, sport, dport):
             return
-    elif low in XMAS:
-        if opts.xmas_scan and engine.count("xmas_scan", ts, src, dst, n, sport, dport):
+        if flags & self.answer_flags:
+            self.answered(ts, ip, sport, flags)
+        if self.ours.addresses and self.ours.outgoing(ip.src, ip.dst):
+            return  # the monitored side's own segment: state only
+        low = flags & 0x3F
+        if low != TH_SYN:  # the common case is none of the stealth kinds
+            kind = self.stealth.get(low)
+            if kind is not None and self.scans.count(
+                kind, ts, ip.src, ip.dst, ip.data_len, sport, dport
+            ):
+                return
+        if self.bogus_on and self.bogus[1 if odd else 0][flags]:
+            if self.last_bogus_src != ip.src:
+                self.last_bogus_src = ip.src
+                names = self.names
+                self.lines.emit(
+                    ts,
+                    "tcp_bogus",
+                    S=names.host(ip.src, "tcp"),
+                    sport=sport,
+                    D=names.dst(ip.dst, "tcp"),
+                    dport=dport,
+                )
             return
-    elif low == FIN:
-        if opts.fin_scan and engine.count("fin_scan", ts, src, dst, n, sport, dport):
+        if low & (TH_SYN | TH_ACK) != TH_SYN:
             return
-    if opts.bogus and (flags & BOGUS_BITS if classic
-                       else odd or flags & BOGUS_BITS and ecn_bogus(flags)):
-        if engine.last_bogus_src != src:
-            engine.last_bogus_src = src
-            engine.emit(ts, "tcp_bogus", S=engine.host(src, "tcp"), sport=sport,
-                        D=engine.dst(dst, "tcp"), dport=dport)
-        return
-    if low & (SYN | ACK) != SYN:
-        return
-    if classic:
+        if self.count_syn(ts, ip, sport, dport):
+            return
+        if self.guard is not None:
+            self.guard.seen(ts)
+        if self.scans_only:
+            return
+        names = self.names
+        self.queue(
+            (
+                ts,
+                self.attempt(
+                    service=self.services.get(dport) or f"port {dport}",
+                    S=self.texts.get(ip.src) or names.host(ip.src, "tcp"),
+                    sport=sport,
+                    D=names.dst(ip.dst, "tcp") if names.dest else "",
+                ),
+            )
+        )
+
+
+class ClassicTcp(TcpDetector):
+    """2.2.3's counting."""
+
+    def __init__(
+        self, ctx: Context, opts: Options, guard: SynFloodGuard, previous: TcpDetector | None = None
+    ):
+        super().__init__(ctx, opts, guard, previous)
+        self.ours = Ours()  # 2.2.3 treated every segment alike
+        self.syn_scan = opts.syn_scan
+        self.portscan = opts.portscan
+
+    def bogus_flags(self, flags: int) -> bool:
+        return bool(flags & BOGUS_BITS)
+
+    bogus_odd = bogus_flags  # 2.2.3 never looked at the rest of the header
+
+    def count_syn(self, ts: float, ip: Datagram, sport: int, dport: int) -> bool:
         # 2.2.3 counts a DF-clear SYN toward the SYN scan and, while that is
         # still under its threshold, toward the port scan as well.
-        if opts.syn_scan and not ip.flags_off & IP_DF:
-            if engine.count("syn_scan", ts, src, dst, n, sport, dport):
-                return
-        if opts.portscan and engine.count("portscan", ts, src, dst, n, sport, dport):
-            return
-    else:
+        count = self.scans.count
+        if (
+            self.syn_scan
+            and not ip.flags_off & IP_DF
+            and count("syn_scan", ts, ip.src, ip.dst, ip.data_len, sport, dport)
+        ):
+            return True
+        return self.portscan and count("portscan", ts, ip.src, ip.dst, ip.data_len, sport, dport)
+
+
+class DefaultTcp(TcpDetector):
+    """The default counting (spec C3)."""
+
+    def __init__(
+        self, ctx: Context, opts: Options, guard: SynFloodGuard, previous: TcpDetector | None = None
+    ):
+        super().__init__(ctx, opts, guard, previous)
+        portscan = "portscan" if opts.portscan else None
         # One kind per probe: raw SYNs (DF clear) make SYN scans, the
         # kernel's connect() SYNs (DF set) port scans.
-        key = ("syn_scan" if opts.syn_scan and not ip.flags_off & IP_DF
-               else "portscan" if opts.portscan else None)
-        if key:
-            probes = engine.probes  # engine.probe, inline: this is the hot path
-            swallowed = probes.packet(key, ts, src, dst, n, sport, dport)
-            if probes.detections:
-                engine.write_detections()
-            if swallowed:
-                return
-    if opts.syn_flood:  # the guard matters only to name lookups
-        engine.syn_seen(ts)
-    if opts.scans_only:
-        return
-    engine.queue((ts, engine.forms["tcp_attempt"](
-        service=engine.tcp_services.get(dport) or f"port {dport}",
-        S=engine.texts.get(src) or engine.host(src, "tcp"),
-        sport=sport, D=engine.dst(dst, "tcp") if engine.dest else "")))
+        self.raw_kind = "syn_scan" if opts.syn_scan else portscan
+        self.kernel_kind = portscan
+        self.probe = self.scans.probes.packet
+
+    answer_flags = TH_ACK | TH_RST
+
+    def answered(self, ts: float, ip: Datagram, sport: int, flags: int) -> None:
+        # A SYN-ACK serves the port, a RST refuses the probe.
+        if flags & (TH_SYN | TH_ACK) == TH_SYN | TH_ACK:
+            self.scans.answered(SYN_KINDS, ts, ip.dst, ip.src, sport, refused=False)
+        elif flags & TH_RST:
+            self.scans.answered(SYN_KINDS, ts, ip.dst, ip.src, sport, refused=True)
+
+    def bogus_flags(self, flags: int) -> bool:
+        return bool(flags & BOGUS_BITS) and ecn_bogus(flags)
+
+    def bogus_odd(self, flags: int) -> bool:
+        return True
+
+    def count_syn(self, ts: float, ip: Datagram, sport: int, dport: int) -> bool:
+        kind = self.kernel_kind if ip.flags_off & IP_DF else self.raw_kind
+        return kind is not None and self.probe(kind, ts, ip.src, ip.dst, ip.data_len, sport, dport)

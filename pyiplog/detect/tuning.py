@@ -28,10 +28,12 @@ REPLY_WAIT = 3.0
 # under (a browser's 40 connections in 10 s, statsd at 20/s, ping -i 0.2).
 # A SYN flood at an open port is answered, and still a flood.
 MODERN: dict[str, Tuning] = {
-    "portscan": Tuning(scan_ports=10, scan_gap=300.0, flood_packets=200, flood_window=10.0,
-                       flood_served=True),
-    "syn_scan": Tuning(scan_ports=10, scan_gap=300.0, flood_packets=200, flood_window=10.0,
-                       flood_served=True),
+    "portscan": Tuning(
+        scan_ports=10, scan_gap=300.0, flood_packets=200, flood_window=10.0, flood_served=True
+    ),
+    "syn_scan": Tuning(
+        scan_ports=10, scan_gap=300.0, flood_packets=200, flood_window=10.0, flood_served=True
+    ),
     "udp_scan": Tuning(scan_ports=10, scan_gap=300.0, flood_packets=200, flood_window=2.0),
     "ping_flood": Tuning(scan_ports=0, scan_gap=60.0, flood_packets=70, flood_window=5.0),
     "smurf": Tuning(scan_ports=0, scan_gap=30.0, flood_packets=90, flood_window=5.0),
@@ -64,8 +66,7 @@ def check(word: str, kind: str, value: str) -> float:
 class Detection:
     """The numbers in force: classic kinds, modern tunings, the reply wait."""
 
-    def __init__(self, overrides: tuple[tuple[str, str, float], ...] = (),
-                 classic: bool = False):
+    def __init__(self, overrides: tuple[tuple[str, str, float], ...] = (), classic: bool = False):
         self.classic = classic
         self.kinds = dict(CLASSIC_KINDS)
         self.modern = dict(MODERN)
@@ -109,12 +110,16 @@ class Detection:
             if tune.scan_ports:
                 out += [f"threshold {key} {tune.scan_ports}", f"window {key} {_num(tune.scan_gap)}"]
             else:
-                out += [f"threshold {key} {tune.flood_packets}",
-                        f"window {key} {_num(tune.flood_window)}"]
+                out += [
+                    f"threshold {key} {tune.flood_packets}",
+                    f"window {key} {_num(tune.flood_window)}",
+                ]
         for name, targets in FLOOD_SIDE.items():
             tune = self.modern[targets[0]]
-            out += [f"threshold {name} {tune.flood_packets}",
-                    f"window {name} {_num(tune.flood_window)}"]
+            out += [
+                f"threshold {name} {tune.flood_packets}",
+                f"window {name} {_num(tune.flood_window)}",
+            ]
         out.append(f"window reply {_num(self.reply_wait)}")
         return out
 

@@ -1,73 +1,142 @@
 """UDP (spec A6): smurf (echo port), traceroute, scan/flood, datagrams.
 
-With the default counting (spec C3), a datagram that answers one seen the
-other way is a reply, never a probe, and a port the destination answers
-from is served: neither counts toward a scan or a flood.
+``ClassicUdp`` counts as 2.2.3 did.  With ``DefaultUdp`` (spec C3) a
+datagram that answers one seen the other way is a reply, never a probe, and
+a port the destination answers from is served: neither counts toward a scan
+or a flood.
 """
 
 from __future__ import annotations
 
 import struct
 
+from ..constants import IPPROTO_UDP
+from ..decode import Datagram
+from ..options import Options
+from .context import Context
+from .counting import smurf_source
+
 ECHO_PORT = 7
 TRACEROUTE_QUIET = 15.0  # seconds between two traceroute lines for one source
 UDP_KINDS = ("udp_scan",)
 
+# What ``observe`` says of a datagram.
+PROBE = 0  # it may count toward a scan or flood
+REPLY = 1  # it answers one seen the other way
+OURS = 2  # the monitored side's own: state only
+
 _head = struct.Struct("!HHH")
 
 
-def smurf_source(src: bytes) -> bytes:
-    """Smurf state is per source /24 (spec A8)."""
-    return src[:3] + b"\0" if len(src) == 4 else src
+class UdpDetector:
+    """One datagram at a time; the countings differ in ``observe``,
+    ``count_smurf`` and ``count_scan``."""
+
+    def __init__(self, ctx: Context, opts: Options, previous: UdpDetector | None = None):
+        self.names = ctx.names
+        self.lines = ctx.lines
+        self.queue = ctx.lines.queue
+        self.dgram = ctx.lines.forms["udp_dgram"]
+        self.services = ctx.names.udp_services
+        self.texts = ctx.names.texts
+        self.filters = ctx.filters
+        self.ours = ctx.ours
+        self.scans = ctx.scans
+        self.smurf = opts.smurf
+        self.traceroute = opts.traceroute
+        self.udp_scan = opts.udp_scan
+        self.scans_only = opts.scans_only
+        # The last traceroute line: (source, time).
+        self.last_traceroute = previous.last_traceroute if previous is not None else None
+
+    def observe(self, ts: float, ip: Datagram, sport: int, dport: int) -> int:
+        return PROBE
+
+    def count_smurf(self, ts: float, ip: Datagram, sport: int, dport: int) -> bool:
+        raise NotImplementedError
+
+    def count_scan(self, ts: float, ip: Datagram, sport: int, dport: int) -> bool:
+        raise NotImplementedError
+
+    def handle(self, ts: float, ip: Datagram) -> None:
+        seg = ip.payload
+        if len(seg) < 8:
+            return
+        sport, dport, length = _head.unpack_from(seg)
+        if self.filters is not None and self.filters.hides("udp", ip, sport, dport):
+            return
+        seen = self.observe(ts, ip, sport, dport)
+        if seen == OURS:
+            return
+        if (
+            sport == ECHO_PORT
+            and self.smurf
+            and seen == PROBE
+            and self.count_smurf(ts, ip, sport, dport)
+        ):
+            return
+        if ip.ttl == 1 and self.traceroute:
+            last = self.last_traceroute
+            if last is None or last[0] != ip.src or ts - last[1] >= TRACEROUTE_QUIET:
+                self.last_traceroute = (ip.src, ts)
+                self.lines.emit(
+                    ts,
+                    "udp_traceroute",
+                    S=self.names.host(ip.src, "udp"),
+                    D=self.names.dst(ip.dst, "udp"),
+                )
+            return
+        if self.udp_scan and seen == PROBE and self.count_scan(ts, ip, sport, dport):
+            return
+        if self.scans_only:
+            return
+        names = self.names
+        self.queue(
+            (
+                ts,
+                self.dgram(
+                    service=self.services.get(dport) or f"port {dport}",
+                    S=self.texts.get(ip.src) or names.host(ip.src, "udp"),
+                    sport=sport,
+                    D=names.dst(ip.dst, "udp") if names.dest else "",
+                    n=length - 8 if length > 8 else 0,
+                ),
+            )
+        )
 
 
-def handle(engine, ts: float, ip) -> None:
-    seg = ip.payload
-    if len(seg) < 8:
-        return
-    sport, dport, length = _head.unpack_from(seg)
-    opts = engine.opts
-    if engine.filtering and engine.ignored("udp", ip, sport, dport):
-        return
-    n = ip.data_len
-    classic = engine.classic
-    reply = False
-    if not classic:
-        reply = engine.flows.note(ts, 17, ip.src, sport, ip.dst, dport)
+class ClassicUdp(UdpDetector):
+    """2.2.3's counting."""
+
+    def count_smurf(self, ts: float, ip: Datagram, sport: int, dport: int) -> bool:
+        return self.scans.count(
+            "smurf", ts, smurf_source(ip.src), ip.dst, ip.data_len, sport, dport
+        )
+
+    def count_scan(self, ts: float, ip: Datagram, sport: int, dport: int) -> bool:
+        return self.scans.count("udp_scan", ts, ip.src, ip.dst, ip.data_len, sport, dport)
+
+
+class DefaultUdp(UdpDetector):
+    """The default counting (spec C3)."""
+
+    def __init__(self, ctx: Context, opts: Options, previous: UdpDetector | None = None):
+        super().__init__(ctx, opts, previous)
+        self.note_flow = self.scans.flows.note
+        self.probe = self.scans.probes.packet
+
+    def observe(self, ts: float, ip: Datagram, sport: int, dport: int) -> int:
+        reply = self.note_flow(ts, IPPROTO_UDP, ip.src, sport, ip.dst, dport)
         if reply:  # the source serves its port to the destination
-            engine.answered(UDP_KINDS, ts, ip.dst, ip.src, sport, refused=False)
-        local = engine.local  # engine.outgoing(ip), inline: this is a hot path
-        if local and ip.src in local and ip.dst not in local:  # our own answers: state only
-            return
-    if sport == ECHO_PORT and opts.smurf and not reply:
-        if classic:
-            if engine.count("smurf", ts, smurf_source(ip.src), ip.dst, n, sport, dport):
-                return
-        elif engine.probe("smurf", ts, smurf_source(ip.src), ip.dst, n, sport, dport,
-                          probe=False):
-            return
-    if ip.ttl == 1 and opts.traceroute:
-        last = engine.last_traceroute
-        if last is None or last[0] != ip.src or ts - last[1] >= TRACEROUTE_QUIET:
-            engine.last_traceroute = (ip.src, ts)
-            engine.emit(ts, "udp_traceroute", S=engine.host(ip.src, "udp"),
-                        D=engine.dst(ip.dst, "udp"))
-        return
-    if opts.udp_scan and not reply:
-        if classic:
-            if engine.count("udp_scan", ts, ip.src, ip.dst, n, sport, dport):
-                return
-        else:
-            probes = engine.probes  # engine.probe, inline: this is a hot path
-            swallowed = probes.packet("udp_scan", ts, ip.src, ip.dst, n, sport, dport)
-            if probes.detections:
-                engine.write_detections()
-            if swallowed:
-                return
-    if opts.scans_only:
-        return
-    engine.queue((ts, engine.forms["udp_dgram"](
-        service=engine.udp_services.get(dport) or f"port {dport}",
-        S=engine.texts.get(ip.src) or engine.host(ip.src, "udp"),
-        sport=sport, D=engine.dst(ip.dst, "udp") if engine.dest else "",
-        n=length - 8 if length > 8 else 0)))
+            self.scans.answered(UDP_KINDS, ts, ip.dst, ip.src, sport, refused=False)
+        if self.ours.addresses and self.ours.outgoing(ip.src, ip.dst):
+            return OURS
+        return REPLY if reply else PROBE
+
+    def count_smurf(self, ts: float, ip: Datagram, sport: int, dport: int) -> bool:
+        return self.probe(
+            "smurf", ts, smurf_source(ip.src), ip.dst, ip.data_len, sport, dport, False
+        )
+
+    def count_scan(self, ts: float, ip: Datagram, sport: int, dport: int) -> bool:
+        return self.probe("udp_scan", ts, ip.src, ip.dst, ip.data_len, sport, dport)

@@ -19,14 +19,13 @@ REPEAT_FLUSH_SECONDS = 60.0
 def stamp(ts: float) -> str:
     """``Nov  5 09:03:01``: local time, day padded with a space, C locale."""
     t = time.localtime(ts)
-    return "%s %2d %02d:%02d:%02d" % (_MONTHS[t.tm_mon - 1], t.tm_mday, t.tm_hour, t.tm_min,
-                                      t.tm_sec)
+    return f"{_MONTHS[t.tm_mon - 1]} {t.tm_mday:2d} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
 
 
 class _Stamps:
     """``stamp`` for the current second, computed once per second."""
 
-    __slots__ = ("second", "end", "text")
+    __slots__ = ("end", "second", "text")
 
     def __init__(self):
         self.second = self.end = 0.0  # the text is good for second <= ts < end
@@ -106,6 +105,16 @@ class TextLog:
     def close(self) -> None:
         self.flush()
 
+    def give_to(self, uid: int | None, gid: int | None) -> None:
+        pass
+
+    def fds(self) -> list[int]:
+        return []  # the caller's stream (stdout): the caller keeps it
+
+    @property
+    def waiting(self) -> int:
+        return 0
+
     def _line(self, ts: float, message: str) -> None:
         self.lines.append(f"{self.stamp(ts)} {message}\n")
 
@@ -138,8 +147,10 @@ class LogFile(TextLog):
         """A log file we created as root goes to the user we run as, so
         that it can be reopened after the privileges are dropped."""
         if self.created and (uid is not None or gid is not None):
-            os.fchown(self.stream.fileno(), -1 if uid is None else uid,
-                      -1 if gid is None else gid)
+            os.fchown(self.stream.fileno(), -1 if uid is None else uid, -1 if gid is None else gid)
+
+    def fds(self) -> list[int]:
+        return [self.stream.fileno()]
 
     def flush(self) -> None:
         if self.lines:
@@ -159,15 +170,14 @@ class LogFile(TextLog):
         if self.failing is not None:
             self.failing = None
             lost = f"; {self.dropped} lines were lost" if self.dropped else ""
-            self.on_error(f'Writing "{self.path}" works again{lost}.')
+            self.on_error(render("log_writable", path=self.path, lost=lost))
             self.dropped = 0
 
     def _failed(self, exc: OSError) -> None:
         text = exc.strerror or str(exc)
         if self.failing != text:
             self.failing = text
-            self.on_error(f'Warning: unable to write "{self.path}": {text};'
-                          " keeping the lines until it works again.")
+            self.on_error(render("log_unwritable", path=self.path, error=text))
 
     def _bounded(self, data: bytes) -> bytes:
         if len(data) <= self.MAX_WAITING:

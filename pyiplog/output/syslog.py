@@ -39,5 +39,15 @@ class SyslogLog:
     def reopen(self) -> str | None:
         return None
 
+    def give_to(self, uid: int | None, gid: int | None) -> None:
+        pass
+
+    def fds(self) -> list[int]:
+        return []
+
+    @property
+    def waiting(self) -> int:
+        return 0
+
     def close(self) -> None:
         _syslog.closelog()

@@ -1,0 +1,61 @@
+"""Words -> values, for the command line and iplog.conf alike (spec A1, A2).
+
+Booleans, syslog facility and priority names, comma lists: one reading of
+each, used by ``loader`` (options) and ``parser`` (config lines).
+"""
+
+from __future__ import annotations
+
+from ..options import DEFAULT_FACILITY, DEFAULT_PRIORITY, FACILITIES, PRIORITIES
+
+SYSLOG = {"facility": (FACILITIES, DEFAULT_FACILITY), "priority": (PRIORITIES, DEFAULT_PRIORITY)}
+
+TRUE_WORDS = ("true", "yes")
+FALSE_WORDS = ("false", "no")
+
+
+class WordError(ValueError):
+    """A word that means nothing here; the text is 2.2.3's message."""
+
+
+def boolean(word: str) -> bool | None:
+    """``true``/``yes`` -> True, ``false``/``no`` -> False (any case), else None."""
+    w = word.lower()
+    if w in TRUE_WORDS:
+        return True
+    if w in FALSE_WORDS:
+        return False
+    return None
+
+
+def boolean_or_toggle(word: str, current: bool) -> bool:
+    """A long option's ``=value``: a boolean word, or ``toggle`` to flip ``current``."""
+    value = boolean(word)
+    if value is not None:
+        return value
+    if word.lower() == "toggle":
+        return not current
+    raise WordError(
+        f'Arguments must be either "yes", "true", "no", "false" or "toggle".\nYou gave "{word}"'
+    )
+
+
+def syslog_name(kind: str, word: str) -> str | None:
+    """A facility or priority (``kind``) by name, ``log_`` prefix optional; None if unknown."""
+    w = word.lower()
+    if w.startswith("log_"):
+        w = w[4:]
+    return w if w in SYSLOG[kind][0] else None
+
+
+def syslog_value(kind: str, word: str) -> tuple[str, str | None]:
+    """The facility or priority ``word`` names, or the default with 2.2.3's warning."""
+    value = syslog_name(kind, word)
+    if value is None:
+        return SYSLOG[kind][1], f'Invalid {kind}: "{word}" - falling back to default.'
+    return value, None
+
+
+def comma_list(text: str) -> tuple[str, ...]:
+    """``eth0,eth1`` -> ("eth0", "eth1"); empty items dropped."""
+    return tuple(x for x in text.split(",") if x)

@@ -1,0 +1,52 @@
+"""Options and config -> the parts of a run: rules, names, engine, output.
+
+Shared by ``iplog -r`` (``runner``) and the daemon, at start and on reload.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from .config.parser import Config, nameserver_rules
+from .config.rules import Filters
+from .engine import Engine
+from .options import FatalError, Options
+from .output import LogFile, LogTarget, SyslogLog, TextLog
+from .resolve import CachedResolver, HostLookup, Namer
+
+
+def build_namer(opts: Options, lookup: HostLookup | None = None, wait: float = 0.0) -> Namer:
+    if opts.disable_resolver:
+        lookup = None
+    elif lookup is None:
+        lookup = CachedResolver(cache=opts.dns_cache, wait=wait)
+    return Namer(lookup, log_ip=opts.log_ip)
+
+
+def build_filters(opts: Options, config: Config | None) -> Filters:
+    """The config's rules, after the ``ignore_dns`` ones when that is on."""
+    dns = nameserver_rules() if opts.ignore_dns else ()
+    return Filters(config.filters if config else (), dns)
+
+
+def build_engine(
+    opts: Options, config: Config | None, lookup: HostLookup | None = None, wait: float = 0.0
+) -> Engine:
+    return Engine(opts, build_filters(opts, config), build_namer(opts, lookup, wait))
+
+
+def open_output(
+    opts: Options, offline: bool = False, on_error: Callable[[str], None] | None = None
+) -> LogTarget:
+    """The log target of spec A9: stdout, a log file, or syslog."""
+    if opts.stdout or (offline and not opts.logfile):
+        return TextLog(sys.stdout)
+    if opts.logfile:
+        try:
+            return LogFile(opts.logfile, on_error)
+        except OSError as exc:
+            raise FatalError(
+                f'Unable to open "{opts.logfile}" for writing: {exc.strerror}.'
+            ) from None
+    return SyslogLog(opts.facility, opts.priority)
