@@ -16,7 +16,7 @@ from . import __version__
 from .config.parser import Config, format_effective, nameserver_rules, read_config
 from .loader import OPTS, Loaded, UsageError, config_path, load, settle, tokenize
 from .options import VERSION, FatalError, Options
-from .pidfile import signal_running
+from .pidfile import NotRunning, signal_running
 
 PROG = "iplog"
 
@@ -80,7 +80,11 @@ def main(argv: list[str] | None = None, run: Run | None = None) -> int:
             print(f"iplog {VERSION} (pyiplog {__version__})")
             return 0
         if loaded.action in ("kill", "restart"):
-            signal_running(loaded.options.pid_file, loaded.action)
+            try:
+                signal_running(loaded.options.pid_file, loaded.action)
+            except NotRunning as exc:
+                print(exc, file=sys.stderr)
+                return 1
             return 0
         if loaded.action == "check":
             return check_config(loaded)

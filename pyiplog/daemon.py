@@ -346,7 +346,7 @@ def run_live(opts: Options, config: Config, reload: Callable[[], Loaded]) -> int
         print(render("not_watching", name=name), file=sys.stderr)
     ident = lookup_identity(opts.user, opts.group)
     pidfile = PidFile(opts.pid_file)
-    pidfile.acquire()
+    pidfile.acquire(ident.uid)
     logs.setup()
     daemon = Daemon(opts, build_engine(opts, config), reload)
     daemon.open_interfaces(names)

@@ -119,7 +119,8 @@ PROCESS_MESSAGES: dict[str, str] = {
     "write_failed": "Warning: writing the log failed: {error}",
     "log_unwritable": 'Warning: unable to write "{path}": {error};'
     " keeping the lines until it works again.",
-    "log_writable": 'Writing "{path}" works again{lost}.',
+    "log_writable": 'Writing "{path}" works again.',
+    "lines_lost": "{n} lines were lost while the log could not be written",
     "not_watching": "Warning: not watching {name}: not up or without an IPv4 address",
     "overriding": "Warning: Overriding --{option}",
     "no_ident": "Warning: ident lookups (get_ident) are not supported; ignored.",

@@ -1,38 +1,85 @@
-"""The pid file (spec A10): locked while the daemon lives; ``-k``/``-R``.
+"""The pid file (spec A10, C10): locked while the daemon lives; ``-k``/``-R``.
 
-flock locks belong to the open file, so the lock taken before detaching is
-still held by the daemon; a file whose process died (even by ``kill -9``)
-is unlocked and simply taken over.
+iplog opens it as root, in a directory the run user may own.  So it is
+never opened through a symbolic link (``O_NOFOLLOW``), it must be a regular
+file, a new one is made with ``O_EXCL`` (mode 0644), and an existing one is
+refused when anyone but root or the run user owns it or when group or
+others may write it.  flock locks belong to the open file, so the lock
+taken before detaching is still held by the daemon; a file whose process
+died (even by ``kill -9``) is unlocked and simply taken over.  ``-k`` and
+``-R`` signal only a process that holds that lock.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import signal
+import stat
 
 from .options import FatalError
 
 SIGNALS = {"kill": signal.SIGTERM, "restart": signal.SIGHUP}
+MODE = 0o644
+_OPEN = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # a FIFO must not block the open
+
+
+class NotRunning(Exception):
+    """``-k``/``-R`` found no running iplog: said on stderr, exit 1."""
+
+
+def _reason(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "it is a symbolic link"
+    return exc.strerror or str(exc)
+
+
+def _checked(fd: int, path: str, owner: int | None = None) -> os.stat_result:
+    """The file behind ``fd`` is a regular file; with ``owner`` given, also
+    one nobody else could have written.  Closes ``fd`` when it is not."""
+    st = os.fstat(fd)
+    problem = None
+    if not stat.S_ISREG(st.st_mode):
+        problem = "is not a regular file"
+    elif owner is not None and st.st_uid not in (0, os.geteuid(), owner):
+        problem = f"is owned by uid {st.st_uid}, not by root or the user iplog runs as"
+    elif owner is not None and st.st_mode & 0o022:
+        problem = f"may be written by group or others (mode {stat.S_IMODE(st.st_mode):04o})"
+    if problem:
+        os.close(fd)
+        raise FatalError(f'Pid file "{path}" {problem}')
+    return st
 
 
 class PidFile:
     def __init__(self, path: str):
         self.path = path
         self.fd: int | None = None
+        self.created = False
 
-    def acquire(self) -> None:
+    def acquire(self, owner: int | None = None) -> None:
+        """Open, check and lock the file.  ``owner``: the uid iplog will run
+        as, who may own a file left from an earlier run."""
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _OPEN, MODE)
+                self.created = True
+            except FileExistsError:
+                fd = os.open(self.path, os.O_RDWR | _OPEN)
         except OSError as exc:
-            raise FatalError(f'Unable to open pid file "{self.path}": {exc.strerror}') from None
+            raise FatalError(f'Unable to open pid file "{self.path}": {_reason(exc)}') from None
+        if self.created:
+            _checked(fd, self.path)
+            os.fchmod(fd, MODE)  # whatever the umask
+        else:
+            _checked(fd, self.path, owner if owner is not None else os.geteuid())
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             text = os.pread(fd, 64, 0).decode(errors="replace").strip()
             os.close(fd)
             raise FatalError(f"iplog is already running (pid: {text or '?'})") from None
-        os.set_inheritable(fd, False)
         self.fd = fd
 
     def write(self, pid: int) -> None:
@@ -54,19 +101,33 @@ class PidFile:
 
 
 def signal_running(pid_file: str, action: str) -> None:
-    """-k (``kill``) / -R (``restart``): signal the instance the pid file names."""
+    """-k (``kill``) / -R (``restart``): signal the iplog that holds the pid
+    file's lock.  Raises NotRunning when none does, FatalError otherwise."""
     signum = SIGNALS[action]
     try:
-        with open(pid_file, encoding="ascii", errors="replace") as fh:
-            text = fh.read()
+        fd = os.open(pid_file, os.O_RDONLY | _OPEN)
+    except FileNotFoundError:
+        raise NotRunning(f"iplog is not running (no pid file {pid_file})") from None
     except OSError as exc:
-        raise FatalError(f"Can't open pid file: {exc.strerror}") from None
+        raise FatalError(f'Can\'t open pid file "{pid_file}": {_reason(exc)}') from None
+    _checked(fd, pid_file)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass  # locked: iplog holds it
+        else:
+            raise NotRunning(f"iplog is not running (stale pid file {pid_file})")
+        text = os.pread(fd, 64, 0).decode("ascii", errors="replace")
+    finally:
+        os.close(fd)
     if not text.strip():
-        raise FatalError("Error reading pid.")
+        raise FatalError(f'Error reading pid from "{pid_file}".')
     word = text.split()[0]
     if not word.isdigit() or int(word) <= 1:
         raise FatalError(f'Bad pid in {pid_file}: "{word}"')
     try:
         os.kill(int(word), signum)
     except OSError as exc:
-        raise FatalError(f"Can't send process signal {int(signum)}: {exc.strerror}") from None
+        raise FatalError(f"Can't send process signal {int(signum)} to {word}: {exc.strerror}"
+                         ) from None

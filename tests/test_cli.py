@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import signal
 import subprocess
@@ -244,26 +245,29 @@ def test_normalisation(given, expected):
         assert getattr(result, field) == value, field
 
 
-# --- -k and -R through the pid file (spec A10) -----------------------------------
+# --- -k and -R through the pid file (spec A10, C10) --------------------------------
 
 
-def test_kill_and_restart_signal_the_pid_file_process(tmp_path):
+def test_kill_and_restart_signal_the_process_holding_the_pid_file(tmp_path):
+    pid_file = tmp_path / "iplog.pid"
     child = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            "import signal,time\n"
+            "import fcntl,os,signal,sys,time\n"
+            "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "os.write(fd, f'{os.getpid()}\\n'.encode())\n"
             "signal.signal(signal.SIGHUP, lambda *a: print('HUP', flush=True))\n"
             "print('ready', flush=True)\n"
             "time.sleep(30)",
+            str(pid_file),
         ],
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         assert child.stdout.readline() == "ready\n"
-        pid_file = tmp_path / "iplog.pid"
-        pid_file.write_text(f"{child.pid}\n")
         p = subprocess.run(IPLOG + [f"--pid-file={pid_file}", "-R"], capture_output=True, text=True)
         assert (p.returncode, p.stdout, p.stderr) == (0, "", "")
         assert child.stdout.readline() == "HUP\n"
@@ -275,20 +279,43 @@ def test_kill_and_restart_signal_the_pid_file_process(tmp_path):
             child.kill()
 
 
+@pytest.mark.parametrize("action", ["-k", "-R"])
+def test_a_stale_pid_file_names_a_live_stranger_who_is_left_alone(tmp_path, action):
+    """iplog is dead; its pid was reused by an unrelated process (logrotate's
+    postrotate runs iplog -R): nothing is signalled."""
+    stranger = subprocess.Popen(["sleep", "30"])
+    try:
+        path = tmp_path / "iplog.pid"
+        path.write_text(f"{stranger.pid}\n")
+        p = subprocess.run(IPLOG + [f"--pid-file={path}", action], capture_output=True, text=True)
+        assert (p.returncode, p.stdout) == (1, "")
+        assert p.stderr == f"iplog is not running (stale pid file {path})\n"
+        assert stranger.poll() is None
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_kill_without_a_pid_file_says_not_running_and_where_it_looked(tmp_path):
+    path = tmp_path / "iplog.pid"
+    p = subprocess.run(IPLOG + [f"--pid-file={path}", "-k"], capture_output=True, text=True)
+    assert (p.returncode, p.stderr) == (1, f"iplog is not running (no pid file {path})\n")
+
+
 @pytest.mark.parametrize(
     "content,message",
     [
-        (None, "Fatal: Can't open pid file: No such file or directory"),
-        ("", "Fatal: Error reading pid."),
+        ("", 'Fatal: Error reading pid from "{path}".'),
         ("abc\n", 'Fatal: Bad pid in {path}: "abc"'),
-        ("999999999\n", "Fatal: Can't send process signal 15: No such process"),
+        ("999999999\n", "Fatal: Can't send process signal 15 to 999999999: No such process"),
     ],
 )
-def test_kill_errors(tmp_path, content, message):
+def test_kill_errors_with_the_lock_held(tmp_path, content, message):
     path = tmp_path / "iplog.pid"
-    if content is not None:
-        path.write_text(content)
-    p = subprocess.run(IPLOG + [f"--pid-file={path}", "-k"], capture_output=True, text=True)
+    path.write_text(content)
+    with open(path) as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as a running iplog holds it
+        p = subprocess.run(IPLOG + [f"--pid-file={path}", "-k"], capture_output=True, text=True)
     assert p.returncode == 255
     assert p.stderr == message.format(path=path) + "\n"
 
@@ -299,7 +326,7 @@ def test_pid_file_must_come_before_kill(tmp_path):
     p = subprocess.run(
         IPLOG + ["-C", "/nonexistent", "-k", f"--pid-file={path}"], capture_output=True, text=True
     )
-    assert p.stderr == "Fatal: Can't open pid file: No such file or directory\n"
+    assert p.stderr == "iplog is not running (no pid file /var/run/iplog.pid)\n"
 
 
 def test_fatal_errors_go_to_stderr_with_255():

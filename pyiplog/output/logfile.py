@@ -8,8 +8,11 @@ last written line, and on close.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import time
+from collections.abc import Callable
 
 from ..messages import render
 
@@ -122,30 +125,56 @@ class TextLog:
 class LogFile(TextLog):
     """A log file by path: appended to, and reopened on HUP (after logrotate).
 
-    Lines are written with write(2) at each ``flush``.  When that fails (disk
-    full, file system gone read-only) the lines wait, up to ``MAX_WAITING``
-    bytes, and go out at a later flush once writing works again; the
-    failure and the recovery are reported once each through ``on_error``.
-    A failed reopen keeps the file that is open, so no line is lost.
+    Opened as root in a directory others may write (spec C10): never
+    through a symbolic link (``O_NOFOLLOW``, at start and at every reopen),
+    only a regular file, a new one made with ``O_EXCL`` and mode 0640 (the
+    logrotate snippet's ``create``); only a file this process made is handed
+    to the user it runs as.
+
+    Lines are written with write(2) at each ``flush``, whole lines only.
+    When writing fails (disk full, file system gone read-only) the lines
+    wait, up to ``MAX_WAITING`` bytes (the oldest go first), and go out at a
+    later flush once writing works again, after a line that says how many
+    were lost; the failure and the recovery are reported once each through
+    ``on_error``.  A failed reopen keeps the file that is open.
     """
 
     MAX_WAITING = 8 * 1024 * 1024
+    MODE = 0o640
 
-    def __init__(self, path: str, on_error=None):
+    def __init__(self, path: str, on_error: Callable[[str], None] | None = None):
         self.path = path
-        self.created = not os.path.exists(path)
         self.on_error = on_error or (lambda text: None)
         self.unwritten = b""  # what a failed write left
         self.failing: str | None = None
-        self.dropped = 0
-        super().__init__(self._open())
+        self.dropped = 0  # lines lost while writing failed, not said in the log yet
+        self.created = False
+        fd, self.created = self._open()
+        super().__init__(os.fdopen(fd, "ab", buffering=0))
 
-    def _open(self):
-        return open(self.path, "ab", buffering=0)
+    def _open(self) -> tuple[int, bool]:
+        """(descriptor, created); raises OSError with a reason a person reads."""
+        flags = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+        try:
+            try:
+                fd, created = os.open(self.path, flags | os.O_CREAT | os.O_EXCL, self.MODE), True
+            except FileExistsError:
+                fd, created = os.open(self.path, flags), False
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise OSError(exc.errno, "it is a symbolic link") from None
+            raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise OSError(errno.EINVAL, "not a regular file")
+        os.set_blocking(fd, True)
+        if created:
+            os.fchmod(fd, self.MODE)  # whatever the umask
+        return fd, created
 
     def give_to(self, uid: int | None, gid: int | None) -> None:
-        """A log file we created as root goes to the user we run as, so
-        that it can be reopened after the privileges are dropped."""
+        """A log file this process created as root goes to the user it runs
+        as, so that it can be reopened after the privileges are dropped."""
         if self.created and (uid is not None or gid is not None):
             os.fchown(self.stream.fileno(), -1 if uid is None else uid, -1 if gid is None else gid)
 
@@ -156,22 +185,51 @@ class LogFile(TextLog):
         if self.lines:
             self.unwritten += "".join(self.lines).encode("utf-8", "replace")
             self.lines = []
-        data = self.unwritten
+        if not self.unwritten:
+            return
+        if self.dropped:  # the gap is said first, once writing works
+            line = self._lost_line()
+            if self._write(line) < len(line):
+                self.unwritten = self._bounded(self.unwritten)
+                return
+            self.dropped = 0
+        done = self._write(self.unwritten)
+        self.unwritten = self._bounded(self.unwritten[done:])
+        if not self.unwritten and self.failing is not None:
+            self.failing = None
+            self.on_error(render("log_writable", path=self.path))
+
+    def _lost_line(self) -> bytes:
+        text = render("lines_lost", n=self.dropped)
+        return f"{self.stamp(self.last_time)} {text}\n".encode()
+
+    def _write(self, data: bytes) -> int:
+        """Write whole lines of ``data``; how many bytes went (all, unless
+        writing failed: reported through ``_failed``)."""
         fd = self.stream.fileno()
-        while data:
+        written = 0
+        while written < len(data):
             try:
-                done = os.write(fd, data)
+                done = os.write(fd, data[written:])
+                if written + done < len(data):  # the disk filled up in the middle
+                    done = self._whole_lines(fd, data[written:], done)
             except OSError as exc:
                 self._failed(exc)
-                self.unwritten = self._bounded(data)
-                return
-            data = data[done:]
-        self.unwritten = b""
-        if self.failing is not None:
-            self.failing = None
-            lost = f"; {self.dropped} lines were lost" if self.dropped else ""
-            self.on_error(render("log_writable", path=self.path, lost=lost))
-            self.dropped = 0
+                break
+            written += done
+        return written
+
+    @staticmethod
+    def _whole_lines(fd: int, data: bytes, done: int) -> int:
+        """After a short write: cut the file back to the last whole line
+        written; how much of ``data`` that is.  Raises ENOSPC when not even
+        one line went."""
+        kept = data.rfind(b"\n", 0, done) + 1
+        if kept < done:
+            os.ftruncate(fd, os.fstat(fd).st_size - (done - kept))
+        if not kept:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return kept
 
     def _failed(self, exc: OSError) -> None:
         text = exc.strerror or str(exc)
@@ -195,10 +253,10 @@ class LogFile(TextLog):
         """Open the path anew; the error text when that fails."""
         self.flush()
         try:
-            stream = self._open()
+            fd, self.created = self._open()
         except OSError as exc:
             return exc.strerror or str(exc)
-        old, self.stream = self.stream, stream
+        old, self.stream = self.stream, os.fdopen(fd, "ab", buffering=0)
         old.close()
         return None
 

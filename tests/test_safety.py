@@ -1,0 +1,238 @@
+"""Safe as root (issue 12): files opened by root in directories others may
+write, -k/-R with a stale pid file, hostile config bytes.  Each test is the
+attack: what an unprivileged user plants, then what iplog does with it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from pyiplog.options import FatalError
+from pyiplog.output.logfile import LogFile
+from pyiplog.pidfile import PidFile
+
+from live import ENV, IPLOG, needs_root
+from packets import T0, write_pcap
+
+NOBODY = pwd.getpwnam("nobody")
+
+
+def as_nobody(*argv: str) -> None:
+    """Run a command as the unprivileged user (setpriv, from util-linux)."""
+    subprocess.run(
+        [
+            "setpriv",
+            f"--reuid={NOBODY.pw_uid}",
+            f"--regid={NOBODY.pw_gid}",
+            "--clear-groups",
+            *argv,
+        ],
+        check=True,
+    )
+
+
+@pytest.fixture
+def user_dir(tmp_path):
+    """A directory the run user owns (the README's /run/iplog, /var/log/iplog),
+    where it can reach (pytest's own temporary tree is root's alone)."""
+    if os.geteuid() != 0:
+        yield tmp_path
+        return
+    base = Path(tempfile.mkdtemp(prefix="pyiplog-safety-"))
+    base.chmod(0o755)
+    d = base / "owned"
+    d.mkdir()
+    os.chown(d, NOBODY.pw_uid, NOBODY.pw_gid)
+    yield d
+    shutil.rmtree(base)
+
+
+def root_only_file(tmp_path) -> Path:
+    secret = tmp_path / "shadow-like"
+    secret.write_text("root:secret\n")
+    secret.chmod(0o600)
+    return secret
+
+
+def plant_symlink(link: Path, target: Path) -> None:
+    if os.geteuid() == 0:
+        as_nobody("ln", "-s", str(target), str(link))
+    else:
+        link.symlink_to(target)
+
+
+# --- the pid file ---------------------------------------------------------------------
+
+
+def test_pid_file_symlink_to_a_root_file_is_refused(tmp_path, user_dir):
+    secret = root_only_file(tmp_path)
+    link = user_dir / "iplog.pid"
+    plant_symlink(link, secret)
+    with pytest.raises(FatalError, match="it is a symbolic link"):
+        PidFile(str(link)).acquire()
+    assert secret.read_text() == "root:secret\n"
+
+
+def test_pid_file_that_others_may_write_is_refused(tmp_path):
+    path = tmp_path / "iplog.pid"
+    path.write_text("123\n")
+    path.chmod(0o666)
+    with pytest.raises(FatalError) as exc:
+        PidFile(str(path)).acquire()
+    assert str(exc.value) == f'Pid file "{path}" may be written by group or others (mode 0666)'
+
+
+@needs_root
+def test_pid_file_owned_by_a_stranger_is_refused_the_run_users_is_taken(tmp_path):
+    path = tmp_path / "iplog.pid"
+    path.write_text("123\n")
+    path.chmod(0o644)
+    os.chown(path, NOBODY.pw_uid, NOBODY.pw_gid)
+    with pytest.raises(FatalError, match=f"is owned by uid {NOBODY.pw_uid}, not by root"):
+        PidFile(str(path)).acquire()
+    pid_file = PidFile(str(path))
+    pid_file.acquire(owner=NOBODY.pw_uid)  # left by an earlier run as nobody: ours
+    pid_file.remove()
+
+
+def test_fifo_as_pid_file_is_a_one_line_fatal_error(tmp_path):
+    fifo = tmp_path / "iplog.pid"
+    os.mkfifo(fifo)
+    p = subprocess.run(
+        IPLOG + ["-C", "/nonexistent", "-o", "-L", "-i", "lo", f"--pid-file={fifo}"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=20,
+    )
+    assert (p.returncode, p.stdout) == (255, "")
+    assert p.stderr == f'Fatal: Pid file "{fifo}" is not a regular file\n'
+
+
+def test_new_pid_file_is_0644_whatever_the_umask(tmp_path):
+    old = os.umask(0)
+    try:
+        pid_file = PidFile(str(tmp_path / "iplog.pid"))
+        pid_file.acquire()
+    finally:
+        os.umask(old)
+    pid_file.write(os.getpid())
+    assert stat.S_IMODE(os.stat(tmp_path / "iplog.pid").st_mode) == 0o644
+    pid_file.remove()
+
+
+# --- the log file ---------------------------------------------------------------------
+
+
+def test_log_symlink_to_an_existing_root_file_is_refused(tmp_path, user_dir):
+    secret = root_only_file(tmp_path)
+    link = user_dir / "iplog"
+    plant_symlink(link, secret)
+    with pytest.raises(OSError, match="it is a symbolic link"):
+        LogFile(str(link))
+    assert secret.read_text() == "root:secret\n"
+
+
+def test_log_symlink_to_a_missing_target_creates_nothing(tmp_path, user_dir):
+    target = tmp_path / "etc-cron.d-evil"
+    link = user_dir / "iplog"
+    plant_symlink(link, target)
+    capture = write_pcap(tmp_path / "empty.pcap", [])
+    p = subprocess.run(
+        IPLOG + ["-C", "/nonexistent", "-N", "-r", capture, "-l", str(link)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
+    assert p.returncode == 255
+    assert p.stderr == f'Fatal: Unable to open "{link}" for writing: it is a symbolic link.\n'
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_log_that_is_not_a_regular_file_is_refused(tmp_path, kind):
+    path = tmp_path / "iplog"
+    os.mkfifo(path) if kind == "fifo" else path.mkdir()
+    with pytest.raises(OSError):
+        LogFile(str(path))
+
+
+def test_reopen_refuses_a_symlink_planted_after_rotation(tmp_path, user_dir):
+    """logrotate renamed the log; before the HUP the user plants a link."""
+    secret = root_only_file(tmp_path)
+    log = LogFile(str(user_dir / "iplog"))
+    log.write(T0, "before")
+    log.flush()
+    os.rename(user_dir / "iplog", user_dir / "iplog.1")
+    plant_symlink(user_dir / "iplog", secret)
+    assert log.reopen() == "it is a symbolic link"
+    log.write(T0, "after")  # still written: to the file that was open
+    log.close()
+    assert (user_dir / "iplog.1").read_text().endswith(" after\n")
+    assert secret.read_text() == "root:secret\n"
+
+
+def test_new_log_is_0640_and_only_a_created_log_is_given_away(tmp_path):
+    old = os.umask(0)
+    try:
+        log = LogFile(str(tmp_path / "new"))
+    finally:
+        os.umask(old)
+    assert log.created and stat.S_IMODE(os.stat(tmp_path / "new").st_mode) == 0o640
+    log.close()
+    (tmp_path / "old").write_text("")
+    log = LogFile(str(tmp_path / "old"))
+    assert not log.created
+    owner = os.stat(tmp_path / "old").st_uid
+    log.give_to(owner + 1, None)  # not ours to give: nothing happens
+    assert os.stat(tmp_path / "old").st_uid == owner
+    log.close()
+
+
+@needs_root
+def test_a_full_disk_writes_whole_lines_and_says_what_was_lost(tmp_path):
+    """A 16 KiB tmpfs: lines wait while it is full (at most MAX_WAITING bytes,
+    the oldest dropped), nothing is ever cut in the middle, and when space
+    returns the log says how many lines were lost before the rest."""
+    mount = Path(tempfile.mkdtemp(prefix="pyiplog-full-"))
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(mount)], check=True)
+    try:
+        messages = []
+        log = LogFile(str(mount / "iplog"), messages.append)
+        log.MAX_WAITING = 2000
+        filler = mount / "filler"
+        with open(filler, "wb") as fh, contextlib.suppress(OSError):
+            fh.write(b"\0" * 64 * 1024)
+        for i in range(1000):
+            log.write(T0 + i, f"line {i:04d} " + "x" * 40)
+            log.flush()
+        log.flush()
+        on_disk = (mount / "iplog").read_bytes()
+        assert on_disk == b"" or on_disk.endswith(b"\n")  # whole lines only
+        assert messages == [
+            f'Warning: unable to write "{mount}/iplog": No space left on device;'
+            " keeping the lines until it works again."
+        ]
+        filler.unlink()
+        log.write(T0 + 1000, "back")
+        log.flush()
+        text = (mount / "iplog").read_text().splitlines()
+        lost = next(x for x in text if "lines were lost" in x)
+        n = int(lost.split()[3])
+        assert lost.endswith(f" {n} lines were lost while the log could not be written")
+        kept = [x for x in text if " line " in x]
+        assert len(kept) + n == 1000 and kept[-1].endswith("line 0999 " + "x" * 40)
+        assert text[-1].endswith(" back")
+        assert messages[-1] == f'Writing "{mount}/iplog" works again.'
+        log.close()
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+        mount.rmdir()
