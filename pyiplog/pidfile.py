@@ -129,5 +129,6 @@ def signal_running(pid_file: str, action: str) -> None:
     try:
         os.kill(int(word), signum)
     except OSError as exc:
-        raise FatalError(f"Can't send process signal {int(signum)} to {word}: {exc.strerror}"
-                         ) from None
+        raise FatalError(
+            f"Can't send process signal {int(signum)} to {word}: {exc.strerror}"
+        ) from None
