@@ -39,7 +39,7 @@ def measure(trace: Path, packets: int, extra: list[str], single: bool = False) -
         "-m",
         "pyiplog",
         "-C",
-        "/nonexistent",
+        "/dev/null",
         "-N",
         "-r",
         str(trace),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import re
 import signal
 import stat
 import traceback
@@ -22,7 +23,7 @@ from typing import Protocol
 
 import pcap
 
-from .config.parser import RuleError, parse_address
+from .config.parser import RuleError, promisc_network
 from .constants import DLT_EN10MB
 from .decode import Frame, Record, decode_batch
 
@@ -42,6 +43,19 @@ class CaptureError(Exception):
     """A source that cannot be opened or read; the text says which and why."""
 
 
+def capture_reason(exc: OSError) -> str:
+    """libpcap's reason, as pypcap words it ("Activateing packet capture
+    failed. Error returned by packet capture library was b'socket: ...'"),
+    with what to do about a missing privilege."""
+    text = str(exc)
+    quoted = re.search(r"""b(['"])(.*)\1\s*$""", text)
+    reason = quoted.group(2) if quoted else text
+    reason = reason.removeprefix("socket: ")
+    if "not permitted" in reason or "permission" in reason.lower():
+        reason += ": iplog needs root or CAP_NET_RAW"
+    return reason
+
+
 class Source(Protocol):
     name: str
     dlt: int
@@ -58,9 +72,9 @@ def promisc_filter(networks: tuple[str, ...]) -> str:
     terms = []
     for net in networks:
         try:
-            specs = parse_address(net, lambda _: [])
+            specs = promisc_network(net)
         except RuleError as exc:
-            raise CaptureError(f'Invalid promisc network "{net}": {exc}') from None
+            raise CaptureError(str(exc)) from None
         for spec in specs:
             text = str(spec).lstrip("!")
             if text == "*":
@@ -312,7 +326,7 @@ class LiveSource:
             self.handle.setfilter(bpf)
             self.handle.setnonblock(True)
         except OSError as exc:
-            raise CaptureError(f"unable to open {name}: {exc}") from None
+            raise CaptureError(capture_reason(exc)) from None
         self.dlt = self.handle.datalink()
 
     def fileno(self) -> int:

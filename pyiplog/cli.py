@@ -8,13 +8,15 @@ or a run (``runner``).
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
 from typing import TextIO
 
 from . import __version__
 from .config.parser import Config, format_effective, nameserver_rules, read_config
-from .loader import OPTS, Loaded, UsageError, config_path, load, settle, tokenize
+from .loader import OPTS, Loaded, UsageError, config_given, config_path, load, settle, tokenize
+from .messages import printable
 from .options import VERSION, FatalError, Options
 from .pidfile import NotRunning, signal_running
 
@@ -54,42 +56,49 @@ def check_config(loaded: Loaded, out: TextIO = sys.stdout, err: TextIO = sys.std
         print(line, file=err)
     dns = nameserver_rules() if opts.ignore_dns else ()
     for line in format_effective(opts, loaded.config, dns):
-        print(line, file=out)
+        print(printable(line, limit=len(line) * 4), file=out)
     return 1 if loaded.config.errors else 0
 
 
 Run = Callable[[Options, Config, Callable[[], Loaded]], int]
 
 
+def act(loaded: Loaded) -> int:
+    """-h, -v, -k, -R or --check-config: the exit status."""
+    if loaded.action in ("help", "version", "check"):
+        # `iplog --check-config | head` ends quietly, as a C tool would.
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    if loaded.action == "help":
+        print_help(loaded.options, sys.stdout)
+    elif loaded.action == "version":
+        print(f"iplog {VERSION} (pyiplog {__version__})")
+    elif loaded.action == "check":
+        return check_config(loaded)
+    else:
+        try:
+            signal_running(loaded.options.pid_file, loaded.action)
+        except NotRunning as exc:
+            print(exc, file=sys.stderr)
+            return 1
+    return 0
+
+
 def main(argv: list[str] | None = None, run: Run | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         tokens = tokenize(argv)
-        path = config_path(tokens)
+        path, required = config_path(tokens), config_given(tokens)
 
         def reload() -> Loaded:  # the daemon's SIGHUP: the same files, the same command line
-            return load(tokens, read_config(path))
+            return load(tokens, read_config(path, required))
 
         loaded = reload()
         for line in loaded.warnings:
-            print(line, file=sys.stderr)
-        if loaded.action == "help":
-            print_help(loaded.options, sys.stdout)
-            return 0
-        if loaded.action == "version":
-            print(f"iplog {VERSION} (pyiplog {__version__})")
-            return 0
-        if loaded.action in ("kill", "restart"):
-            try:
-                signal_running(loaded.options.pid_file, loaded.action)
-            except NotRunning as exc:
-                print(exc, file=sys.stderr)
-                return 1
-            return 0
-        if loaded.action == "check":
-            return check_config(loaded)
+            print(printable(line), file=sys.stderr)
+        if loaded.action != "run":
+            return act(loaded)
         for line in loaded.config.errors:
-            print(line, file=sys.stderr)
+            print(line, file=sys.stderr)  # escaped by the parser
         opts, warnings = settle(loaded)
         for line in warnings:
             print(line, file=sys.stderr)
@@ -102,7 +111,7 @@ def main(argv: list[str] | None = None, run: Run | None = None) -> int:
         print(f"{PROG}: {exc}\nTry '{PROG} --help' for more information.", file=sys.stderr)
         return 2
     except FatalError as exc:
-        print(f"Fatal: {exc}", file=sys.stderr)
+        print(f"Fatal: {printable(str(exc), limit=1000)}", file=sys.stderr)
         return 255
     except KeyboardInterrupt:
         return 130

@@ -104,6 +104,7 @@ class Daemon:
         self.reload = reload
         self.sources: dict[str, LiveSource] = {}
         self.down: dict[str, float] = {}  # interface -> when to try again
+        self.failures: dict[str, str] = {}  # interface -> why it could not be opened
         self.caught: list[int] = []
         self.next_drop_check = 0.0
         self.next_address_check = 0.0
@@ -139,9 +140,10 @@ class Daemon:
                 self.sources[name] = LiveSource(
                     name, self._filter(name), promisc=bool(self.opts.promisc)
                 )
-            except CaptureError:
+            except CaptureError as exc:
                 self.down[name] = 0.0
-                print(render("iface_failed", name=name), file=sys.stderr)
+                self.failures[name] = str(exc)
+                print(render("iface_failed", name=name, reason=exc), file=sys.stderr)
 
     def _went_down(self, name: str, now: float) -> None:
         source = self.sources.pop(name)
@@ -160,9 +162,9 @@ class Daemon:
             self.addresses[name] = interfaces.addresses(name)
             try:
                 source = LiveSource(name, self._filter(name), promisc=bool(self.opts.promisc))
-            except CaptureError:
+            except CaptureError as exc:
                 self.down[name] = now + RETRY_SECONDS
-                self.say(now, render("iface_failed", name=name))
+                self.say(now, render("iface_failed", name=name, reason=exc))
                 continue
             del self.down[name]
             self.sources[name] = source
@@ -340,10 +342,12 @@ def report(text: str) -> None:
 def run_live(opts: Options, config: Config, reload: Callable[[], Loaded]) -> int:
     names, bad = interfaces.choose(opts.interfaces)
     if not names:
-        why = f" ({', '.join(bad)}: not up or without an IPv4 address)" if bad else ""
-        raise FatalError(f"Couldn't initialize interfaces.{why}")
-    for name in bad:
-        print(render("not_watching", name=name), file=sys.stderr)
+        why = "; ".join(f"{name}: {reason}" for name, reason in bad.items())
+        raise FatalError(
+            f"Couldn't initialize interfaces. ({why or 'none is up with an IPv4 address'})"
+        )
+    for name, reason in bad.items():
+        print(render("not_watching", name=name, reason=reason), file=sys.stderr)
     ident = lookup_identity(opts.user, opts.group)
     pidfile = PidFile(opts.pid_file)
     pidfile.acquire(ident.uid)
@@ -351,7 +355,8 @@ def run_live(opts: Options, config: Config, reload: Callable[[], Loaded]) -> int
     daemon = Daemon(opts, build_engine(opts, config), reload)
     daemon.open_interfaces(names)
     if not daemon.sources:
-        raise FatalError("Couldn't initialize interfaces.")
+        why = "; ".join(f"{name}: {reason}" for name, reason in daemon.failures.items())
+        raise FatalError(f"Couldn't initialize interfaces. ({why})")
     daemon.out = open_output(opts, on_error=report)
     daemon.out.give_to(ident.uid, ident.gid)
     if not opts.no_fork:

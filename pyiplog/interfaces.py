@@ -65,24 +65,32 @@ def addresses(name: str) -> list[bytes]:
     return snapshot().get(name, (0, []))[1]
 
 
-def choose(requested: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    """(interfaces to watch, requested ones that are not up or have no IPv4 address).
+def problem(table: dict[str, tuple[int, list[bytes]]], name: str) -> str | None:
+    """Why interface ``name`` cannot be watched, or None when it can."""
+    if name not in table:
+        return "no such interface"
+    flags, addrs = table[name]
+    if not flags & IFF_UP:
+        return "not up"
+    if not addrs:
+        return "without an IPv4 address"
+    return None
+
+
+def choose(requested: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
+    """(interfaces to watch, {requested one that cannot be watched: why}).
 
     With nothing requested: every interface that is up, has an IPv4 address
     and is not loopback.
     """
     table = snapshot()
-
-    def usable(name):
-        flags, addrs = table.get(name, (0, []))
-        return bool(flags & IFF_UP) and bool(addrs)
-
     if not requested:
-        return [n for n, (f, _) in table.items() if usable(n) and not f & IFF_LOOPBACK], []
-    good = [n for n in requested if usable(n)]
-    return good, [n for n in requested if n not in good]
+        return [
+            n for n, (f, _) in table.items() if problem(table, n) is None and not f & IFF_LOOPBACK
+        ], {}
+    bad = {n: why for n in requested if (why := problem(table, n)) is not None}
+    return [n for n in requested if n not in bad], bad
 
 
 def is_usable(name: str) -> bool:
-    flags, addrs = snapshot().get(name, (0, []))
-    return bool(flags & IFF_UP) and bool(addrs)
+    return problem(snapshot(), name) is None

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .config.parser import Config
+from .config.parser import Config, RuleError, promisc_network
 from .config.words import WordError, boolean_or_toggle, comma_list, syslog_value
 from .messages import render
 from .options import DEFAULT_CONFIG, FatalError, Options, normalise
@@ -210,6 +210,11 @@ def config_path(tokens: tuple[Token, ...]) -> str:
     return path
 
 
+def config_given(tokens: tuple[Token, ...]) -> bool:
+    """Whether -C named the config file (then it must be there)."""
+    return any(opt.field == "config_file" for opt, _ in tokens)
+
+
 def load(tokens: tuple[Token, ...], config: Config) -> Loaded:
     """The config file's settings, then each option in order, up to the
     first action (``-h``, ``-v``, ``-k``, ``-R``).  Raises FatalError."""
@@ -237,6 +242,11 @@ def load(tokens: tuple[Token, ...], config: Config) -> Loaded:
         elif name in ("interface", "promisc"):
             opts = opts.replace(**{opt.field: comma_list(value)})
             if name == "promisc":
+                for net in opts.promisc:
+                    try:
+                        promisc_network(net)
+                    except RuleError as exc:
+                        raise FatalError(str(exc)) from None
                 opts = opts.replace(log_dest=True)
         elif name in ("logfile", "stdout"):
             if given is not None and given != name:

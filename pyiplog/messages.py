@@ -106,7 +106,7 @@ PROCESS_MESSAGES: dict[str, str] = {
     "caught": "Caught signal {n}, exiting.",
     "iface_down": "Warning: interface {name} went down.",
     "iface_reopened": "Interface {name} was reopened.",
-    "iface_failed": "Warning: unable to open {name}",
+    "iface_failed": "Warning: unable to open {name}: {reason}",
     "kernel_drops": "Warning: kernel dropped {n} packets on {name}",
     "stats": "Statistics for {name}: {packets} packets seen, {drops} dropped by the kernel,"
     " {entries} scan entries, {fragments} incomplete datagrams,"
@@ -121,7 +121,7 @@ PROCESS_MESSAGES: dict[str, str] = {
     " keeping the lines until it works again.",
     "log_writable": 'Writing "{path}" works again.',
     "lines_lost": "{n} lines were lost while the log could not be written",
-    "not_watching": "Warning: not watching {name}: not up or without an IPv4 address",
+    "not_watching": "Warning: not watching {name}: {reason}",
     "overriding": "Warning: Overriding --{option}",
     "no_ident": "Warning: ident lookups (get_ident) are not supported; ignored.",
     "no_fool_nmap": "Warning: fool_nmap (forged replies to OS probes) is not supported; ignored.",
@@ -225,9 +225,33 @@ def _forms(plain: str, dest: str) -> tuple:
 FORMS = {kind: _forms(*texts) for kind, texts in MESSAGES.items()}
 
 
+MAX_SHOWN = 300  # characters of a text from outside (a config, a path) that a message shows
+
+
+def printable(text: str, limit: int = MAX_SHOWN) -> str:
+    """``text`` as a log or terminal may show it: every character that is not
+    printable escaped (bytes that were not UTF-8 as ``\\xNN``), cut to
+    ``limit`` characters.  For anything read from a file or the command line."""
+    if len(text) <= limit and text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch.isprintable():
+            out.append(ch)
+        elif 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif code < 0x100:
+            out.append(f"\\x{code:02x}")
+        else:
+            out.append(f"\\u{code:04x}")
+    shown = "".join(out)
+    return shown if len(shown) <= limit else shown[:limit] + "..."
+
+
 def render(kind: str, dest: bool = False, **fields) -> str:
     if kind in PROCESS_MESSAGES:
-        return PROCESS_MESSAGES[kind].format(**fields)
+        return PROCESS_MESSAGES[kind].format(**{k: printable(str(v)) for k, v in fields.items()})
     return FORMS[kind][1 if dest else 0](**fields)
 
 

@@ -324,14 +324,14 @@ def test_pid_file_must_come_before_kill(tmp_path):
     path = tmp_path / "iplog.pid"
     path.write_text("abc\n")
     p = subprocess.run(
-        IPLOG + ["-C", "/nonexistent", "-k", f"--pid-file={path}"], capture_output=True, text=True
+        IPLOG + ["-C", "/dev/null", "-k", f"--pid-file={path}"], capture_output=True, text=True
     )
     assert p.stderr == "iplog is not running (no pid file /var/run/iplog.pid)\n"
 
 
 def test_fatal_errors_go_to_stderr_with_255():
     p = subprocess.run(
-        IPLOG + ["-C", "/nonexistent", "--tcp=no", "--udp=no", "--icmp=no", "-o", "-L"],
+        IPLOG + ["-C", "/dev/null", "--tcp=no", "--udp=no", "--icmp=no", "-o", "-L"],
         capture_output=True,
         text=True,
     )
@@ -341,14 +341,12 @@ def test_fatal_errors_go_to_stderr_with_255():
 
 def test_json_is_refused_until_implemented(tmp_path):
     p = subprocess.run(
-        IPLOG + ["-C", "/nonexistent", "--json", "-r", "/dev/null"], capture_output=True, text=True
+        IPLOG + ["-C", "/dev/null", "--json", "-r", "/dev/null"], capture_output=True, text=True
     )
     assert p.returncode == 255 and "--json" in p.stderr and p.stdout == ""
 
 
 def test_main_runs_with_normalised_options():
     seen = []
-    status = cli.main(
-        ["-C", "/nonexistent", "-N", "-o"], run=lambda o, c, reload: seen.append(o) or 0
-    )
+    status = cli.main(["-C", "/dev/null", "-N", "-o"], run=lambda o, c, reload: seen.append(o) or 0)
     assert status == 0 and seen[0].dns_cache is False and seen[0].tcp_resolve is False

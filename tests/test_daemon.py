@@ -191,7 +191,7 @@ def test_lifecycle(workdir):
 def test_bad_user_and_interface_are_fatal(workdir):
     p = start(
         "-C",
-        "/nonexistent",
+        "/dev/null",
         "-i",
         "lo",
         "-u",
@@ -201,7 +201,7 @@ def test_bad_user_and_interface_are_fatal(workdir):
         f"--pid-file={workdir}/p",
     )
     assert (p.returncode, p.stderr) == (255, 'Fatal: Unknown user: "no-such-user-here"\n')
-    p = start("-C", "/nonexistent", "-i", "nosuchif0", "-o", "-L", f"--pid-file={workdir}/p")
+    p = start("-C", "/dev/null", "-i", "nosuchif0", "-o", "-L", f"--pid-file={workdir}/p")
     assert p.returncode == 255
     assert p.stderr == (
         "Fatal: Couldn't initialize interfaces. (nosuchif0: not up or without an IPv4 address)\n"
@@ -356,7 +356,7 @@ for f in null zero full random urandom; do touch "$d/$f"; mount --bind "/dev/$f"
 touch "$d/log"
 mount --bind {sock_path} "$d/log"
 mount --rbind "$d" /dev
-exec {sys.executable} -m pyiplog -C /nonexistent -N -o -i lo --facility=local3 \
+exec {sys.executable} -m pyiplog -C /dev/null -N -o -i lo --facility=local3 \
     --priority=info --pid-file={workdir}/iplog.pid
 """
     proc = subprocess.Popen(
@@ -398,7 +398,7 @@ def daemon_in_b(ns, workdir, *extra):
     daemon = ns.popen_b(
         *IPLOG,
         "-C",
-        "/nonexistent",
+        "/dev/null",
         "-N",
         "-o",
         "-i",
@@ -466,7 +466,7 @@ def test_real_scanners_live_equal_offline(workdir):
             dump.wait(10)
         live = lines_of(log)
         offline = subprocess.run(
-            IPLOG + ["-C", "/nonexistent", "-N", "--classic-detection", "-r", str(capture)],
+            IPLOG + ["-C", "/dev/null", "-N", "--classic-detection", "-r", str(capture)],
             capture_output=True,
             text=True,
             env=ENV,

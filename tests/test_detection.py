@@ -28,7 +28,7 @@ def run(path, classic: bool, *args) -> list[str]:
     out = io.StringIO()
     argv = [
         "-C",
-        "/nonexistent",
+        "/dev/null",
         "-N",
         f"--classic-detection={'yes' if classic else 'no'}",
         *args,

@@ -43,7 +43,7 @@ from packets import (
 S = "Nov 14 22:13:20 "
 A, D = ATTACKER, TARGET
 DATA = Path(__file__).resolve().parent / "data"
-IPLOG = [sys.executable, "-m", "pyiplog", "-C", "/nonexistent"]
+IPLOG = [sys.executable, "-m", "pyiplog", "-C", "/dev/null"]
 
 
 # --- repeat folding (A9) --------------------------------------------------------------------------

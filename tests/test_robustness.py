@@ -339,7 +339,7 @@ def write_trace(path, packets):
 
 
 def run_measured(args):
-    return peak_rss(IPLOG + ["-C", "/nonexistent", "-N", *args])
+    return peak_rss(IPLOG + ["-C", "/dev/null", "-N", *args])
 
 
 def test_spoofed_flood_stays_under_the_memory_cap_and_a_scanner_is_seen(tmp_path):
@@ -434,7 +434,7 @@ def test_daemon_survives_a_full_disk(tmp_path):
             IPLOG
             + [
                 "-C",
-                "/nonexistent",
+                "/dev/null",
                 "-N",
                 "-o",
                 "-i",

@@ -8,6 +8,7 @@ import contextlib
 import os
 import pwd
 import shutil
+import signal
 import stat
 import subprocess
 import tempfile
@@ -19,7 +20,7 @@ from pyiplog.options import FatalError
 from pyiplog.output.logfile import LogFile
 from pyiplog.pidfile import PidFile
 
-from live import ENV, IPLOG, needs_root
+from live import ENV, IPLOG, lines_of, needs_root, wait_for
 from packets import T0, write_pcap
 
 NOBODY = pwd.getpwnam("nobody")
@@ -107,7 +108,7 @@ def test_fifo_as_pid_file_is_a_one_line_fatal_error(tmp_path):
     fifo = tmp_path / "iplog.pid"
     os.mkfifo(fifo)
     p = subprocess.run(
-        IPLOG + ["-C", "/nonexistent", "-o", "-L", "-i", "lo", f"--pid-file={fifo}"],
+        IPLOG + ["-C", "/dev/null", "-o", "-L", "-i", "lo", f"--pid-file={fifo}"],
         capture_output=True,
         text=True,
         env=ENV,
@@ -147,7 +148,7 @@ def test_log_symlink_to_a_missing_target_creates_nothing(tmp_path, user_dir):
     plant_symlink(link, target)
     capture = write_pcap(tmp_path / "empty.pcap", [])
     p = subprocess.run(
-        IPLOG + ["-C", "/nonexistent", "-N", "-r", capture, "-l", str(link)],
+        IPLOG + ["-C", "/dev/null", "-N", "-r", capture, "-l", str(link)],
         capture_output=True,
         text=True,
         env=ENV,
@@ -236,3 +237,198 @@ def test_a_full_disk_writes_whole_lines_and_says_what_was_lost(tmp_path):
     finally:
         subprocess.run(["umount", str(mount)], check=False)
         mount.rmdir()
+
+
+# --- the config file ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("check", [False, True])
+@pytest.mark.parametrize(
+    "path,message",
+    [
+        ("/dev/zero", 'Fatal: "/dev/zero" is not a regular file'),
+        ("/tmp", 'Fatal: "/tmp" is not a regular file'),
+        (
+            "/nonexistent/iplog.conf",
+            'Fatal: Unable to read "/nonexistent/iplog.conf": No such file or directory',
+        ),
+    ],
+)
+def test_config_that_is_no_config_file_is_fatal(path, message, check):
+    """/dev/zero used to grow memory without bound; a directory or a missing
+    -C file used to run on defaults (as root, no privilege drop)."""
+    args = ["--check-config"] if check else ["-o", "-L", "-i", "lo", "--pid-file=/dev/null/x"]
+    p = subprocess.run(
+        IPLOG + ["-C", path, *args], capture_output=True, text=True, env=ENV, timeout=20
+    )
+    assert (p.returncode, p.stdout, p.stderr) == (255, "", message + "\n")
+
+
+def test_config_fifo_and_oversized_config(tmp_path):
+    fifo = tmp_path / "fifo.conf"
+    os.mkfifo(fifo)  # nobody writes: must not block
+    big = tmp_path / "big.conf"
+    big.write_bytes(b"set " + b"a" * (1 << 20))
+    for path, text in ((fifo, "is not a regular file"), (big, "is larger than 1 MB")):
+        p = subprocess.run(
+            IPLOG + ["--check-config", "-C", str(path)],
+            capture_output=True,
+            text=True,
+            env=ENV,
+            timeout=20,
+        )
+        assert (p.returncode, p.stderr) == (255, f'Fatal: "{path}" {text}\n')
+
+
+def test_config_bytes_reach_the_log_escaped_and_cut(tmp_path):
+    conf = tmp_path / "iplog.conf"
+    conf.write_bytes(
+        b"set \x00\x1b[31mred\nlog tcp from \xff\xfe.example\n"
+        b"frobnicate " + b"A" * 400_000 + b"\n" + b"x" * 500_000 + b"\n"
+    )
+    p = subprocess.run(
+        IPLOG + ["--check-config", "-C", str(conf)], capture_output=True, env=ENV, timeout=60
+    )
+    assert p.returncode == 1
+    errors = p.stderr.decode().splitlines()
+    assert errors[0] == '[line 1] Invalid "set" target: \\x00\\x1b[31mred'
+    assert errors[1] == "[line 2] Unknown host: \\xff\\xfe.example"
+    assert errors[2] == "[line 3] Invalid rule: frobnicate"
+    assert errors[3] == "[line 4] Invalid rule: " + "x" * (300 - 14) + "..."
+    assert all(len(line) <= len("[line 4] ") + 300 + 3 for line in errors)
+
+
+def test_the_default_config_may_be_missing(tmp_path):
+    from pyiplog.config.parser import read_config
+
+    assert read_config(str(tmp_path / "iplog.conf")).settings == ()
+    with pytest.raises(FatalError, match="No such file or directory"):
+        read_config(str(tmp_path / "iplog.conf"), required=True)
+
+
+@needs_root
+def test_a_reload_onto_dev_zero_keeps_the_running_config(tmp_path):
+    """The config replaced by a link to /dev/zero, then HUP: a warning in the
+    log, memory flat, the daemon still answers TERM."""
+    conf = tmp_path / "iplog.conf"
+    conf.write_text("set log_dest true\n")
+    log = tmp_path / "iplog.log"
+    proc = subprocess.Popen(
+        IPLOG
+        + [
+            "-C",
+            str(conf),
+            "-N",
+            "-o",
+            "-i",
+            "lo",
+            "-l",
+            str(log),
+            f"--pid-file={tmp_path}/iplog.pid",
+        ],
+        env=ENV,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_for(lambda: "iplog started." in lines_of(log))
+        conf.unlink()
+        conf.symlink_to("/dev/zero")
+        proc.send_signal(signal.SIGHUP)
+        warning = f'Warning: "{conf}" is not a regular file; keeping the running configuration.'
+        assert wait_for(lambda: warning in lines_of(log)), lines_of(log)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert lines_of(log)[-1] == "Caught signal 15, exiting."
+
+
+# --- reasons kept, values checked when given ---------------------------------------------
+
+
+def unprivileged() -> list[str]:
+    """How to run iplog without root (as nobody when the tests are root)."""
+    if os.geteuid() != 0:
+        return []
+    return ["setpriv", f"--reuid={NOBODY.pw_uid}", f"--regid={NOBODY.pw_gid}", "--clear-groups"]
+
+
+def test_capture_without_privilege_says_why(tmp_path):
+    p = subprocess.run(
+        unprivileged()
+        + IPLOG
+        + [
+            "-C",
+            "/dev/null",
+            "-o",
+            "-L",
+            "-i",
+            "lo",
+            "--pid-file=/tmp/pyiplog-unprivileged-test.pid",
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd="/",
+        timeout=20,
+    )
+    reason = "Operation not permitted: iplog needs root or CAP_NET_RAW"
+    assert p.returncode == 255
+    assert p.stderr == (
+        f"Warning: unable to open lo: {reason}\n"
+        f"Fatal: Couldn't initialize interfaces. (lo: {reason})\n"
+    )
+
+
+def test_an_interface_that_does_not_exist_is_named_so():
+    p = subprocess.run(
+        IPLOG + ["-C", "/dev/null", "-o", "-L", "-i", "nosuch0", "--pid-file=/dev/null/x"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=20,
+    )
+    assert (p.returncode, p.stderr) == (
+        255,
+        "Fatal: Couldn't initialize interfaces. (nosuch0: no such interface)\n",
+    )
+
+
+@pytest.mark.parametrize(
+    "net,reason",
+    [
+        ("foo", "Unknown host: foo"),
+        ("300.1.2.3/24", "Unknown host: 300.1.2.3"),
+        ("192.0.2.0/33", "Invalid mask: must be in range 1 - 32"),
+    ],
+)
+def test_bad_promisc_networks_are_refused_when_given(tmp_path, net, reason):
+    text = f'Invalid promisc network "{net}": {reason}'
+    p = subprocess.run(
+        IPLOG + ["--check-config", "-C", "/dev/null", "-a", net],
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
+    assert (p.returncode, p.stderr) == (255, f"Fatal: {text}\n")
+    conf = tmp_path / "iplog.conf"
+    conf.write_text(f"promisc {net}\n")
+    p = subprocess.run(
+        IPLOG + ["--check-config", "-C", str(conf)], capture_output=True, text=True, env=ENV
+    )
+    assert (p.returncode, p.stderr) == (1, f"[line 1] {text}\n")
+
+
+@pytest.mark.parametrize("args", [["--check-config"], ["-h"], ["-v"]])
+def test_a_closed_pipe_ends_quietly(args):
+    proc = subprocess.Popen(
+        IPLOG + ["-C", "/dev/null", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV
+    )
+    proc.stdout.close()  # `| head -0`: the reader is gone before anything is written
+    err = proc.stderr.read()
+    proc.wait(20)
+    assert err == b""
+    assert proc.returncode in (0, -signal.SIGPIPE)

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import os
 import re
 import socket
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ..detect import tuning
-from ..options import SET_KEYWORDS, Options
+from ..messages import printable
+from ..options import SET_KEYWORDS, FatalError, Options
 from .rules import AddrSpec, FilterRule, PortSpec, TypeSpec, evaluation_order
 from .words import boolean, comma_list, syslog_value
 
@@ -181,6 +184,15 @@ def parse_address(token: str, resolve: HostResolver) -> list[AddrSpec]:
     return specs
 
 
+def promisc_network(text: str) -> list[AddrSpec]:
+    """A promisc network (-a, ``promisc``): an address or prefix, no host
+    names (the capture filter is made from it).  Raises RuleError."""
+    try:
+        return parse_address(text, lambda _name: [])
+    except RuleError as exc:
+        raise RuleError(f'Invalid promisc network "{text}": {exc}') from None
+
+
 def _port_number(text: str, proto: str, services: ServiceLookup) -> int:
     if text.isdigit():
         value = int(text)
@@ -244,7 +256,7 @@ def _rule(method):
         try:
             method(self, effects, line, keyword.lower(), args)
         except RuleError as exc:
-            effects.append(("error", f"[line {line}] {exc}"))
+            effects.append(("error", f"[line {line}] {printable(str(exc))}"))
         return effects
 
     return transform
@@ -320,7 +332,7 @@ class _Rules:
             raise RuleError("Missing network parameter")
         nets = comma_list(args[0])
         for net in nets:
-            parse_address(net, self.resolve)
+            promisc_network(net)
         effects += [("set", "promisc", nets), ("set", "log_dest", True)]
 
     @_rule
@@ -392,7 +404,7 @@ def _rules(
     except UnexpectedCharacters as exc:
         # Only an unterminated '/*' can stop the lexer: the rest is comment.
         effects, _ = _rules(text[: exc.pos_in_stream], path, resolve, services)
-        return effects, [f"{path}: Parse Error: Unterminated comment."]
+        return effects, [f"{printable(path)}: Parse Error: Unterminated comment."]
     transformed = _transformer()(resolve, services).transform(tree)
     return [effect for rule in transformed.children for effect in rule], []
 
@@ -421,16 +433,44 @@ def parse_config(
     return Config(tuple(settings), tuple(filters), tuple(line_errors + errors), path)
 
 
-def read_config(path: str, **kw) -> Config:
-    """Read a config file; a missing file is an empty config (spec A2)."""
+MAX_CONFIG = 1 << 20  # bytes: no iplog.conf is larger; /dev/zero is
+
+
+def read_config(path: str, required: bool = False, **kw) -> Config:
+    """Read a config file (spec A2, C10): a regular file of at most 1 MB, or
+    ``/dev/null`` (no configuration).  A missing file is an empty config
+    unless ``required`` (named by -C).  Raises FatalError (at start: fatal;
+    on a reload: the running configuration is kept)."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            text = fh.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO must not block
     except FileNotFoundError:
+        if required:
+            raise FatalError(f'Unable to read "{path}": No such file or directory') from None
         return Config(path=path)
     except OSError as exc:
-        return Config(errors=(f'Unable to read "{path}": {exc.strerror}',), path=path)
-    return parse_config(text, path, **kw)
+        raise FatalError(f'Unable to read "{path}": {exc.strerror}') from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) and not _is_dev_null(st):
+        os.close(fd)
+        raise FatalError(f'"{path}" is not a regular file')
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            data = fh.read(MAX_CONFIG + 1)
+        except OSError as exc:
+            raise FatalError(f'Unable to read "{path}": {exc.strerror}') from None
+    if len(data) > MAX_CONFIG:
+        raise FatalError(f'"{path}" is larger than {MAX_CONFIG // (1 << 20)} MB')
+    # Bytes that are not UTF-8 stay what they were (a path round-trips);
+    # any text of the file that reaches a log is escaped (messages.printable).
+    return parse_config(data.decode("utf-8", "surrogateescape"), path, **kw)
+
+
+def _is_dev_null(st: os.stat_result) -> bool:
+    try:
+        null = os.stat("/dev/null")
+    except OSError:
+        return False
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == null.st_rdev
 
 
 def nameserver_rules(resolv_conf: str = "/etc/resolv.conf") -> tuple[FilterRule, ...]:
