@@ -264,7 +264,9 @@ class Daemon:
 
     # -- main loop --
 
-    def run(self) -> int:
+    def run(self, ready: Callable[[], None] = lambda: None) -> int:
+        """The main loop until TERM (INT); ``ready`` is called once the log's
+        first line is out (the start-up handshake)."""
         rpipe, wpipe = os.pipe()
         for fd in (rpipe, wpipe):
             os.set_blocking(fd, False)
@@ -278,6 +280,7 @@ class Daemon:
         now = time.time()
         self.out.started(now)
         self.out.flush()
+        ready()
         while True:
             by_fd = {s.fileno(): s for s in self.sources.values()}
             for fd, event in self.poller.poll(TICK_SECONDS * 1000):
@@ -339,6 +342,44 @@ def report(text: str) -> None:
     syslog.syslog(syslog.LOG_DAEMON | syslog.LOG_WARNING, text)
 
 
+class Handshake:
+    """The word from the detached daemon to the process the administrator
+    started (spec C10): that process exits only when the daemon runs (0) or
+    with the daemon's fatal error (255), never before either."""
+
+    def __init__(self, fd: int):
+        self.fd: int | None = fd
+
+    def ok(self) -> None:
+        self._say(b"\0")
+
+    def fail(self, text: str) -> None:
+        self._say(text.encode(errors="replace") or b"?")
+
+    def _say(self, word: bytes) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.write(self.fd, word)
+            os.close(self.fd)
+            self.fd = None
+
+    @staticmethod
+    def wait(fd: int, child: int) -> int:
+        """In the starting process: the daemon's word, as an exit status."""
+        chunks = []
+        while chunk := os.read(fd, 4096):
+            chunks.append(chunk)
+        os.close(fd)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(child, 0)  # python-daemon's first child leaves at once
+        word = b"".join(chunks)
+        if word == b"\0":
+            return 0
+        text = word.decode(errors="replace") or "iplog died while starting (see syslog)"
+        print(f"Fatal: {text}", file=sys.stderr, flush=True)
+        return 255
+
+
 def run_live(opts: Options, config: Config, reload: Callable[[], Loaded]) -> int:
     names, bad = interfaces.choose(opts.interfaces)
     if not names:
@@ -359,29 +400,43 @@ def run_live(opts: Options, config: Config, reload: Callable[[], Loaded]) -> int
         raise FatalError(f"Couldn't initialize interfaces. ({why})")
     daemon.out = open_output(opts, on_error=report)
     daemon.out.give_to(ident.uid, ident.gid)
-    if not opts.no_fork:
-        _detach(daemon, pidfile)
-        logs.to_syslog()
-    pidfile.write(os.getpid())
+    handshake = None if opts.no_fork else _detach(daemon, pidfile)
     try:
-        drop_privileges(ident)
-    except OSError as exc:
-        raise FatalError(f"Unable to drop privileges: {exc.strerror}") from None
-    status = 0
-    try:
-        status = daemon.run()
+        pidfile.write(os.getpid())
+        try:
+            drop_privileges(ident)
+        except OSError as exc:
+            raise FatalError(f"Unable to drop privileges: {exc.strerror}") from None
+        return daemon.run(handshake.ok if handshake else lambda: None)
+    except FatalError as exc:
+        if handshake:
+            handshake.fail(str(exc))
+        raise
+    except Exception as exc:  # a bug: said where someone will read it
+        log.critical("iplog stopped: %s", exc, exc_info=True)
+        if handshake:
+            handshake.fail(f"iplog stopped: {exc} (see syslog)")
+        raise FatalError(f"iplog stopped: {exc}") from None
     finally:
         problem = pidfile.remove()
         if problem:
             report(problem)
         daemon.out.close()
-    return status
 
 
-def _detach(daemon: Daemon, pidfile: PidFile) -> None:
+def _detach(daemon: Daemon, pidfile: PidFile) -> Handshake:
+    """Become a daemon (python-daemon).  The process that was started stays
+    behind, waiting for the daemon's word, and exits with it."""
     import daemon as pydaemon  # python-daemon
 
-    keep = [pidfile.fd, *(s.fileno() for s in daemon.sources.values()), *daemon.out.fds()]
+    rfd, wfd = os.pipe()
+    child = os.fork()
+    if child:
+        os.close(wfd)
+        sys.stdout.flush()
+        os._exit(Handshake.wait(rfd, child))  # never through this process's cleanup
+    os.close(rfd)
+    keep = [pidfile.fd, wfd, *(s.fileno() for s in daemon.sources.values()), *daemon.out.fds()]
     context = pydaemon.DaemonContext(
         files_preserve=keep,
         working_directory="/",
@@ -390,8 +445,13 @@ def _detach(daemon: Daemon, pidfile: PidFile) -> None:
         stdout=sys.stdout if daemon.opts.stdout else None,
         detach_process=True,
     )
+    handshake = Handshake(wfd)
     try:
         context.open()
     except Exception as exc:
-        raise FatalError(f"Unable to detach: {exc}") from None
+        handshake.fail(f"Unable to detach: {exc}")  # the starting process says it
+        pidfile.remove()
+        os._exit(255)
+    logs.to_syslog()
     os.set_inheritable(pidfile.fd, False)
+    return handshake

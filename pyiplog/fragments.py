@@ -2,13 +2,15 @@
 
 Datagrams are keyed by (source, destination, id, protocol) and live 60 s
 from their first fragment.  A fragment that ends past 65535, repeats an
-offset, or overlaps another drops the whole datagram and is reported.
+offset, overlaps another, or would be piece number ``MAX_PIECES + 1`` drops
+the whole datagram and is reported.
 State is bounded: past ``max_datagrams`` or ``max_bytes`` the oldest
 incomplete datagram is dropped (spec C6).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import OrderedDict
 
 from .constants import IP_DF, IP_MF, IP_OFFMASK
@@ -17,21 +19,54 @@ from .decode import Datagram, make_datagram
 FRAG_LIFETIME = 60.0
 MAX_DATAGRAMS = 8192
 MAX_BYTES = 32 * 1024 * 1024
+# Pieces per datagram: 65,535 bytes in the smallest fragments any link makes
+# (68-byte MTU: 48 data bytes) is 1,366 pieces; more is an attack.
+MAX_PIECES = 2048
 
 OVERSIZED = "frag_oversized"
 DUPLICATE = "frag_duplicate"
 OVERLAP = "frag_overlap"
+TOO_MANY = "frag_too_many"
 
 
 class _Datagram:
-    __slots__ = ("end", "first", "pieces", "size", "started")
+    """One datagram's pieces, kept in offset order: a new piece is checked
+    against its two neighbours only (no piece overlaps another, so no other
+    can overlap it), and at most ``MAX_PIECES`` are kept."""
+
+    __slots__ = ("covered", "end", "first", "max_end", "pieces", "size", "started", "starts")
 
     def __init__(self, started: float):
         self.started = started
-        self.pieces: list[tuple[int, int, bytes]] = []
+        self.starts: list[int] = []  # piece offsets, sorted
+        self.pieces: list[tuple[int, int, bytes]] = []  # (start, end, data), same order
         self.first: Datagram | None = None  # the fragment at offset 0
         self.end: int | None = None  # set by the last fragment (MF clear)
+        self.max_end = 0
+        self.covered = 0  # bytes the pieces hold (they never overlap)
         self.size = 0
+
+    def add(self, start: int, end: int, data: bytes, more: bool) -> str | None:
+        """Add [start, end); the attack it shows (the datagram is dropped), or None."""
+        starts, pieces = self.starts, self.pieces
+        i = bisect_left(starts, start)
+        if i < len(starts) and starts[i] == start:
+            return DUPLICATE
+        if (i and pieces[i - 1][1] > start) or (i < len(starts) and starts[i] < end):
+            return OVERLAP
+        if not more:
+            if self.end is not None or self.max_end > end:
+                return OVERLAP
+            self.end = end
+        elif self.end is not None and end > self.end:
+            return OVERLAP
+        if len(pieces) >= MAX_PIECES:
+            return TOO_MANY
+        starts.insert(i, start)
+        pieces.insert(i, (start, end, data))
+        self.covered += end - start
+        self.max_end = max(self.max_end, end)
+        return None
 
 
 class Reassembler:
@@ -72,44 +107,24 @@ class Reassembler:
         dg = self.pending.get(key)
         if dg is None:
             dg = self.pending[key] = _Datagram(ts)
-        for s, e, _ in dg.pieces:
-            if s == start:
-                self._drop(key)
-                return None, DUPLICATE
-            if s < end and start < e:
-                self._drop(key)
-                return None, OVERLAP
-        if not frag.flags_off & IP_MF:
-            if dg.end is not None or any(e > end for _, e, _ in dg.pieces):
-                self._drop(key)
-                return None, OVERLAP
-            dg.end = end
-        elif dg.end is not None and end > dg.end:
+        attack = dg.add(start, end, data, bool(frag.flags_off & IP_MF))
+        if attack is not None:
             self._drop(key)
-            return None, OVERLAP
-        dg.pieces.append((start, end, data))
+            return None, attack
         dg.size += len(data)
         self.size += len(data)
         if start == 0:
             dg.first = frag
-        done = self._complete(ts, key, dg)
-        if done is None:
+        if dg.first is None or dg.end is None or dg.covered < dg.end:
             self._bound()
-        return done, None
-
-    def _complete(self, ts: float, key: tuple, dg: _Datagram) -> Datagram | None:
-        if dg.end is None or dg.first is None:
-            return None
-        covered = 0
-        for s, e, _ in sorted(dg.pieces):
-            if s > covered:
-                return None
-            covered = max(covered, e)
-        if covered < dg.end:
-            return None
+            return None, None
         self._drop(key)
+        return self._whole(ts, dg), None
+
+    @staticmethod
+    def _whole(ts: float, dg: _Datagram) -> Datagram:
         whole = bytearray(dg.end)
-        for s, _, d in sorted(dg.pieces):
+        for s, _, d in dg.pieces:
             whole[s : s + len(d)] = d
         payload = bytes(whole)
         first = dg.first

@@ -27,6 +27,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Overlapping IP fragments from {S}",
         "Overlapping IP fragments to {D} from {S}",
     ),
+    "frag_too_many": (
+        "Too many IP fragments from {S}",
+        "Too many IP fragments to {D} from {S}",
+    ),
     # A5: TCP.
     "tcp_bogus": (
         "TCP: Bogus TCP flags set by {S}:{sport} (dest port {dport})",

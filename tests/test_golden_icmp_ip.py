@@ -341,6 +341,26 @@ def test_oversized_fragment(iplog_r):
     assert iplog_r(timed([frag]), "-D") == [f"{S}Oversized IP fragment to {D} from {A}"]
 
 
+def test_too_many_fragments_drop_the_datagram(iplog_r):
+    """An 8,000-piece datagram (8 bytes each, issue 12): the first 2,048
+    pieces are kept, the next one drops them all and is reported; what
+    follows starts again (and is dropped again at 2,048)."""
+    pieces = [ip(A, D, 17, b"f" * 8, off=8 * i, mf=True, ident=5) for i in range(8000)]
+    frames = [(T0 + i * 1e-4, _eth(p)) for i, p in enumerate(pieces)]
+    assert iplog_r(frames) == [  # every line within the first second
+        f"{S}Too many IP fragments from {A}",
+        f"{S}last message repeated 2 times",
+    ]
+    assert iplog_r(frames[:2049], "-D") == [f"{S}Too many IP fragments to {D} from {A}"]
+    # 2,048 pieces that make a whole datagram are reassembled.
+    payload = struct.pack("!HHHH", 4000, 53, 8 + 2048 * 8 - 8, 0) + b"w" * (2048 * 8 - 8)
+    parts = fragments(payload, list(range(8, 2048 * 8, 8)), proto=17)
+    assert len(parts) == 2048
+    assert iplog_r(timed(parts, step=1e-4)) == [
+        f"{S}UDP: dgram to domain from {A}:4000 ({2048 * 8 - 8} data bytes)"
+    ]
+
+
 def test_fragments_live_sixty_seconds(iplog_r):  # B9: 2.2.3 lost them after ~1 s
     parts = fragments(SYN_SEG, [16])
     assert iplog_r([(T0, _eth(parts[0])), (T0 + 30, _eth(parts[1]))]) == [

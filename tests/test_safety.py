@@ -432,3 +432,70 @@ def test_a_closed_pipe_ends_quietly(args):
     proc.wait(20)
     assert err == b""
     assert proc.returncode in (0, -signal.SIGPIPE)
+
+
+# --- the start-up handshake ------------------------------------------------------------------
+
+
+@needs_root
+def test_detached_start_returns_once_the_daemon_runs(tmp_path, user_dir):
+    pid_file, log = user_dir / "iplog.pid", user_dir / "iplog.log"
+    p = subprocess.run(
+        IPLOG
+        + [
+            "-C",
+            "/dev/null",
+            "-N",
+            "-i",
+            "lo",
+            "-l",
+            str(log),
+            f"--pid-file={pid_file}",
+            "-u",
+            "nobody",
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=30,
+    )
+    pid = int(pid_file.read_text())  # at once: no waiting for the daemon
+    try:
+        assert (p.returncode, p.stdout, p.stderr) == (0, "", "")
+        status = Path(f"/proc/{pid}/status").read_text()
+        assert f"Uid:\t{NOBODY.pw_uid}\t" in status  # privileges dropped
+        assert lines_of(log) == ["iplog started."]
+    finally:
+        os.kill(pid, signal.SIGTERM)
+    assert wait_for(lambda: not pid_file.exists())
+
+
+@needs_root
+def test_a_daemon_that_fails_after_detaching_is_reported_by_the_start(tmp_path, user_dir):
+    """Dropping privileges fails in the detached daemon: the start says why
+    and fails; nothing is left running, and no pid file."""
+    pid_file = user_dir / "iplog.pid"
+    p = subprocess.run(
+        IPLOG
+        + [
+            "-C",
+            "/dev/null",
+            "-N",
+            "-i",
+            "lo",
+            "-l",
+            str(user_dir / "log"),
+            f"--pid-file={pid_file}",
+            "-u",
+            "4294967295",
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=30,
+    )
+    assert (p.returncode, p.stdout) == (255, "")
+    assert p.stderr == "Fatal: Unable to drop privileges: Invalid argument\n"
+    assert not pid_file.exists()
+    left = subprocess.run(["pgrep", "-f", f"--pid-file={pid_file}"], capture_output=True)
+    assert left.stdout == b""

@@ -460,6 +460,8 @@ def read_config(path: str, required: bool = False, **kw) -> Config:
             raise FatalError(f'Unable to read "{path}": {exc.strerror}') from None
     if len(data) > MAX_CONFIG:
         raise FatalError(f'"{path}" is larger than {MAX_CONFIG // (1 << 20)} MB')
+    if not data.strip():  # nothing to parse (-C /dev/null): no need to load Lark
+        return Config(path=path)
     # Bytes that are not UTF-8 stay what they were (a path round-trips);
     # any text of the file that reaches a log is escaped (messages.printable).
     return parse_config(data.decode("utf-8", "surrogateescape"), path, **kw)
