@@ -64,6 +64,18 @@ def ip(
     return head[:10] + struct.pack("!H", csum) + head[12:] + data
 
 
+def with_source(datagram: bytes, src: bytes) -> bytes:
+    """``datagram`` from ``src``, its header checksum made right again."""
+    head = bytearray(datagram[:20])
+    head[12:16] = src
+    head[10:12] = b"\0\0"
+    total = sum(struct.unpack("!10H", head))
+    total = (total & 0xFFFF) + (total >> 16)
+    total = (total & 0xFFFF) + (total >> 16)
+    head[10:12] = struct.pack("!H", ~total & 0xFFFF)
+    return bytes(head) + datagram[20:]
+
+
 def tcp_seg(
     sport=40000, dport=80, flags=SYN, payload=b"", urp=0, src=ATTACKER, dst=TARGET
 ) -> bytes:

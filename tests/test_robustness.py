@@ -51,6 +51,7 @@ from packets import (
     sll,
     sll2,
     tcp_seg,
+    with_source,
 )
 
 LINKS = [
@@ -271,10 +272,11 @@ def test_state_is_bounded_by_the_caps():
             if i % 3 == 0
             else ip_tcp(dport=80, sport=rng.randrange(1024, 65535))
         )
-        engine.feed_ip(T0 + i * 1e-4, src.join([datagram[:12], datagram[16:]]))
+        engine.feed_ip(T0 + i * 1e-4, with_source(datagram, src))
     scans = engine.scans
     for table in list(scans.table.tables.values()) + list(scans.probes.tables.values()):
         assert len(table) <= table.max_entries
+    assert len(scans.probes.tables["syn_scan"]) == 8192  # the flood did reach the tables
     assert len(scans.probes.waiting) <= 16384
     assert len(scans.flows) <= scans.flows.max_entries
 

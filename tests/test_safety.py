@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import random
 import shutil
 import signal
 import stat
@@ -19,12 +20,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyiplog.config.rules import AddrSpec, FilterRule, Filters, PortSpec, TypeSpec
-from pyiplog.options import FatalError
+from pyiplog.engine import Engine
+from pyiplog.options import FatalError, Options
 from pyiplog.output.logfile import LogFile
 from pyiplog.pidfile import PidFile
+from pyiplog.resolve import Namer
 
 from live import ENV, IPLOG, lines_of, needs_root, wait_for
-from packets import T0, write_pcap
+from packets import T0, ip_tcp, with_source, write_pcap
 
 NOBODY = pwd.getpwnam("nobody")
 
@@ -603,3 +606,37 @@ def test_ten_thousand_rules_try_a_packet_against_a_few(tmp_path):
         assert len(filters.index(proto).candidates(src, dst, sport, dport, -1, 4)) <= 3
     assert filters.ignored("tcp", src, dst, 40000, 1001)
     assert not filters.ignored("tcp", src, dst, 40000, 1002)
+
+
+# --- a reported scanner keeps its state -------------------------------------------------------
+
+
+FLOOD = 400_000  # enough to turn the protected segment over (6,144 pairs seen twice)
+
+
+@pytest.mark.parametrize("classic", [False, True])
+def test_a_spoofed_flood_cannot_end_a_reported_scan(classic):
+    """A SYN scan is reported; then 400,000 SYNs from random sources fill
+    and churn the table (issue 12: the scan's 'mode expired' came 2 s
+    later).  It ends at its own expiry, once."""
+    engine = Engine(
+        Options(disable_resolver=True, scans_only=True, classic_detection=classic),
+        None,
+        Namer(None),
+    )
+    scanner = "203.0.113.66"
+    for i in range(30):
+        engine.feed_ip(T0 + i * 0.01, ip_tcp(src=scanner, dport=1000 + i, sport=40000))
+    last_probe = T0 + 29 * 0.01
+    rng = random.Random(12)
+    template = ip_tcp(src="10.0.0.1", dport=80, sport=1024)
+    for i in range(FLOOD):
+        src = rng.getrandbits(32).to_bytes(4, "big")
+        engine.feed_ip(T0 + 5 + i * 2e-5, with_source(template, src))
+    engine.close()
+    lines = [(ts, text) for ts, text in engine.drain() if scanner in text]
+    assert len(lines) == 2
+    assert lines[0][1].startswith("TCP: SYN scan detected [ports 1000,1001,")
+    assert lines[1][1].startswith(f"TCP: SYN scan mode expired for {scanner} - ")
+    hold = 50.0 if classic else 300.0  # the kind's timeout
+    assert lines[1][0] == pytest.approx(last_probe + hold, abs=1e-3)

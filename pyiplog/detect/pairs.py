@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 PROTECTED_SHARE = 0.75  # of the entries, at most this many protected
+PINNED_SHARE = 0.25  # reported scans kept besides, as a share of the entries
 SKETCH_BITS = 22  # 2**22 one-byte stamps: 4 MiB per full table
 GENERATION = 1 << 17  # sightings per generation
 
@@ -62,18 +63,42 @@ class Sightings:
 
 
 class PairTable:
-    __slots__ = ("max_entries", "next_due", "probation", "protected", "sightings")
+    """The segments: ``probation`` and ``protected`` (the segmented LRU
+    above, ``max_entries`` together), and ``pinned``: pairs reported as a
+    scan, which no new pair evicts; they stay until their own expiry (spec
+    C6), at most ``max_entries * PINNED_SHARE`` of them (then the least
+    recently active ends early, with its expired line)."""
+
+    __slots__ = ("max_entries", "next_due", "pinned", "probation", "protected", "sightings")
 
     def __init__(self, max_entries: int):
         self.max_entries = max_entries
         self.probation: OrderedDict = OrderedDict()
         self.protected: OrderedDict = OrderedDict()
+        self.pinned: OrderedDict = OrderedDict()
         self.next_due = float("inf")  # no entry expires before this
         self.sightings: Sightings | None = None  # made when the table first fills
 
     def get(self, pair):
         entry = self.protected.get(pair)
-        return entry if entry is not None else self.probation.get(pair)
+        if entry is None:
+            entry = self.probation.get(pair)
+            if entry is None and self.pinned:
+                entry = self.pinned.get(pair)
+        return entry
+
+    def pin(self, pair):
+        """The pair was just reported as a scan: it keeps its entry until it
+        expires.  Returns a pinned entry that had to end early, if any."""
+        entry = self.protected.pop(pair, None)
+        if entry is None:
+            entry = self.probation.pop(pair, None)
+        if entry is None:
+            return None
+        self.pinned[pair] = entry
+        if len(self.pinned) > self.max_entries * PINNED_SHARE:
+            return self.pinned.popitem(last=False)[1]
+        return None
 
     def touch(self, pair, entry):
         """The pair's entry got a packet (its expiry already pushed).
@@ -84,6 +109,8 @@ class PairTable:
         evicted = None
         if pair in self.protected:
             self.protected.move_to_end(pair)
+        elif entry.detected and pair in self.pinned:
+            self.pinned.move_to_end(pair)
         elif entry.count >= 2:
             del self.probation[pair]
             self.protected[pair] = entry
@@ -118,24 +145,25 @@ class PairTable:
         return self.probation.popitem(last=False)[1]
 
     def remove(self, pair) -> None:
-        if self.protected.pop(pair, None) is None:
-            self.probation.pop(pair, None)
+        if self.protected.pop(pair, None) is None and self.probation.pop(pair, None) is None:
+            self.pinned.pop(pair, None)
 
     def expired(self, ts: float) -> list:
         """Remove and return the entries whose expiry is at or before ``ts``."""
         if ts < self.next_due:
             return []
         out = []
-        for segment in (self.probation, self.protected):
+        segments = (self.probation, self.protected, self.pinned)
+        for segment in segments:
             while segment:
                 pair, entry = next(iter(segment.items()))
                 if entry.expiry > ts:
                     break
                 del segment[pair]
                 out.append(entry)
-        fronts = [next(iter(s.values())).expiry for s in (self.probation, self.protected) if s]
+        fronts = [next(iter(s.values())).expiry for s in segments if s]
         self.next_due = min(fronts, default=float("inf"))
         return out
 
     def __len__(self) -> int:
-        return len(self.probation) + len(self.protected)
+        return len(self.probation) + len(self.protected) + len(self.pinned)

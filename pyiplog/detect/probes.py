@@ -251,6 +251,9 @@ class ProbeTable:
     def _detect(self, ts: float, key: str, entry: Entry) -> None:
         entry.detected = True
         self.detections.append((ts, key, entry))
+        ended = self.tables[key].pin((entry.src, entry.dst))  # kept until its own expiry
+        if ended is not None:
+            self._end(ts, key, ended)
 
     def expire(self, ts: float) -> list[Ended]:
         """Probes left unanswered fail; silent pairs end.  Returns the ended scans."""

@@ -122,6 +122,10 @@ class ScanTable:
             return SWALLOWED
         if entry.count >= kind.threshold:
             entry.detected = True
+            ended = table.pin(pair)  # kept until its own expiry
+            if ended is not None:
+                self.ended.append(Ended(ts, kind, ended))
+                self.next_due = ts
             return DETECTED
         return COUNTED
 
