@@ -125,6 +125,10 @@ PROCESS_MESSAGES: dict[str, str] = {
     " keeping the lines until it works again.",
     "log_writable": 'Writing "{path}" works again.',
     "lines_lost": "{n} lines were lost while the log could not be written",
+    "syslog_unreachable": "Warning: syslog ({path}) cannot be reached: {error};"
+    " keeping the lines until it can.",
+    "syslog_works": "Syslog ({path}) can be reached again.",
+    "syslog_lost": "{n} lines were lost while syslog could not be reached",
     "not_watching": "Warning: not watching {name}: {reason}",
     "overriding": "Warning: Overriding --{option}",
     "no_ident": "Warning: ident lookups (get_ident) are not supported; ignored.",

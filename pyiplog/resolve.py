@@ -8,6 +8,7 @@ Services and protocols come from the system databases, read once.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import time
@@ -73,11 +74,16 @@ class CachedResolver:
     waits for DNS.  ``-r`` waits a little, so names appear as they would;
     after ``GIVE_UP`` lookups that did not come back in time it stops
     waiting (a dead name server must not make a capture take hours).
+
+    Bounded whatever the traffic: at most ``MAX_PENDING`` lookups queued or
+    running (past that, an address stays an address: a flood of spoofed
+    sources is not looked up) and ``MAX_CACHED`` names.  Without
+    ``dns_cache`` a name that came back is used once, then forgotten.
     """
 
     GIVE_UP = 3
-
-    MAX_CACHED = 65536
+    MAX_PENDING = 256
+    MAX_CACHED = 16384
 
     def __init__(
         self,
@@ -94,39 +100,60 @@ class CachedResolver:
         self.lookup = lookup
         self.clock = clock
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="resolver")
+        # Written by the worker threads too: single dict operations only.
         self._names: dict[bytes, tuple[float, str | None]] = {}
         self._pending: dict = {}
         self.late = 0
 
     def __call__(self, addr: bytes) -> str | None:
-        now = self.clock()
-        hit = self._names.get(addr)
-        if hit is not None and now - hit[0] < DNS_CACHE_SECONDS:
+        hit = self._known(addr)
+        if hit is not None:
             return hit[1]
         future = self._pending.get(addr)
         if future is None:
-            if len(self._pending) >= self.MAX_CACHED:
+            if len(self._pending) >= self.MAX_PENDING:
                 return None  # a flood of new addresses: no more lookups queued
-            future = self._pending[addr] = self._pool.submit(self.lookup, addr)
+            future = self._pool.submit(self.lookup, addr)
+            self._pending[addr] = future
+            future.add_done_callback(functools.partial(self._done, addr))
+        if not self.wait:
+            hit = self._known(addr)  # a lookup that was done at once
+            return hit[1] if hit is not None else None
         try:
-            name = (
-                future.result(timeout=self.wait)
-                if self.wait
-                else (future.result() if future.done() else None)
-            )
+            future.result(timeout=self.wait)
         except TimeoutError:
             self.late += 1
             if self.late >= self.GIVE_UP:
                 self.wait = 0.0
             return None
-        if not future.done():
+        except Exception:
             return None
-        del self._pending[addr]
-        if self.cache:
-            if len(self._names) >= self.MAX_CACHED:
-                self._names.clear()
-            self._names[addr] = (now, name)
-        return name
+        hit = self._known(addr)
+        return hit[1] if hit is not None else None
+
+    def _known(self, addr: bytes) -> tuple[float, str | None] | None:
+        """The name looked up for ``addr`` within the hour, if any."""
+        hit = self._names.get(addr)
+        if hit is None:
+            return None
+        if not self.cache:
+            self._names.pop(addr, None)  # used once
+        elif self.clock() - hit[0] >= DNS_CACHE_SECONDS:
+            return None
+        return hit
+
+    def _done(self, addr: bytes, future) -> None:
+        """A lookup ended (in a worker thread, or here if it already had)."""
+        self._pending.pop(addr, None)
+        if future.cancelled():
+            return
+        try:
+            name = future.result()
+        except Exception:
+            name = None
+        if len(self._names) >= self.MAX_CACHED:
+            self._names.clear()
+        self._names[addr] = (self.clock(), name)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -49,4 +49,4 @@ def open_output(
             raise FatalError(
                 f'Unable to open "{opts.logfile}" for writing: {exc.strerror}.'
             ) from None
-    return SyslogLog(opts.facility, opts.priority)
+    return SyslogLog(opts.facility, opts.priority, on_error=on_error)

@@ -10,9 +10,12 @@ import pwd
 import random
 import shutil
 import signal
+import socket
 import stat
 import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -23,10 +26,11 @@ from pyiplog.config.rules import AddrSpec, FilterRule, Filters, PortSpec, TypeSp
 from pyiplog.engine import Engine
 from pyiplog.options import FatalError, Options
 from pyiplog.output.logfile import LogFile
+from pyiplog.output.syslog import SyslogLog
 from pyiplog.pidfile import PidFile
 from pyiplog.resolve import Namer
 
-from live import ENV, IPLOG, lines_of, needs_root, wait_for
+from live import ENV, IPLOG, free_port, lines_of, needs_root, syn_to_localhost, wait_for
 from packets import T0, ip_tcp, with_source, write_pcap
 
 NOBODY = pwd.getpwnam("nobody")
@@ -640,3 +644,130 @@ def test_a_spoofed_flood_cannot_end_a_reported_scan(classic):
     assert lines[1][1].startswith(f"TCP: SYN scan mode expired for {scanner} - ")
     hold = 50.0 if classic else 300.0  # the kind's timeout
     assert lines[1][0] == pytest.approx(last_probe + hold, abs=1e-3)
+
+
+# --- syslog that cannot be reached ----------------------------------------------------------
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_syslog_unreachable_keeps_lines_and_delivers_them_later(tmp_path):
+    """No syslog daemon at start: said once; lines kept (the oldest dropped
+    past the bound, and counted); delivered when the socket appears."""
+    path = str(tmp_path / "log")
+    said, clock = [], Clock()
+    out = SyslogLog("local3", "info", path=path, on_error=said.append, clock=clock)
+    out.MAX_KEPT = 5
+    assert said == [
+        f"Warning: syslog ({path}) cannot be reached: No such file or directory;"
+        " keeping the lines until it can."
+    ]
+    for i in range(8):
+        out.write(T0, f"line {i}")
+    out.flush()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(path)
+    listener.settimeout(5)
+    try:
+        out.flush()  # within a second of the last try: not yet
+        clock.now += 1.0
+        out.flush()
+        got = [listener.recv(4096).decode() for _ in range(6)]
+    finally:
+        listener.close()
+    pid = os.getpid()
+    assert [g.split(f"iplog[{pid}]: ", 1)[1] for g in got] == [
+        "3 lines were lost while syslog could not be reached",
+        "line 3",
+        "line 4",
+        "line 5",
+        "line 6",
+        "line 7",
+    ]
+    assert all(g.startswith("<158>") for g in got)  # local3.info
+    assert said[-1] == f"Syslog ({path}) can be reached again."
+    assert out.waiting == 0
+
+
+def test_a_full_syslog_queue_does_not_block(tmp_path):
+    path = str(tmp_path / "log")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(path)
+    try:
+        out = SyslogLog(path=path)
+        for i in range(5000):  # far more than the socket's queue holds
+            out.write(T0, f"line {i} " + "x" * 200)
+        out.flush()  # returns at once, the rest kept
+        assert 0 < out.waiting < 5000
+        received = 0
+        listener.settimeout(0.2)
+        with contextlib.suppress(TimeoutError):
+            while True:
+                listener.recv(4096)
+                received += 1
+        out.flush()
+        assert received + out.waiting <= 5000 and out.waiting < 5000 - received
+    finally:
+        listener.close()
+
+
+@needs_root
+def test_daemon_with_no_syslog_at_start_warns_and_delivers_later(tmp_path):
+    """/dev/log missing (a private mount namespace): the start says so, the
+    lines wait, and reach the socket once it is there."""
+    work = Path(tempfile.mkdtemp(prefix="pyiplog-syslog-"))
+    sock_path = work / "devlog"
+    script = f"""
+set -e
+d={work}/dev
+mkdir "$d"
+mount -t tmpfs tmpfs "$d"
+for f in null zero full random urandom; do touch "$d/$f"; mount --bind "/dev/$f" "$d/$f"; done
+mount --rbind "$d" /dev
+exec {sys.executable} -m pyiplog -C /dev/null -N -o -i lo --facility=local3 \\
+    --priority=info --pid-file={work}/iplog.pid
+"""
+    proc = subprocess.Popen(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+        env=ENV,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        warning = proc.stderr.readline()
+        assert warning == (
+            "Warning: syslog (/dev/log) cannot be reached: No such file or"
+            " directory; keeping the lines until it can.\n"
+        )
+        port = free_port()
+        syn_to_localhost(port)
+        time.sleep(0.5)
+        listener.bind(str(sock_path))
+        listener.settimeout(10)
+        subprocess.run(  # in the daemon's own mount namespace
+            [
+                "nsenter",
+                "-t",
+                str(proc.pid),
+                "-m",
+                "sh",
+                "-c",
+                f"touch /dev/log && mount --bind {sock_path} /dev/log",
+            ],
+            check=True,
+        )
+        got = [listener.recv(4096).decode().split("]: ", 1)[1] for _ in range(2)]
+        assert got[0] == "iplog started."
+        assert got[1].startswith(f"TCP: port {port} connection attempt from 127.0.0.1:")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+        listener.close()
+        shutil.rmtree(work, ignore_errors=True)

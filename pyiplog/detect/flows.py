@@ -13,7 +13,7 @@ generation).  Two plain dicts: no per-packet reordering as in an LRU list.
 from __future__ import annotations
 
 FLOW_TIMEOUT = 300.0  # seconds after which a direction is forgotten
-MAX_FLOWS = 131072
+MAX_FLOWS = 32768  # ~9 MB when a flood of spoofed sources fills it
 
 
 class FlowTable:
