@@ -400,6 +400,9 @@ def run_live(opts: Options, config: Config, reload: Callable[[], Loaded]) -> int
         raise FatalError(f"Couldn't initialize interfaces. ({why})")
     daemon.out = open_output(opts, on_error=report)
     daemon.out.give_to(ident.uid, ident.gid)
+    if opts.stdout and opts.no_fork:
+        # `iplog -o -L | head`: the reader gone ends iplog quietly, as a C tool.
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     handshake = None if opts.no_fork else _detach(daemon, pidfile)
     try:
         pidfile.write(os.getpid())

@@ -771,3 +771,18 @@ exec {sys.executable} -m pyiplog -C /dev/null -N -o -i lo --facility=local3 \\
         proc.wait(10)
         listener.close()
         shutil.rmtree(work, ignore_errors=True)
+
+
+@needs_root
+def test_foreground_stdout_into_a_closed_pipe_ends_quietly(tmp_path):
+    proc = subprocess.Popen(
+        IPLOG + ["-C", "/dev/null", "-N", "-o", "-L", "-i", "lo", f"--pid-file={tmp_path}/p"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=ENV,
+    )
+    assert proc.stdout.readline().endswith(b" iplog started.\n")
+    proc.stdout.close()  # `| head -1`
+    syn_to_localhost(free_port())  # a line to write, into the closed pipe
+    assert proc.wait(10) == -signal.SIGPIPE
+    assert proc.stderr.read() == b""
