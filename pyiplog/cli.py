@@ -102,8 +102,6 @@ def main(argv: list[str] | None = None, run: Run | None = None) -> int:
         opts, warnings = settle(loaded)
         for line in warnings:
             print(line, file=sys.stderr)
-        if opts.json:
-            raise FatalError("--json is not available yet in this version of pyiplog.")
         if run is None:
             from .runner import run_options as run
         return run(opts, loaded.config, reload)

@@ -52,7 +52,7 @@ class Engine:
         fragment state are kept; the detectors are built anew."""
         self.namer = namer
         self.names = names = Names(opts, namer, self.guard)
-        self.lines.set_dest(opts.log_dest)
+        self.lines.configure(opts.log_dest, opts.json)
         self.scans.configure(Detection(opts.tuning, opts.classic_detection), names, self.lines)
         ctx = Context(names, self.lines, filters if filters else None, self.ours, self.scans)
         self.detectors = detect.build(opts, ctx, self.guard, self.detectors)
@@ -109,14 +109,27 @@ class Engine:
         if isinstance(ip, HeaderError):
             if self.verbose:
                 kind = "ip_short" if ip.kind == "short" else "ip_checksum"
-                self.lines.emit(ts, kind, S=names.host(ip.src, "ip"), D=names.dst(ip.dst, "ip"))
+                self.lines.emit(
+                    ts,
+                    kind,
+                    S=names.host(ip.src, "ip"),
+                    D=names.dst(ip.dst, "ip"),
+                    src=ip.src,
+                    dst=ip.dst,
+                )
             return
         if ip.flags_off & FRAGMENT_BITS:
             frag = ip
             ip, attack = self.frags.feed(ts, frag)
             if attack is not None and self.frag:
                 self.lines.emit(
-                    ts, attack, S=names.host(frag.src, "ip"), D=names.dst(frag.dst, "ip")
+                    ts,
+                    attack,
+                    S=names.host(frag.src, "ip"),
+                    D=names.dst(frag.dst, "ip"),
+                    src=frag.src,
+                    dst=frag.dst,
+                    attack=attack.removeprefix("frag_"),
                 )
             if ip is None:
                 return

@@ -224,8 +224,30 @@ def _compile(text: str, accepted: set[str]):
     return eval(f"lambda {star}{', '.join(params)}: f{text!r}")  # our own constant texts
 
 
+# What the detectors pass besides a text's own fields, for the JSON lines
+# (spec C5); the text forms accept and ignore them.
+RAW_FIELDS = frozenset(
+    {
+        "src",
+        "dst",
+        "dport",
+        "sport",
+        "itype",
+        "code",
+        "flags",
+        "scan",
+        "dport_list",
+        "sport_list",
+        "count",
+        "bytes",
+        "attack",
+        "user",
+    }
+)
+
+
 def _forms(plain: str, dest: str) -> tuple:
-    accepted = set(_FIELD.findall(plain)) | set(_FIELD.findall(dest))
+    accepted = set(_FIELD.findall(plain)) | set(_FIELD.findall(dest)) | RAW_FIELDS
     return _compile(plain, accepted), _compile(dest, accepted)
 
 
@@ -282,3 +304,120 @@ def template_regex(template: str) -> re.Pattern:
     """A regex matching every line a template can produce (for the tests)."""
     parts = re.split(r"\{\w+\}", template)
     return re.compile(".+?".join(re.escape(p) for p in parts) + r"\Z")
+
+
+# --- JSON lines (spec C5) ---------------------------------------------------------------
+# Each message kind as an event of the JSON schema (conf/iplog.schema.json):
+# kind -> (event, protocol).  Scans and floods say which in ``scan``.
+
+JSON_EVENTS: dict[str, tuple[str, str | None]] = {
+    "ip_short": ("bad_packet", "ip"),
+    "ip_checksum": ("bad_packet", "ip"),
+    "frag_oversized": ("fragment", "ip"),
+    "frag_duplicate": ("fragment", "ip"),
+    "frag_overlap": ("fragment", "ip"),
+    "frag_too_many": ("fragment", "ip"),
+    "tcp_bogus": ("bogus_flags", "tcp"),
+    "tcp_attempt": ("connection_attempt", "tcp"),
+    "udp_traceroute": ("traceroute", "udp"),
+    "udp_dgram": ("dgram", "udp"),
+    "scan_detected": ("scan_start", None),
+    "scan_expired": ("scan_end", None),
+    "started": ("daemon", None),
+    "repeated": ("repeat", None),
+    **{kind: ("icmp", "icmp") for kind in MESSAGES if kind.startswith("icmp_")},
+}
+FLOOD_KINDS = frozenset({"smurf", "ping_flood"})  # scan_start/end are flood_start/end
+SCAN_PROTOCOLS = {
+    "portscan": "tcp",
+    "null_scan": "tcp",
+    "fin_scan": "tcp",
+    "syn_scan": "tcp",
+    "xmas_scan": "tcp",
+    "udp_scan": "udp",
+    "ping_flood": "icmp",
+    "smurf": "icmp",
+}
+
+
+class JsonBody(str):
+    """A JSON object without its time (the output adds it): what a message
+    kind's JSON form gives, in place of the text."""
+
+    __slots__ = ()
+
+
+def _address(addr: bytes) -> str:
+    import ipaddress
+
+    return str(ipaddress.ip_address(addr))
+
+
+def _name(shown: str | None, address: str) -> str | None:
+    """The name a host was printed with, if any (``name`` or ``name (a.b.c.d)``)."""
+    if not shown or shown == address:
+        return None
+    suffix = f" ({address})"
+    return shown[: -len(suffix)] if shown.endswith(suffix) else shown
+
+
+# Fields passed as they are, under their JSON names.
+_SAME = (
+    ("sport", "sport"),
+    ("dport", "dport"),
+    ("service", "service"),
+    ("user", "user"),
+    ("itype", "icmp_type"),
+    ("code", "icmp_code"),
+    ("flags", "tcp_flags"),
+    ("attack", "attack"),
+    ("n", "bytes"),
+    ("count", "packets"),
+    ("bytes", "bytes"),
+    ("dport_list", "dports"),
+    ("sport_list", "sports"),
+)
+
+
+def _hosts(f: dict, obj: dict) -> None:
+    """``family``, ``src``, ``dst`` and the names they were printed with."""
+    for side, shown in (("src", f.get("S")), ("dst", f.get("D"))):
+        addr = f.get(side)
+        if addr is None:
+            continue
+        text = _address(addr)
+        obj.setdefault("family", "ipv4" if len(addr) == 4 else "ipv6")
+        obj[side] = text
+        name = _name(shown, text)
+        if name is not None:
+            obj[f"{side}_name"] = name
+
+
+def _json_form(kind: str, text_form):
+    import json
+
+    event, proto = JSON_EVENTS[kind]
+
+    def form(**f) -> JsonBody:
+        obj: dict = {"event": event}
+        scan = f.get("scan")
+        if scan is not None:  # scan_start/end, or flood_start/end
+            obj["event"] = event.replace("scan", "flood") if scan in FLOOD_KINDS else event
+            obj["proto"] = SCAN_PROTOCOLS[scan]
+            obj["scan"] = scan
+        elif proto is not None:
+            obj["proto"] = proto
+        _hosts(f, obj)
+        for name, key in _SAME:
+            value = f.get(name)
+            if value is not None:
+                obj[key] = list(value) if isinstance(value, tuple) else value
+        obj["message"] = text_form(**f)
+        return JsonBody(json.dumps(obj, ensure_ascii=False))
+
+    return form
+
+
+def json_forms(dest: bool) -> dict:
+    """kind -> JSON form (the text form's message, with the event's fields)."""
+    return {kind: _json_form(kind, forms[1 if dest else 0]) for kind, forms in FORMS.items()}

@@ -101,7 +101,7 @@ class Options:
     priority: str = restart(DEFAULT_PRIORITY)
     # pyiplog additions (spec C).
     classic_detection: bool = False
-    json: bool = False
+    json: bool = restart(False)
     read_file: str | None = restart(None)
     config_file: str = restart(DEFAULT_CONFIG)
     check_config: bool = False

@@ -13,6 +13,7 @@ from .config.rules import Filters
 from .engine import Engine
 from .options import FatalError, Options
 from .output import LogFile, LogTarget, SyslogLog, TextLog
+from .output.jsonlines import JsonFile, JsonSyslog, JsonText
 from .resolve import CachedResolver, HostLookup, Namer
 
 
@@ -39,14 +40,19 @@ def build_engine(
 def open_output(
     opts: Options, offline: bool = False, on_error: Callable[[str], None] | None = None
 ) -> LogTarget:
-    """The log target of spec A9: stdout, a log file, or syslog."""
+    """The log target of spec A9: stdout, a log file, or syslog; in iplog's
+    text or as JSON lines (spec C5)."""
+    text, logfile, syslog = (JsonText, JsonFile, JsonSyslog) if opts.json else TARGETS
     if opts.stdout or (offline and not opts.logfile):
-        return TextLog(sys.stdout)
+        return text(sys.stdout)
     if opts.logfile:
         try:
-            return LogFile(opts.logfile, on_error)
+            return logfile(opts.logfile, on_error)
         except OSError as exc:
             raise FatalError(
                 f'Unable to open "{opts.logfile}" for writing: {exc.strerror}.'
             ) from None
-    return SyslogLog(opts.facility, opts.priority, on_error=on_error)
+    return syslog(opts.facility, opts.priority, on_error=on_error)
+
+
+TARGETS = (TextLog, LogFile, SyslogLog)

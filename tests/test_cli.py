@@ -339,13 +339,6 @@ def test_fatal_errors_go_to_stderr_with_255():
     assert p.stderr == "Fatal: Told not to log anything.  Exiting.\n"
 
 
-def test_json_is_refused_until_implemented(tmp_path):
-    p = subprocess.run(
-        IPLOG + ["-C", "/dev/null", "--json", "-r", "/dev/null"], capture_output=True, text=True
-    )
-    assert p.returncode == 255 and "--json" in p.stderr and p.stdout == ""
-
-
 def test_main_runs_with_normalised_options():
     seen = []
     status = cli.main(["-C", "/dev/null", "-N", "-o"], run=lambda o, c, reload: seen.append(o) or 0)

@@ -131,6 +131,7 @@ def test_restart_only_settings():
         "priority",
         "read_file",
         "config_file",
+        "json",
     }
     running = Options(user="iplog", logfile="/var/log/iplog", log_ip=False)
     new = Options(user="root", logfile="/tmp/x", log_ip=True).keeping(running)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from socket import inet_ntoa
 
 from ..config.rules import Filters
-from ..messages import FORMS
+from ..messages import FORMS, json_forms
 from ..options import Options
 from ..resolve import Namer, address_text
 from .counting import Scans
@@ -103,13 +103,17 @@ class Lines:
     costs as much as the formatting): ``queue((ts, forms[kind](...)))``.
     """
 
-    def __init__(self, dest: bool = False):
+    def __init__(self, dest: bool = False, json: bool = False):
         self.out: list[tuple[float, str]] = []
         self.queue = self.out.append
-        self.set_dest(dest)
+        self.configure(dest, json)
 
-    def set_dest(self, dest: bool) -> None:
-        self.forms = {kind: forms[1 if dest else 0] for kind, forms in FORMS.items()}
+    def configure(self, dest: bool, json: bool = False) -> None:
+        """The forms in force: plain or log_dest; text or JSON (spec C5)."""
+        if json:
+            self.forms = json_forms(dest)
+        else:
+            self.forms = {kind: forms[1 if dest else 0] for kind, forms in FORMS.items()}
 
     def emit(self, ts: float, kind: str, **fields) -> None:
         self.out.append((ts, self.forms[kind](**fields)))

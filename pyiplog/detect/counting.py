@@ -118,6 +118,11 @@ class Scans:
             D=names.dst(entry.dst, proto),
             dports=port_list(entry.dports, len(entry.dports) >= MAX_DPORTS),
             sports=port_list(entry.sports, len(entry.sports) >= MAX_SPORTS),
+            src=entry.src,
+            dst=entry.dst,
+            scan=key,
+            dport_list=tuple(entry.dports),
+            sport_list=tuple(entry.sports),
         )
 
     def expire(self, ts: float) -> None:
@@ -142,6 +147,9 @@ class Scans:
                     D=names.dst(item.entry.dst, proto),
                     count=item.entry.count,
                     bytes=item.entry.bytes,
+                    src=item.entry.src,
+                    dst=item.entry.dst,
+                    scan=item.kind.key,
                 )
             else:
                 self._detected(when, *item)

@@ -16,7 +16,7 @@ from ..decode import Datagram
 from ..messages import ICMP_NAMED, QUOTED_ICMP_NAMES, REDIRECT_FORMS, UNREACH_TEXTS, lifetime
 from ..options import Options
 from ..resolve import address_text
-from .context import Context, Names
+from .context import Context, Lines, Names
 from .counting import smurf_source
 
 ECHO_REPLY, UNREACH, REDIRECT, ECHO, ROUTER_ADVERT = 0, 3, 5, 8, 9
@@ -132,6 +132,12 @@ def describe_quoted(names: Names, quoted: bytes) -> str:
     return f"{name}: dest port {dport}, source port {sport}"
 
 
+def _emit(lines: Lines, ip: Datagram, msg: bytes, ts: float, kind: str, **fields) -> None:
+    """A line of an ICMP message, with what the JSON lines need besides."""
+    fields.setdefault("code", msg[1])
+    lines.emit(ts, kind, src=ip.src, dst=ip.dst, itype=msg[0], **fields)
+
+
 def _quoted_dst(msg: bytes) -> bytes | None:
     return msg[24:28] if len(msg) >= 28 else None
 
@@ -145,6 +151,10 @@ def _echo(names, lines, ts, ip, code, msg):
                 S=names.texts.get(ip.src) or names.host(ip.src, "icmp"),
                 D=names.dst(ip.dst, "icmp") if names.dest else "",
                 n=ip.data_len,
+                src=ip.src,
+                dst=ip.dst,
+                itype=msg[0],
+                code=code,
             ),
         )
     )
@@ -153,11 +163,23 @@ def _echo(names, lines, ts, ip, code, msg):
 def _unreach(names, lines, ts, ip, code, msg):
     src = names.host(ip.src, "icmp")
     if code >= len(UNREACH_TEXTS):
-        lines.emit(ts, "icmp_unreach_undefined", code=code, S=src, D=names.dst(ip.dst, "icmp"))
+        _emit(
+            lines,
+            ip,
+            msg,
+            ts,
+            "icmp_unreach_undefined",
+            code=code,
+            S=src,
+            D=names.dst(ip.dst, "icmp"),
+        )
         return
     qdst = _quoted_dst(msg)
     head = src if qdst is None or qdst == ip.src else f"(from {src}) {names.host(qdst, 'icmp')}"
-    lines.emit(
+    _emit(
+        lines,
+        ip,
+        msg,
         ts,
         "icmp_unreach",
         H=head,
@@ -168,7 +190,10 @@ def _unreach(names, lines, ts, ip, code, msg):
 
 
 def _named(names, lines, ts, ip, code, msg):
-    lines.emit(
+    _emit(
+        lines,
+        ip,
+        msg,
         ts,
         "icmp_named",
         name=ICMP_NAMED[msg[0]],
@@ -179,7 +204,10 @@ def _named(names, lines, ts, ip, code, msg):
 
 def _redirect(names, lines, ts, ip, code, msg):
     if code >= len(REDIRECT_FORMS) or len(msg) < 8:
-        lines.emit(
+        _emit(
+            lines,
+            ip,
+            msg,
             ts,
             "icmp_redirect_undefined",
             code=code,
@@ -189,7 +217,10 @@ def _redirect(names, lines, ts, ip, code, msg):
         return
     redirect, target = REDIRECT_FORMS[code]
     qdst = _quoted_dst(msg) or bytes(4)
-    lines.emit(
+    _emit(
+        lines,
+        ip,
+        msg,
         ts,
         "icmp_redirect",
         gw=names.host(msg[4:8], "icmp"),
@@ -210,7 +241,10 @@ def _router_advert(names, lines, ts, ip, code, msg):
         if at + 4 > len(msg):
             break
         routers.append(address_text(msg[at : at + 4]))
-    lines.emit(
+    _emit(
+        lines,
+        ip,
+        msg,
         ts,
         "icmp_router_advert",
         S=names.host(ip.src, "icmp"),
@@ -221,7 +255,10 @@ def _router_advert(names, lines, ts, ip, code, msg):
 
 
 def _time_exceeded(names, lines, ts, ip, code, msg):
-    lines.emit(
+    _emit(
+        lines,
+        ip,
+        msg,
         ts,
         "icmp_time_exceeded",
         S=names.host(ip.src, "icmp"),
@@ -231,7 +268,10 @@ def _time_exceeded(names, lines, ts, ip, code, msg):
 
 
 def _param_problem(names, lines, ts, ip, code, msg):
-    lines.emit(
+    _emit(
+        lines,
+        ip,
+        msg,
         ts,
         "icmp_param_problem",
         S=names.host(ip.src, "icmp"),
@@ -244,7 +284,10 @@ def _timestamp_reply(names, lines, ts, ip, code, msg):
     # B5: a reply, and the transmit time is milliseconds since midnight UT.
     millis = _u32.unpack_from(msg, 16)[0] if len(msg) >= 20 else 0
     secs = (millis // 1000) % 86400
-    lines.emit(
+    _emit(
+        lines,
+        ip,
+        msg,
         ts,
         "icmp_timestamp_reply",
         S=names.host(ip.src, "icmp"),
@@ -256,14 +299,28 @@ def _timestamp_reply(names, lines, ts, ip, code, msg):
 def _mask_reply(names, lines, ts, ip, code, msg):
     # B6, B16: network byte order, printed as a dotted quad, never resolved.
     mask = address_text(msg[8:12]) if len(msg) >= 12 else "0.0.0.0"
-    lines.emit(
-        ts, "icmp_mask_reply", S=names.host(ip.src, "icmp"), D=names.dst(ip.dst, "icmp"), mask=mask
+    _emit(
+        lines,
+        ip,
+        msg,
+        ts,
+        "icmp_mask_reply",
+        S=names.host(ip.src, "icmp"),
+        D=names.dst(ip.dst, "icmp"),
+        mask=mask,
     )
 
 
 def _undefined(names, lines, ts, ip, code, msg):
-    lines.emit(
-        ts, "icmp_undefined", type=msg[0], S=names.host(ip.src, "icmp"), D=names.dst(ip.dst, "icmp")
+    _emit(
+        lines,
+        ip,
+        msg,
+        ts,
+        "icmp_undefined",
+        type=msg[0],
+        S=names.host(ip.src, "icmp"),
+        D=names.dst(ip.dst, "icmp"),
     )
 
 

@@ -152,6 +152,9 @@ class TcpDetector:
                     sport=sport,
                     D=names.dst(ip.dst, "tcp"),
                     dport=dport,
+                    src=ip.src,
+                    dst=ip.dst,
+                    flags=flags,
                 )
             return
         if low & (TH_SYN | TH_ACK) != TH_SYN:
@@ -171,6 +174,9 @@ class TcpDetector:
                     S=self.texts.get(ip.src) or names.host(ip.src, "tcp"),
                     sport=sport,
                     D=names.dst(ip.dst, "tcp") if names.dest else "",
+                    src=ip.src,
+                    dst=ip.dst,
+                    dport=dport,
                 ),
             )
         )

@@ -84,6 +84,8 @@ class UdpDetector:
                     "udp_traceroute",
                     S=self.names.host(ip.src, "udp"),
                     D=self.names.dst(ip.dst, "udp"),
+                    src=ip.src,
+                    dst=ip.dst,
                 )
             return
         if self.udp_scan and seen == PROBE and self.count_scan(ts, ip, sport, dport):
@@ -100,6 +102,9 @@ class UdpDetector:
                     sport=sport,
                     D=names.dst(ip.dst, "udp") if names.dest else "",
                     n=length - 8 if length > 8 else 0,
+                    src=ip.src,
+                    dst=ip.dst,
+                    dport=dport,
                 ),
             )
         )

@@ -76,14 +76,14 @@ class TextLog:
     def write(self, ts: float, message: str) -> None:
         if message == self.last:
             if self.repeats > 0 and ts - self.last_time >= REPEAT_FLUSH_SECONDS:
-                self._line(ts, render("repeated", n=self.repeats))
+                self._repeated(ts, self.repeats)
                 self.last = None
                 self.repeats = 1  # a repeat of nothing: the next line says so
             else:
                 self.repeats += 1
             return
         if self.repeats:
-            self._line(ts, render("repeated", n=self.repeats))
+            self._repeated(ts, self.repeats)
             self.repeats = 0
         self._line(ts, message)
         self.last = message
@@ -92,7 +92,7 @@ class TextLog:
     def flush_repeats(self, ts: float) -> None:
         """On close (HUP, exit): write a pending repeat count."""
         if self.repeats:
-            self._line(ts, render("repeated", n=self.repeats))
+            self._repeated(ts, self.repeats)
             self.repeats = 0
         self.last = None
 
@@ -119,7 +119,14 @@ class TextLog:
         return 0
 
     def _line(self, ts: float, message: str) -> None:
-        self.lines.append(f"{self.stamp(ts)} {message}\n")
+        self.lines.append(self._text(ts, message))
+
+    def _text(self, ts: float, message: str) -> str:
+        """A line as written: ``Mmm dd HH:MM:SS message`` (JSON: ``jsonlines``)."""
+        return f"{self.stamp(ts)} {message}\n"
+
+    def _repeated(self, ts: float, n: int) -> None:
+        self._line(ts, render("repeated", n=n))
 
 
 class LogFile(TextLog):
@@ -200,8 +207,7 @@ class LogFile(TextLog):
             self.on_error(render("log_writable", path=self.path))
 
     def _lost_line(self) -> bytes:
-        text = render("lines_lost", n=self.dropped)
-        return f"{self.stamp(self.last_time)} {text}\n".encode()
+        return self._text(self.last_time, render("lines_lost", n=self.dropped)).encode()
 
     def _write(self, data: bytes) -> int:
         """Write whole lines of ``data``; how many bytes went (all, unless

@@ -80,8 +80,12 @@ class SyslogLog:
     def started(self, ts: float) -> None:
         self.write(ts, render("started"))
 
+    def _wrap(self, ts: float, message: str) -> str:
+        """The message as it is sent (JSON lines: ``jsonlines.JsonSyslog``)."""
+        return message
+
     def write(self, ts: float, message: str) -> None:
-        self.kept.append(message)
+        self.kept.append(self._wrap(ts, message))
         if len(self.kept) > self.MAX_KEPT:
             self.kept.popleft()
             self.lost += 1
@@ -96,7 +100,7 @@ class SyslogLog:
         if self.sock is None and (self.clock() < self.next_try or not self._connect()):
             return
         if self.lost:
-            if not self._send(render("syslog_lost", n=self.lost)):
+            if not self._send(self._wrap(time.time(), render("syslog_lost", n=self.lost))):
                 return
             self.lost = 0
         while self.kept:
