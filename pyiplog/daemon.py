@@ -34,6 +34,8 @@ from .capture import (
 )
 from .config.parser import Config
 from .engine import Engine
+from .foolnmap import Replier
+from .ident import IdentLookups
 from .loader import Loaded, settle
 from .messages import render
 from .options import FatalError, Options
@@ -342,6 +344,19 @@ def report(text: str) -> None:
     syslog.syslog(syslog.LOG_DAEMON | syslog.LOG_WARNING, text)
 
 
+def live_edges(opts: Options) -> dict:
+    """Ident lookups and fool_nmap's raw socket, when asked for (as root)."""
+    edges: dict = {}
+    if opts.get_ident:
+        edges["ident"] = IdentLookups()
+    if opts.fool_nmap:
+        try:
+            edges["fool"] = Replier(time.time)
+        except OSError as exc:
+            print(render("no_fool_nmap", error=exc.strerror or exc), file=sys.stderr)
+    return edges
+
+
 class Handshake:
     """The word from the detached daemon to the process the administrator
     started (spec C10): that process exits only when the daemon runs (0) or
@@ -393,7 +408,7 @@ def run_live(opts: Options, config: Config, reload: Callable[[], Loaded]) -> int
     pidfile = PidFile(opts.pid_file)
     pidfile.acquire(ident.uid)
     logs.setup()
-    daemon = Daemon(opts, build_engine(opts, config), reload)
+    daemon = Daemon(opts, build_engine(opts, config, **live_edges(opts)), reload)
     daemon.open_interfaces(names)
     if not daemon.sources:
         why = "; ".join(f"{name}: {reason}" for name, reason in daemon.failures.items())
@@ -440,6 +455,8 @@ def _detach(daemon: Daemon, pidfile: PidFile) -> Handshake:
         os._exit(Handshake.wait(rfd, child))  # never through this process's cleanup
     os.close(rfd)
     keep = [pidfile.fd, wfd, *(s.fileno() for s in daemon.sources.values()), *daemon.out.fds()]
+    if isinstance(daemon.engine.fool, Replier):
+        keep.append(daemon.engine.fool.fileno())
     context = pydaemon.DaemonContext(
         files_preserve=keep,
         working_directory="/",

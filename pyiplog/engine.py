@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from . import detect
 from .config.rules import Filters
@@ -33,11 +34,25 @@ from .fragments import Reassembler
 from .options import Options
 from .resolve import Namer
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .ident import IdentLookups
+
 log = logging.getLogger(__name__)
 
 
 class Engine:
-    def __init__(self, opts: Options, filters: Filters | None = None, namer: Namer | None = None):
+    def __init__(
+        self,
+        opts: Options,
+        filters: Filters | None = None,
+        namer: Namer | None = None,
+        ident: IdentLookups | None = None,
+        fool: Callable[[Datagram, bytes], None] | None = None,
+    ):
+        self.ident = ident  # the live daemon's edges (detect.context.Context)
+        self.fool = fool
         self.scans = Scans()
         self.frags = Reassembler()
         self.ours = Ours()
@@ -54,7 +69,15 @@ class Engine:
         self.names = names = Names(opts, namer, self.guard)
         self.lines.configure(opts.log_dest, opts.json)
         self.scans.configure(Detection(opts.tuning, opts.classic_detection), names, self.lines)
-        ctx = Context(names, self.lines, filters if filters else None, self.ours, self.scans)
+        ctx = Context(
+            names,
+            self.lines,
+            filters if filters else None,
+            self.ours,
+            self.scans,
+            self.ident,
+            self.fool,
+        )
         self.detectors = detect.build(opts, ctx, self.guard, self.detectors)
         self.handlers = {proto: d.handle for proto, d in self.detectors.items()}
         self.verbose = opts.verbose
@@ -138,8 +161,12 @@ class Engine:
             handler(ts, ip)
 
     def tick(self, ts: float) -> None:
-        """The clock moved without a packet (live daemon): expire what is due."""
+        """The clock moved without a packet (live daemon): expire what is due,
+        and write the connection attempts whose ident answer came in."""
         self.scans.expire(ts)
+        if self.ident is not None:
+            for line in self.ident.done():
+                self.lines.queue(line)
 
     def close(self) -> None:
         """End of input: close every detected scan with its expired line."""

@@ -131,8 +131,8 @@ PROCESS_MESSAGES: dict[str, str] = {
     "syslog_lost": "{n} lines were lost while syslog could not be reached",
     "not_watching": "Warning: not watching {name}: {reason}",
     "overriding": "Warning: Overriding --{option}",
-    "no_ident": "Warning: ident lookups (get_ident) are not supported; ignored.",
-    "no_fool_nmap": "Warning: fool_nmap (forged replies to OS probes) is not supported; ignored.",
+    "live_only": "Warning: {what} acts on live traffic only; ignored with -r.",
+    "no_fool_nmap": "Warning: fool_nmap needs a raw socket ({error}); ignored.",
 }
 
 # A8: the scan and flood kinds, as their lines name them.

@@ -13,8 +13,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from .messages import render
-
 VERSION = "2.2.3"  # the iplog version whose behaviour this reproduces
 
 DEFAULT_CONFIG = "/etc/iplog.conf"
@@ -188,10 +186,4 @@ def normalise(opts: Options) -> tuple[Options, list[str]]:
     if not o.udp:
         changes.update(udp_scan=False, ignore_dns=False)
     warnings = []
-    if o.get_ident:
-        warnings.append(render("no_ident"))
-        changes["get_ident"] = False
-    if o.fool_nmap:
-        warnings.append(render("no_fool_nmap"))
-        changes["fool_nmap"] = False
     return o.replace(**changes), warnings

@@ -17,6 +17,7 @@ from .capture import CaptureError, FileSource, combine, promisc_filter, useful_f
 from .config.parser import Config
 from .decode import LINK_TYPES
 from .loader import Loaded
+from .messages import render
 from .options import FatalError, Options
 from .output import TextLog
 from .resolve import HostLookup
@@ -42,6 +43,9 @@ def run_file(opts: Options, config: Config | None, lookup: HostLookup | None = N
             " no packet in it can be analysed",
             file=sys.stderr,
         )
+    for on, what in ((opts.get_ident, "get_ident"), (opts.fool_nmap, "fool_nmap")):
+        if on:
+            print(render("live_only", what=what), file=sys.stderr)
     source.start()  # a reading child is forked before any resolver thread
     engine = build_engine(opts, config, lookup, wait=OFFLINE_NAME_WAIT)
     out = open_output(

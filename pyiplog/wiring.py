@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .config.parser import Config, nameserver_rules
 from .config.rules import Filters
@@ -15,6 +16,10 @@ from .options import FatalError, Options
 from .output import LogFile, LogTarget, SyslogLog, TextLog
 from .output.jsonlines import JsonFile, JsonSyslog, JsonText
 from .resolve import CachedResolver, HostLookup, Namer
+
+if TYPE_CHECKING:
+    from .decode import Datagram
+    from .ident import IdentLookups
 
 
 def build_namer(opts: Options, lookup: HostLookup | None = None, wait: float = 0.0) -> Namer:
@@ -32,9 +37,14 @@ def build_filters(opts: Options, config: Config | None) -> Filters:
 
 
 def build_engine(
-    opts: Options, config: Config | None, lookup: HostLookup | None = None, wait: float = 0.0
+    opts: Options,
+    config: Config | None,
+    lookup: HostLookup | None = None,
+    wait: float = 0.0,
+    ident: IdentLookups | None = None,
+    fool: Callable[[Datagram, bytes], None] | None = None,
 ) -> Engine:
-    return Engine(opts, build_filters(opts, config), build_namer(opts, lookup, wait))
+    return Engine(opts, build_filters(opts, config), build_namer(opts, lookup, wait), ident, fool)
 
 
 def open_output(

@@ -8,14 +8,20 @@ plain objects; the engine builds it once per configuration.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from socket import inet_ntoa
+from typing import TYPE_CHECKING
 
 from ..config.rules import Filters
 from ..messages import FORMS, json_forms
 from ..options import Options
 from ..resolve import Namer, address_text
 from .counting import Scans
+
+if TYPE_CHECKING:
+    from ..decode import Datagram
+    from ..ident import IdentLookups
 
 MAX_TEXTS = 16384  # address texts kept for the per-packet lines (-N)
 SYN_FLOOD_LIMIT = 20  # SYNs (decaying one a second) that suspend TCP name lookups
@@ -146,3 +152,7 @@ class Context:
     filters: Filters | None  # None: no rules, nothing to check
     ours: Ours
     scans: Scans
+    # The live daemon's edges, when their options are on: ident lookups
+    # (``ident.IdentLookups``) and fool_nmap's sender (``foolnmap.Replier``).
+    ident: IdentLookups | None = None
+    fool: Callable[[Datagram, bytes], None] | None = None

@@ -10,9 +10,11 @@ steps they override.
 from __future__ import annotations
 
 import struct
+from functools import partial
 
 from ..constants import IP_DF, TH_ACK, TH_CWR, TH_ECE, TH_FIN, TH_PUSH, TH_RST, TH_SYN, TH_URG
 from ..decode import Datagram
+from ..foolnmap import PROBE_FLAGS
 from ..options import Options
 from .context import Context, Ours, SynFloodGuard
 
@@ -97,6 +99,8 @@ class TcpDetector:
         self.guard = guard if opts.syn_flood else None  # the guard matters only to lookups
         self.scans_only = opts.scans_only
         self.last_bogus_src = previous.last_bogus_src if previous is not None else None
+        self.fool = ctx.fool
+        self.ident = ctx.ident
 
     # --- what the countings decide ------------------------------------------------
 
@@ -117,7 +121,7 @@ class TcpDetector:
 
     # --- the segment ----------------------------------------------------------------
 
-    def handle(self, ts: float, ip: Datagram) -> None:
+    def handle(self, ts: float, ip: Datagram) -> None:  # noqa: C901 - spec A5, in its order
         seg = ip.payload
         if len(seg) >= 20:
             sport, dport, offset, flags, urgent = _head.unpack_from(seg)
@@ -130,6 +134,8 @@ class TcpDetector:
             return
         if self.filters is not None and self.filters.hides("tcp", ip, sport, dport):
             return
+        if self.fool is not None and PROBE_FLAGS[flags]:
+            self.fool(ip, seg)  # spec A5 step 2
         if flags & self.answer_flags:
             self.answered(ts, ip, sport, flags)
         if self.ours.addresses and self.ours.outgoing(ip.src, ip.dst):
@@ -165,6 +171,14 @@ class TcpDetector:
             self.guard.seen(ts)
         if self.scans_only:
             return
+        if (
+            self.ident is not None
+            and self.ident.listening(dport)
+            and self.ident.start(
+                ts, ip.src, sport, ip.dst, dport, partial(self.attempt_line, ts, ip, sport, dport)
+            )
+        ):
+            return  # the line comes with the answer (Engine.tick)
         names = self.names
         self.queue(
             (
@@ -179,6 +193,26 @@ class TcpDetector:
                     dport=dport,
                 ),
             )
+        )
+
+    def attempt_line(
+        self, ts: float, ip: Datagram, sport: int, dport: int, user: str | None
+    ) -> tuple[float, str]:
+        """A connection attempt's line, with the ident user if there is one."""
+        names = self.names
+        host = names.host(ip.src, "tcp")
+        return (
+            ts,
+            self.attempt(
+                service=self.services.get(dport) or f"port {dport}",
+                S=f"{user}@{host}" if user else host,
+                sport=sport,
+                D=names.dst(ip.dst, "tcp") if names.dest else "",
+                src=ip.src,
+                dst=ip.dst,
+                dport=dport,
+                user=user,
+            ),
         )
 
 
