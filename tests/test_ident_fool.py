@@ -6,6 +6,7 @@ what comes back).  Traffic only between those namespaces."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import struct
 import subprocess
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from pyiplog.decode import parse_ipv4
-from pyiplog.foolnmap import is_probe, junk_reply
+from pyiplog.foolnmap import Replier, is_probe, junk_reply
 from pyiplog.ident import MAX_PENDING, IdentLookups, listening_ports, parse_reply
 
 from live import ENV, IPLOG, Namespaces, lines_of, needs_root, needs_tools, wait_for
@@ -270,3 +271,16 @@ def test_fool_nmap_answers_os_probes(fool):
     else:
         assert answers == []
     subprocess.run(["rm", "-rf", str(work)])
+
+
+@needs_root
+def test_a_failing_answer_is_said_once(caplog):
+    replier = Replier(lambda: 1_700_000_000.0)
+    replier.sock.close()  # every send now fails (EBADF); nothing leaves this host
+    probe = parse_ipv4(0.0, ip_tcp(flags=0))
+    with caplog.at_level(logging.WARNING, logger="pyiplog.foolnmap"):
+        replier(probe, probe.payload)
+        replier(probe, probe.payload)
+    assert [r.getMessage() for r in caplog.records] == [
+        "fool_nmap: sending an answer failed: Bad file descriptor"
+    ]
