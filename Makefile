@@ -10,7 +10,7 @@ IPLOG   := $(VENV)/bin/iplog
 PREFIX  ?= /usr/local
 RUNPKGS := libpcap-dev python3-venv python3-dev gcc netbase
 # The live tests use real scanners, capture, rotation and namespaces.
-TESTPKGS := nmap hping3 tcpdump iproute2 logrotate util-linux jq
+TESTPKGS := nmap hping3 tcpdump iproute2 logrotate util-linux jq fail2ban
 RUNARGS ?= -o -L
 
 .PHONY: all deps test-deps venv lint run test bench install uninstall clean

@@ -21,6 +21,7 @@ from .options import VERSION, FatalError, Options
 from .pidfile import NotRunning, signal_running
 
 PROG = "iplog"
+HOME_PAGE = "http://ojnk.sourceforge.net/"  # iplog 2.2.3's
 
 
 def print_help(opts: Options, out: TextIO) -> None:
@@ -71,7 +72,11 @@ def act(loaded: Loaded) -> int:
     if loaded.action == "help":
         print_help(loaded.options, sys.stdout)
     elif loaded.action == "version":
-        print(f"iplog {VERSION} (pyiplog {__version__})")
+        # 2.2.3's three lines (scripts grep "iplog version"), then our own.
+        print(
+            f"iplog version {VERSION}\nby Ryan McCabe <odin@numb.org>\n{HOME_PAGE}\n"
+            f"pyiplog {__version__}"
+        )
     elif loaded.action == "check":
         return check_config(loaded)
     else:

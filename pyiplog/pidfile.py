@@ -88,9 +88,14 @@ class PidFile:
         os.ftruncate(self.fd, len(data))
 
     def remove(self) -> str | None:
-        """Unlink the file; 2.2.3's message when that fails."""
+        """Unlink the file; 2.2.3's message when that fails.  A directory
+        the run user may not write (root's /run under systemd): the file is
+        emptied instead, quietly; unlocked, it names nobody."""
         try:
             os.unlink(self.path)
+        except PermissionError:
+            if self.fd is not None:
+                os.ftruncate(self.fd, 0)
         except OSError as exc:
             return f'Couldn\'t unlink "{self.path}": {exc.strerror}'
         finally:

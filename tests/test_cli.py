@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+import pyiplog
 from pyiplog import cli
 from pyiplog.cli import print_help
 from pyiplog.config.parser import Config, read_config
@@ -181,7 +182,11 @@ def test_help_and_version_exit_zero():
     p = subprocess.run(IPLOG + ["-h"], capture_output=True, text=True)
     assert p.returncode == 0 and "--detect-portscan[=true|false|toggle]" in p.stdout
     p = subprocess.run(IPLOG + ["-v"], capture_output=True, text=True)
-    assert p.returncode == 0 and p.stdout.startswith("iplog 2.2.3 (pyiplog ")
+    assert p.returncode == 0
+    assert p.stdout == (
+        "iplog version 2.2.3\nby Ryan McCabe <odin@numb.org>\nhttp://ojnk.sourceforge.net/\n"
+        f"pyiplog {pyiplog.__version__}\n"
+    )
 
 
 def test_options_override_config_file():

@@ -786,3 +786,19 @@ def test_foreground_stdout_into_a_closed_pipe_ends_quietly(tmp_path):
     syn_to_localhost(free_port())  # a line to write, into the closed pipe
     assert proc.wait(10) == -signal.SIGPIPE
     assert proc.stderr.read() == b""
+
+
+@needs_root
+def test_a_pid_file_the_run_user_cannot_remove_is_emptied_quietly(tmp_path):
+    """Under systemd the pid file sits in root's /run: the unprivileged
+    daemon empties it at exit (no "Couldn't unlink" at every stop)."""
+    pid_file = PidFile(str(tmp_path / "iplog.pid"))
+    pid_file.acquire()
+    pid_file.write(os.getpid())
+    child = os.fork()
+    if child == 0:
+        os.setuid(NOBODY.pw_uid)
+        os._exit(0 if pid_file.remove() is None else 1)
+    assert os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0
+    assert (tmp_path / "iplog.pid").read_text() == ""
+    pid_file.remove()

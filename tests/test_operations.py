@@ -1,0 +1,107 @@
+"""Operating iplog as installed (issue 13): the unit's ExecStart line, a
+config kept from C iplog (no pid-file line), and real logrotate with the
+shipped snippet, in a private mount namespace (its own /run, so the
+default pid file /var/run/iplog.pid is not the host's)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from live import ENV, IPLOG, ROOT, needs_root, needs_tools
+
+SCENARIO = r"""
+import json, os, signal, socket, subprocess, sys, time
+work, iplog, start, rotate = sys.argv[1], sys.argv[2:3], sys.argv[3], sys.argv[4]
+subprocess.run(["mount", "-t", "tmpfs", "tmpfs", "/run"], check=True)  # ours alone
+log = os.path.join(work, "log", "iplog")
+daemon = subprocess.Popen(start.split())
+deadline = time.monotonic() + 15
+while not (os.path.exists(log) and "iplog started." in open(log).read()):
+    assert time.monotonic() < deadline and daemon.poll() is None, "not started"
+    time.sleep(0.05)
+sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sender.bind(("127.0.0.1", 0))
+results = []
+for round in range(4):
+    for i in range(500):
+        sender.sendto(b"x", ("127.0.0.1", 30000 + round * 500 + i))
+        time.sleep(0.0005)
+    time.sleep(0.5)
+    if round < 3:
+        p = subprocess.run(["logrotate", "-f", "-s", os.path.join(work, "state"), rotate],
+                           capture_output=True, text=True)
+        results.append([p.returncode, p.stderr])
+        time.sleep(0.5)
+pid_file = open("/var/run/iplog.pid").read().strip()
+daemon.send_signal(signal.SIGTERM)
+daemon.wait(10)
+print(json.dumps({"rotations": results, "pid": pid_file == str(daemon.pid),
+                  "sport": sender.getsockname()[1]}))
+"""
+
+
+@needs_root
+@needs_tools("logrotate", "unshare")
+def test_logrotate_under_the_unit_with_a_kept_config():
+    """Three forced rotations under traffic: every line in the new log or a
+    rotated one; the snippet's reload finds the daemon through the pid file
+    that the unit's start line made."""
+    work = Path(tempfile.mkdtemp(prefix="pyiplog-ops-"))
+    (work / "log").mkdir()
+    conf = work / "iplog.conf"
+    conf.write_text(
+        f"logfile {work}/log/iplog\ninterface lo\nset disable_resolver\n"
+        "set tcp false\nset icmp false\nset udp_scan false\n"
+    )  # no pid-file line
+    unit = (ROOT / "initscripts" / "iplog.service").read_text()
+    start = re.search(r"^ExecStart=(.+)$", unit, re.M).group(1)
+    assert start == "/usr/local/sbin/iplog -o"
+    iplog = " ".join(IPLOG)
+    start = start.replace("/usr/local/sbin/iplog", f"{iplog} -C {conf}")
+    snippet = (ROOT / "initscripts" / "iplog.logrotate").read_text()
+    snippet = (
+        snippet.replace("/var/log/iplog", f"{work}/log/iplog")
+        .replace("create 0640 iplog nogroup", "create 0640 root root")
+        .replace("/usr/local/sbin/iplog -R", f"{iplog} -C {conf} -R")
+        .replace("compress\n", "nocompress\n", 1)
+    )
+    rotate = work / "logrotate.conf"
+    rotate.write_text(snippet)
+    p = subprocess.run(
+        [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            sys.executable,
+            "-c",
+            SCENARIO,
+            str(work),
+            iplog,
+            start,
+            str(rotate),
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
+    assert p.returncode == 0, p.stderr
+    result = json.loads(p.stdout.splitlines()[-1])
+    assert result["rotations"] == [[0, ""]] * 3 and result["pid"]
+    files = sorted((work / "log").iterdir())
+    assert [f.name for f in files] == ["iplog", "iplog.1", "iplog.2", "iplog.3"]
+    lines = [x[16:] for f in files for x in f.read_text().splitlines()]
+    dgrams = [
+        x
+        for x in lines
+        if x.startswith("UDP: dgram to ") and f" from 127.0.0.1:{result['sport']} " in x
+    ]
+    assert len(dgrams) == len(set(dgrams)) == 2000  # every line, once
+    assert sum(x == "iplog started." for x in lines) == 4
+    subprocess.run(["rm", "-rf", str(work)])
