@@ -105,3 +105,37 @@ def test_logrotate_under_the_unit_with_a_kept_config():
     assert len(dgrams) == len(set(dgrams)) == 2000  # every line, once
     assert sum(x == "iplog started." for x in lines) == 4
     subprocess.run(["rm", "-rf", str(work)])
+
+
+@needs_root
+def test_the_sysv_script_start_status_reload_stop(tmp_path):
+    """The article's RedHat-style script (fixed): exit codes and what the
+    log says, with the config it reads passed to iplog (-C)."""
+    conf = tmp_path / "iplog.conf"
+    log = tmp_path / "iplog.log"
+    conf.write_text(
+        f"logfile {log}\ninterface lo\nset disable_resolver\npid-file {tmp_path}/run/iplog.pid\n"
+    )
+    env = {**ENV, "IPLOG": f"{ROOT}/.venv/bin/iplog", "CONF": str(conf)}
+    script = ROOT / "initscripts" / "iplog.init"
+
+    def run(action):
+        return subprocess.run(
+            ["sh", str(script), action], capture_output=True, text=True, env=env, timeout=30
+        )
+
+    assert (run("status").returncode, run("reload").returncode) == (3, 7)  # stopped
+    p = run("start")
+    assert (p.returncode, p.stdout) == (0, "Starting iplog: ok\n")
+    pid = (tmp_path / "run" / "iplog.pid").read_text().strip()
+    assert run("status").stdout == f"iplog (pid {pid}) is running\n"
+    assert run("reload").returncode == 0
+    p = run("stop")
+    assert (p.returncode, p.stdout) == (0, "Stopping iplog: ok\n")
+    assert run("status").returncode == 3
+    assert [x[16:] for x in log.read_text().splitlines()] == [
+        "iplog started.",
+        f"Restarting iplog (pid {pid}).",
+        "iplog started.",
+        "Caught signal 15, exiting.",
+    ]
