@@ -57,17 +57,58 @@ test: venv test-deps lint
 bench: venv
 	$(PY) bench/run.py
 
-# Install for real: the `iplog` command in $(PREFIX)/sbin, man pages, example config.
+# Install for real, independent of this checkout: a wheel of pyiplog in its
+# own environment ($(OPT)), `iplog` linked into $(PREFIX)/sbin, man pages,
+# the example config and JSON schema (doc), and where their directories
+# exist the systemd unit, the logrotate snippet and the fail2ban filter and
+# jail.  /etc/iplog.conf is never overwritten.  `make uninstall` removes
+# exactly what was installed (listed in $(OPT)/installed-files).
+OPT     ?= /opt/pyiplog
+DOC     := $(PREFIX)/share/doc/pyiplog
+INSTALLED = $(DESTDIR)$(OPT)/installed-files
+
 install: venv
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5
-	ln -sf $(CURDIR)/$(IPLOG) $(DESTDIR)$(PREFIX)/sbin/iplog
+	rm -rf build/wheel
+	$(PY) -m pip wheel -q --no-deps -w build/wheel .
+	rm -rf $(DESTDIR)$(OPT)
+	$(PYTHON) -m venv $(DESTDIR)$(OPT)
+	$(DESTDIR)$(OPT)/bin/python -m pip install -q build/wheel/pyiplog-*.whl
+	@# The environment runs from $(OPT), wherever it was staged (DESTDIR).
+	grep -l '$(DESTDIR)$(OPT)' $(DESTDIR)$(OPT)/bin/* | xargs -r sed -i 's|$(DESTDIR)$(OPT)|$(OPT)|g'
+	: > $(INSTALLED)
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8 \
+	           $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(DOC)
+	ln -sf $(OPT)/bin/iplog $(DESTDIR)$(PREFIX)/sbin/iplog
 	install -m 644 man/iplog.8 $(DESTDIR)$(PREFIX)/share/man/man8/iplog.8
 	install -m 644 man/iplog.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/iplog.conf.5
-	@test -e /etc/iplog.conf || echo "No /etc/iplog.conf: see conf/iplog.conf.example"
+	install -m 644 conf/iplog.conf.example conf/iplog.schema.json README.md $(DESTDIR)$(DOC)/
+	printf '%s\n' $(PREFIX)/sbin/iplog $(PREFIX)/share/man/man8/iplog.8 \
+	    $(PREFIX)/share/man/man5/iplog.conf.5 $(DOC)/iplog.conf.example \
+	    $(DOC)/iplog.schema.json $(DOC)/README.md >> $(INSTALLED)
+	@if [ -d $(DESTDIR)/etc/systemd/system ]; then \
+	  sed 's|/usr/local/sbin/iplog|$(PREFIX)/sbin/iplog|' initscripts/iplog.service \
+	    > $(DESTDIR)/etc/systemd/system/iplog.service; \
+	  echo /etc/systemd/system/iplog.service >> $(INSTALLED); fi
+	@if [ -d $(DESTDIR)/etc/logrotate.d ]; then \
+	  sed 's|/usr/local/sbin/iplog|$(PREFIX)/sbin/iplog|' initscripts/iplog.logrotate \
+	    > $(DESTDIR)/etc/logrotate.d/iplog; \
+	  echo /etc/logrotate.d/iplog >> $(INSTALLED); fi
+	@if [ -d $(DESTDIR)/etc/fail2ban ]; then \
+	  install -m 644 initscripts/fail2ban/filter.d/iplog.conf $(DESTDIR)/etc/fail2ban/filter.d/; \
+	  install -m 644 initscripts/fail2ban/jail.d/iplog.conf $(DESTDIR)/etc/fail2ban/jail.d/; \
+	  printf '%s\n' /etc/fail2ban/filter.d/iplog.conf /etc/fail2ban/jail.d/iplog.conf \
+	    >> $(INSTALLED); fi
+	@if [ ! -e $(DESTDIR)/etc/iplog.conf ]; then \
+	  install -d $(DESTDIR)/etc; \
+	  install -m 640 conf/iplog.conf.example $(DESTDIR)/etc/iplog.conf; \
+	  echo "Installed /etc/iplog.conf from the example: read it."; \
+	else echo "/etc/iplog.conf kept as it is."; fi
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/sbin/iplog $(DESTDIR)$(PREFIX)/share/man/man8/iplog.8 \
-	      $(DESTDIR)$(PREFIX)/share/man/man5/iplog.conf.5
+	@test -f $(INSTALLED) || { echo "nothing installed in $(DESTDIR)$(OPT)"; exit 1; }
+	while read -r f; do rm -f "$(DESTDIR)$$f"; done < $(INSTALLED)
+	rm -rf $(DESTDIR)$(OPT)
+	-rmdir $(DESTDIR)$(DOC) 2>/dev/null
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from live import ENV, IPLOG, ROOT, needs_root, needs_tools
+from packets import T0, ether, ip_tcp, write_pcap
 
 SCENARIO = r"""
 import json, os, signal, socket, subprocess, sys, time
@@ -139,3 +141,60 @@ def test_the_sysv_script_start_status_reload_stop(tmp_path):
         "iplog started.",
         "Caught signal 15, exiting.",
     ]
+
+
+def test_make_install_stands_alone_and_uninstall_removes_it(tmp_path):
+    """`make install` from a copy of the checkout into a staging root; the
+    copy removed, the installed iplog still analyses a capture; `make
+    uninstall` leaves only /etc/iplog.conf (the administrator's)."""
+    checkout = tmp_path / "checkout"
+    shutil.copytree(
+        ROOT,
+        checkout,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(".git", ".venv", "out", "__pycache__", "build"),
+    )
+    (checkout / ".venv").symlink_to(ROOT / ".venv")  # the build environment, not installed
+    stage = tmp_path / "root"
+    for d in (
+        "etc/logrotate.d",
+        "etc/fail2ban/filter.d",
+        "etc/fail2ban/jail.d",
+        "etc/systemd/system",
+    ):
+        (stage / d).mkdir(parents=True)
+    make = ["make", "-s", f"DESTDIR={stage}", "PYTHON=/usr/bin/python3"]
+    p = subprocess.run([*make, "-C", str(checkout), "install"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    shutil.rmtree(checkout)
+    python = stage / "opt" / "pyiplog" / "bin" / "python"
+    assert (stage / "usr/local/sbin/iplog").readlink() == Path("/opt/pyiplog/bin/iplog")
+    assert (stage / "opt/pyiplog/bin/iplog").read_text().startswith("#!/opt/pyiplog/bin/python")
+    capture = write_pcap(tmp_path / "c.pcap", [(T0, ether(ip_tcp(dport=22)))])
+    p = subprocess.run(
+        [str(python), "-m", "pyiplog", "-C", "/dev/null", "-N", "-r", capture],
+        capture_output=True,
+        text=True,
+        cwd="/",
+        env={"TZ": "UTC", "PATH": "/bin"},
+    )
+    assert p.stdout.splitlines()[1] == (
+        "Nov 14 22:13:20 TCP: ssh connection attempt from 198.51.100.7:40000"
+    ), p.stderr
+    installed = {x.relative_to(stage) for x in stage.rglob("*") if not x.is_dir()}
+    assert {
+        Path(x)
+        for x in (
+            "etc/iplog.conf",
+            "etc/logrotate.d/iplog",
+            "etc/fail2ban/filter.d/iplog.conf",
+            "etc/fail2ban/jail.d/iplog.conf",
+            "etc/systemd/system/iplog.service",
+            "usr/local/share/man/man8/iplog.8",
+            "usr/local/share/doc/pyiplog/iplog.schema.json",
+        )
+    } <= installed
+    p = subprocess.run([*make, "-C", str(ROOT), "uninstall"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    left = {x.relative_to(stage) for x in stage.rglob("*") if not x.is_dir()}
+    assert left == {Path("etc/iplog.conf")}
