@@ -89,6 +89,10 @@ install: venv
 	  sed 's|/usr/local/sbin/iplog|$(PREFIX)/sbin/iplog|' initscripts/iplog.service \
 	    > $(DESTDIR)/etc/systemd/system/iplog.service; \
 	  echo /etc/systemd/system/iplog.service >> $(INSTALLED); fi
+	@if [ -d $(DESTDIR)/etc/init.d ]; then \
+	  sed 's|/usr/local/sbin/iplog|$(PREFIX)/sbin/iplog|' initscripts/iplog.debian \
+	    > $(DESTDIR)/etc/init.d/iplog; chmod 755 $(DESTDIR)/etc/init.d/iplog; \
+	  echo /etc/init.d/iplog >> $(INSTALLED); fi
 	@if [ -d $(DESTDIR)/etc/logrotate.d ]; then \
 	  sed 's|/usr/local/sbin/iplog|$(PREFIX)/sbin/iplog|' initscripts/iplog.logrotate \
 	    > $(DESTDIR)/etc/logrotate.d/iplog; \

@@ -198,3 +198,41 @@ def test_make_install_stands_alone_and_uninstall_removes_it(tmp_path):
     assert p.returncode == 0, p.stderr
     left = {x.relative_to(stage) for x in stage.rglob("*") if not x.is_dir()}
     assert left == {Path("etc/iplog.conf")}
+
+
+@needs_root
+def test_the_debian_lsb_script_and_its_exit_codes(tmp_path):
+    """/etc/init.d/iplog for update-rc.d systems: LSB exit codes, and a stale
+    pid file naming a live stranger neither blocks start nor is signalled."""
+    conf = tmp_path / "iplog.conf"
+    log = tmp_path / "iplog.log"
+    pid_file = tmp_path / "run" / "iplog.pid"
+    conf.write_text(f"logfile {log}\ninterface lo\nset disable_resolver\npid-file {pid_file}\n")
+    env = {**ENV, "IPLOG": f"{ROOT}/.venv/bin/iplog", "CONF": str(conf)}
+    script = ROOT / "initscripts" / "iplog.debian"
+
+    def run(action):
+        return subprocess.run(
+            ["sh", str(script), action], capture_output=True, text=True, env=env, timeout=30
+        ).returncode
+
+    stranger = subprocess.Popen(["sleep", "60"])
+    try:
+        pid_file.parent.mkdir()
+        pid_file.write_text(f"{stranger.pid}\n")  # left by a crash; the pid reused
+        assert (run("status"), run("reload"), run("stop")) == (1, 7, 0)
+        assert run("start") == 0
+        pid = int(pid_file.read_text())
+        assert pid != stranger.pid
+        assert (run("start"), run("status"), run("reload")) == (0, 0, 0)
+        assert (run("stop"), run("stop"), run("status"), run("bogus")) == (0, 0, 3, 2)
+        assert stranger.poll() is None  # never signalled
+    finally:
+        stranger.kill()
+        stranger.wait()
+    assert [x[16:] for x in log.read_text().splitlines()] == [
+        "iplog started.",
+        f"Restarting iplog (pid {pid}).",
+        "iplog started.",
+        "Caught signal 15, exiting.",
+    ]
