@@ -414,7 +414,12 @@ def run_live(opts: Options, config: Config, reload: Callable[[], Loaded]) -> int
         why = "; ".join(f"{name}: {reason}" for name, reason in daemon.failures.items())
         raise FatalError(f"Couldn't initialize interfaces. ({why})")
     daemon.out = open_output(opts, on_error=report)
-    daemon.out.give_to(ident.uid, ident.gid)
+    try:
+        daemon.out.give_to(ident.uid, ident.gid)
+    except OSError as exc:
+        raise FatalError(
+            f"Unable to hand the log to the user iplog runs as: {exc.strerror}"
+        ) from None
     if opts.stdout and opts.no_fork:
         # `iplog -o -L | head`: the reader gone ends iplog quietly, as a C tool.
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)

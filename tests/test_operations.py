@@ -13,7 +13,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from live import ENV, IPLOG, ROOT, needs_root, needs_tools
+import pytest
+
+from live import ENV, IPLOG, ROOT, needs_root, needs_tools, wait_for
 from packets import T0, ether, ip_tcp, write_pcap
 
 SCENARIO = r"""
@@ -236,3 +238,128 @@ def test_the_debian_lsb_script_and_its_exit_codes(tmp_path):
         "iplog started.",
         "Caught signal 15, exiting.",
     ]
+
+
+# --- the systemd unit ----------------------------------------------------------------------
+
+UNIT = ROOT / "initscripts" / "iplog.service"
+
+
+@needs_tools("systemd-analyze", "man")
+def test_the_unit_verifies_and_is_rated_ok(tmp_path):
+    man = tmp_path / "man"
+    for section, page in (("8", "iplog.8"), ("5", "iplog.conf.5")):
+        (man / f"man{section}").mkdir(parents=True)
+        shutil.copy(ROOT / "man" / page, man / f"man{section}" / page)
+    unit = tmp_path / "iplog.service"
+    unit.write_text(UNIT.read_text().replace("/usr/local/sbin/iplog", f"{ROOT}/.venv/bin/iplog"))
+    p = subprocess.run(
+        ["systemd-analyze", "verify", str(unit)],
+        capture_output=True,
+        text=True,
+        env={**ENV, "MANPATH": str(man)},
+    )
+    assert (p.returncode, p.stdout, p.stderr) == (0, "", "")
+    p = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", str(unit)], capture_output=True, text=True
+    )
+    level = re.search(r"Overall exposure level for iplog.service: ([\d.]+) (\w+)", p.stdout)
+    assert level and float(level.group(1)) < 5.0 and level.group(2) in ("OK", "SAFE"), p.stdout
+
+
+def bounding_set() -> list[str]:
+    caps = re.search(r"^CapabilityBoundingSet=(.+)$", UNIT.read_text(), re.M).group(1).split()
+    return [c.removeprefix("CAP_").lower() for c in caps]
+
+
+@needs_root
+@needs_tools("setpriv")
+@pytest.mark.parametrize(
+    "missing,why",
+    [
+        ("net_raw", "unable to open lo: Operation not permitted"),
+        ("setuid", "Unable to drop privileges: Operation not permitted"),
+        ("setgid", "Unable to drop privileges: Operation not permitted"),
+        ("chown", "Unable to hand the log to the user iplog runs as: Operation not permitted"),
+        ("dac_override", "Permission denied"),
+    ],
+)
+def test_every_capability_of_the_unit_is_needed(tmp_path, missing, why):
+    """iplog as the unit runs it (-u nobody -g nogroup, the log and the pid
+    file in directories nobody owns) with the unit's bounding set less one."""
+    assert missing in bounding_set()
+    base = Path(tempfile.mkdtemp(prefix="pyiplog-caps-"))
+    base.chmod(0o755)
+    owned = base / "owned"
+    owned.mkdir()
+    shutil.chown(owned, "nobody")
+    caps = ",".join(f"+{c}" for c in bounding_set() if c != missing)
+    argv = [
+        "setpriv",
+        f"--bounding-set=-all,{caps}",
+        *IPLOG,
+        "-C",
+        "/dev/null",
+        "-N",
+        "-o",
+        "-i",
+        "lo",
+        "-u",
+        "nobody",
+        "-g",
+        "nogroup",
+        "-l",
+        f"{owned}/iplog",
+        f"--pid-file={owned}/iplog.pid",
+    ]
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=20)
+        assert p.returncode == 255 and why in p.stderr, p.stderr
+    finally:
+        shutil.rmtree(base)
+
+
+@needs_root
+@needs_tools("setpriv")
+def test_the_units_capabilities_are_enough():
+    """The same start with the whole bounding set (no CAP_NET_ADMIN): it runs."""
+    base = Path(tempfile.mkdtemp(prefix="pyiplog-caps-"))
+    base.chmod(0o755)
+    owned = base / "owned"
+    owned.mkdir()
+    shutil.chown(owned, "nobody")
+    caps = ",".join(f"+{c}" for c in bounding_set())
+    proc = subprocess.Popen(
+        [
+            "setpriv",
+            f"--bounding-set=-all,{caps}",
+            *IPLOG,
+            "-C",
+            "/dev/null",
+            "-N",
+            "-o",
+            "-i",
+            "lo",
+            "-u",
+            "nobody",
+            "-g",
+            "nogroup",
+            "-l",
+            f"{owned}/iplog",
+            f"--pid-file={owned}/iplog.pid",
+        ],
+        env=ENV,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        log = owned / "iplog"
+        assert wait_for(lambda: log.exists() and "iplog started." in log.read_text()), (
+            proc.stderr.read() if proc.poll() is not None else ""
+        )
+        assert log.stat().st_uid != 0  # handed to nobody
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(base)
+    assert proc.returncode == 0
