@@ -13,7 +13,7 @@ RUNPKGS := libpcap-dev python3-venv python3-dev gcc netbase
 TESTPKGS := nmap hping3 tcpdump iproute2 logrotate util-linux jq fail2ban
 RUNARGS ?= -o -L
 
-.PHONY: all deps test-deps venv lint run test bench install uninstall clean
+.PHONY: all deps test-deps venv lint run test bench install uninstall deb clean
 
 all: venv
 
@@ -71,8 +71,8 @@ install: venv
 	rm -rf build/wheel
 	$(PY) -m pip wheel -q --no-deps -w build/wheel .
 	rm -rf $(DESTDIR)$(OPT)
-	$(PYTHON) -m venv $(DESTDIR)$(OPT)
-	$(DESTDIR)$(OPT)/bin/python -m pip install -q build/wheel/pyiplog-*.whl
+	$(PYTHON) -m venv --without-pip $(DESTDIR)$(OPT)
+	$(PY) -m pip --python $(DESTDIR)$(OPT)/bin/python install -q build/wheel/pyiplog-*.whl
 	@# The environment runs from $(OPT), wherever it was staged (DESTDIR).
 	grep -l '$(DESTDIR)$(OPT)' $(DESTDIR)$(OPT)/bin/* | xargs -r sed -i 's|$(DESTDIR)$(OPT)|$(OPT)|g'
 	: > $(INSTALLED)
@@ -113,6 +113,31 @@ uninstall:
 	while read -r f; do rm -f "$(DESTDIR)$$f"; done < $(INSTALLED)
 	rm -rf $(DESTDIR)$(OPT)
 	-rmdir $(DESTDIR)$(DOC) 2>/dev/null
+
+# A Debian package of the same layout (dpkg-deb): build/pyiplog_VERSION-1_ARCH.deb.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+ARCH    := $(shell dpkg --print-architecture 2>/dev/null)
+DEBROOT := build/deb/root
+DEB     := build/pyiplog_$(VERSION)-1_$(ARCH).deb
+
+deb: venv
+	rm -rf build/deb
+	mkdir -p $(DEBROOT)/etc/init.d $(DEBROOT)/etc/logrotate.d \
+	         $(DEBROOT)/etc/fail2ban/filter.d $(DEBROOT)/etc/fail2ban/jail.d \
+	         $(DEBROOT)/lib/systemd/system $(DEBROOT)/DEBIAN
+	$(MAKE) -s install DESTDIR=$(CURDIR)/$(DEBROOT) PREFIX=/usr OPT=/opt/pyiplog
+	rm $(DEBROOT)/opt/pyiplog/installed-files
+	sed 's|/usr/local/sbin/iplog|/usr/sbin/iplog|' initscripts/iplog.service \
+	    > $(DEBROOT)/lib/systemd/system/iplog.service
+	install -m 644 packaging/deb/copyright $(DEBROOT)/usr/share/doc/pyiplog/copyright
+	gzip -9n < packaging/deb/changelog > $(DEBROOT)/usr/share/doc/pyiplog/changelog.Debian.gz
+	gzip -9n $(DEBROOT)/usr/share/man/man8/iplog.8 $(DEBROOT)/usr/share/man/man5/iplog.conf.5
+	install -m 755 packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm $(DEBROOT)/DEBIAN/
+	install -m 644 packaging/deb/conffiles $(DEBROOT)/DEBIAN/
+	sed -e 's/@VERSION@/$(VERSION)-1/' -e 's/@ARCH@/$(ARCH)/' \
+	    -e "s/@SIZE@/$$(du -sk --exclude=DEBIAN $(DEBROOT) | cut -f1)/" \
+	    packaging/deb/control.in > $(DEBROOT)/DEBIAN/control
+	dpkg-deb --root-owner-group -Zxz --build $(DEBROOT) $(DEB)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -363,3 +363,91 @@ def test_the_units_capabilities_are_enough():
         proc.wait(10)
         shutil.rmtree(base)
     assert proc.returncode == 0
+
+
+# --- the Debian package ---------------------------------------------------------------------
+
+DEB_SCENARIO = r"""
+set -e
+W=$1; DEB=$2
+mount -t tmpfs tmpfs "$W"
+mkdir "$W/upper" "$W/work" "$W/merged"
+mount -t overlay overlay -o "lowerdir=/,upperdir=$W/upper,workdir=$W/work" "$W/merged"
+mount --rbind /proc "$W/merged/proc"; mount --rbind /sys "$W/merged/sys"
+mount --rbind /dev "$W/merged/dev"; mount -t tmpfs tmpfs "$W/merged/run"
+cp "$DEB" "$W/merged/tmp/pyiplog.deb"
+chroot "$W/merged" sh -e -c '
+    export PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive
+    dpkg -i /tmp/pyiplog.deb >/dev/null
+    getent passwd iplog >/dev/null
+    sed -i "s/^interface eth0/interface lo/" /etc/iplog.conf
+    /etc/init.d/iplog start >/dev/null
+    python3 -c "import socket; s=socket.socket(); s.settimeout(1); s.connect_ex((\"127.0.0.1\", 7))"
+    sleep 1
+    /etc/init.d/iplog stop >/dev/null
+    echo "--- log"; cat /var/log/iplog
+    echo "--- owner"; stat -c %U /var/log/iplog
+    dpkg --purge pyiplog >/dev/null
+    echo "--- left"
+    for f in /opt/pyiplog /usr/sbin/iplog /etc/iplog.conf /etc/init.d/iplog \
+             /etc/logrotate.d/iplog /lib/systemd/system/iplog.service /var/log/iplog \
+             /etc/fail2ban/filter.d/iplog.conf /usr/share/doc/pyiplog; do
+        [ -e "$f" ] && echo "$f"
+    done
+    rm /tmp/pyiplog.deb
+    true
+'
+echo "--- upper"
+cd "$W/upper" && find . -xdev \( -type f -o -type l \) | sort
+"""
+
+
+@needs_root
+@needs_tools("dpkg-deb", "unshare", "chroot")
+def test_the_deb_installs_runs_and_purges_clean(tmp_path):
+    """`make deb`; installed with dpkg on an overlay of this machine (in a
+    mount namespace: the machine itself is left as it was), started by its
+    init script with the example config, a connection attempt logged, then
+    purged: nothing of it left."""
+    p = subprocess.run(["make", "-s", "-C", str(ROOT), "deb"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    deb = next((ROOT / "build").glob("pyiplog_*.deb"))
+    work = tmp_path / "overlay"
+    work.mkdir()
+    p = subprocess.run(
+        [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            DEB_SCENARIO,
+            "sh",
+            str(work),
+            str(deb),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode == 0, p.stdout + p.stderr
+    out = p.stdout.split("--- ")
+    sections = {part.split("\n", 1)[0]: part.split("\n", 1)[1] for part in out[1:]}
+    log = [x[16:] for x in sections["log"].splitlines()]
+    assert log[0] == "iplog started." and log[-1] == "Caught signal 15, exiting."
+    assert any(x.startswith("TCP: echo connection attempt from ") for x in log), log
+    assert sections["owner"].strip() == "iplog"
+    assert sections["left"] == ""
+    left = [
+        x
+        for x in sections["upper"].splitlines()
+        if not re.match(
+            # dpkg's own records, logs and caches; the system account (kept);
+            # the lock useradd takes
+            r"\./(var/lib/dpkg/|var/log/|var/cache/|etc/(passwd|group|shadow|gshadow)-?$"
+            r"|etc/\.pwd\.lock$|tmp/)",
+            x,
+        )
+    ]
+    assert left == [], left
