@@ -10,7 +10,7 @@ IPLOG   := $(VENV)/bin/iplog
 PREFIX  ?= /usr/local
 RUNPKGS := libpcap-dev python3-venv python3-dev gcc netbase
 # The live tests use real scanners, capture, rotation and namespaces.
-TESTPKGS := nmap hping3 tcpdump iproute2 logrotate util-linux jq fail2ban
+TESTPKGS := nmap hping3 tcpdump iproute2 logrotate util-linux jq fail2ban lintian man-db
 RUNARGS ?= -o -L
 
 .PHONY: all deps test-deps venv lint run test bench install uninstall deb clean
@@ -127,6 +127,11 @@ deb: venv
 	         $(DEBROOT)/lib/systemd/system $(DEBROOT)/DEBIAN
 	$(MAKE) -s install DESTDIR=$(CURDIR)/$(DEBROOT) PREFIX=/usr OPT=/opt/pyiplog
 	rm $(DEBROOT)/opt/pyiplog/installed-files
+	find $(DEBROOT)/opt -name __pycache__ -type d -prune -exec rm -rf {} +
+	find $(DEBROOT)/opt -name '*.so' -exec strip --strip-unneeded {} +
+	find $(DEBROOT)/opt -path '*.dist-info/*' -type f -exec chmod 644 {} +
+	install -D -m 644 packaging/deb/lintian-overrides \
+	    $(DEBROOT)/usr/share/lintian/overrides/pyiplog
 	sed 's|/usr/local/sbin/iplog|/usr/sbin/iplog|' initscripts/iplog.service \
 	    > $(DEBROOT)/lib/systemd/system/iplog.service
 	install -m 644 packaging/deb/copyright $(DEBROOT)/usr/share/doc/pyiplog/copyright

@@ -451,3 +451,37 @@ def test_the_deb_installs_runs_and_purges_clean(tmp_path):
         )
     ]
     assert left == [], left
+
+
+@needs_tools("lintian", "dpkg-deb")
+def test_lintian_finds_nothing_unexplained():
+    """lintian on the package: every finding fixed, or overridden with the
+    reason in packaging/deb/lintian-overrides."""
+    p = subprocess.run(["make", "-s", "-C", str(ROOT), "deb"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    deb = next((ROOT / "build").glob("pyiplog_*.deb"))
+    p = subprocess.run(
+        ["lintian", "--tag-display-limit", "0", str(deb)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    findings = [
+        x
+        for x in (p.stdout + p.stderr).splitlines()
+        if re.match(r"[EWIN]: ", x) and "root privileges" not in x
+    ]
+    assert findings == []
+
+
+@needs_tools("man")
+@pytest.mark.parametrize("page", ["iplog.8", "iplog.conf.5"])
+def test_the_man_pages_render_without_warnings(page):
+    p = subprocess.run(
+        ["man", "--warnings", "-l", str(ROOT / "man" / page)],
+        capture_output=True,
+        text=True,
+        env={**ENV, "MANWIDTH": "80"},
+    )
+    assert (p.returncode, p.stderr) == (0, "")
+    assert "iplog started.." not in p.stdout  # a sentence's full stop after the message's
