@@ -5,6 +5,7 @@ default pid file /var/run/iplog.pid is not the host's)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -272,31 +273,19 @@ def bounding_set() -> list[str]:
     return [c.removeprefix("CAP_").lower() for c in caps]
 
 
-@needs_root
-@needs_tools("setpriv")
-@pytest.mark.parametrize(
-    "missing,why",
-    [
-        ("net_raw", "unable to open lo: Operation not permitted"),
-        ("setuid", "Unable to drop privileges: Operation not permitted"),
-        ("setgid", "Unable to drop privileges: Operation not permitted"),
-        ("chown", "Unable to hand the log to the user iplog runs as: Operation not permitted"),
-        ("dac_override", "Permission denied"),
-    ],
-)
-def test_every_capability_of_the_unit_is_needed(tmp_path, missing, why):
-    """iplog as the unit runs it (-u nobody -g nogroup, the log and the pid
-    file in directories nobody owns) with the unit's bounding set less one."""
-    assert missing in bounding_set()
+@contextlib.contextmanager
+def as_the_unit_starts_it(caps: list[str]):
+    """(argv, directory): iplog as the unit runs it (-u nobody -g nogroup, the
+    log and the pid file in a directory nobody owns), with only ``caps``."""
     base = Path(tempfile.mkdtemp(prefix="pyiplog-caps-"))
     base.chmod(0o755)
     owned = base / "owned"
     owned.mkdir()
     shutil.chown(owned, "nobody")
-    caps = ",".join(f"+{c}" for c in bounding_set() if c != missing)
+    bounding = ",".join(f"+{c}" for c in caps)
     argv = [
         "setpriv",
-        f"--bounding-set=-all,{caps}",
+        f"--bounding-set=-all,{bounding}",
         *IPLOG,
         "-C",
         "/dev/null",
@@ -313,55 +302,46 @@ def test_every_capability_of_the_unit_is_needed(tmp_path, missing, why):
         f"--pid-file={owned}/iplog.pid",
     ]
     try:
-        p = subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=20)
-        assert p.returncode == 255 and why in p.stderr, p.stderr
+        yield argv, owned
     finally:
         shutil.rmtree(base)
 
 
 @needs_root
 @needs_tools("setpriv")
+@pytest.mark.parametrize(
+    "missing,why",
+    [
+        ("net_raw", "unable to open lo: Operation not permitted"),
+        ("setuid", "Unable to drop privileges: Operation not permitted"),
+        ("setgid", "Unable to drop privileges: Operation not permitted"),
+        ("chown", "Unable to hand the log to the user iplog runs as: Operation not permitted"),
+        ("dac_override", "Permission denied"),
+    ],
+)
+def test_every_capability_of_the_unit_is_needed(missing, why):
+    """The unit's bounding set less one: iplog cannot start, and says why."""
+    assert missing in bounding_set()
+    with as_the_unit_starts_it([c for c in bounding_set() if c != missing]) as (argv, _):
+        p = subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=20)
+    assert p.returncode == 255 and why in p.stderr, p.stderr
+
+
+@needs_root
+@needs_tools("setpriv")
 def test_the_units_capabilities_are_enough():
     """The same start with the whole bounding set (no CAP_NET_ADMIN): it runs."""
-    base = Path(tempfile.mkdtemp(prefix="pyiplog-caps-"))
-    base.chmod(0o755)
-    owned = base / "owned"
-    owned.mkdir()
-    shutil.chown(owned, "nobody")
-    caps = ",".join(f"+{c}" for c in bounding_set())
-    proc = subprocess.Popen(
-        [
-            "setpriv",
-            f"--bounding-set=-all,{caps}",
-            *IPLOG,
-            "-C",
-            "/dev/null",
-            "-N",
-            "-o",
-            "-i",
-            "lo",
-            "-u",
-            "nobody",
-            "-g",
-            "nogroup",
-            "-l",
-            f"{owned}/iplog",
-            f"--pid-file={owned}/iplog.pid",
-        ],
-        env=ENV,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        log = owned / "iplog"
-        assert wait_for(lambda: log.exists() and "iplog started." in log.read_text()), (
-            proc.stderr.read() if proc.poll() is not None else ""
-        )
-        assert log.stat().st_uid != 0  # handed to nobody
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        shutil.rmtree(base)
+    with as_the_unit_starts_it(bounding_set()) as (argv, owned):
+        proc = subprocess.Popen(argv, env=ENV, stderr=subprocess.PIPE, text=True)
+        try:
+            log = owned / "iplog"
+            assert wait_for(lambda: log.exists() and "iplog started." in log.read_text()), (
+                proc.stderr.read() if proc.poll() is not None else ""
+            )
+            assert log.stat().st_uid != 0  # handed to nobody
+        finally:
+            proc.terminate()
+            proc.wait(10)
     assert proc.returncode == 0
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..messages import port_list
+from ..messages import SCAN_PROTOCOLS, port_list
 from .flows import FlowTable
 from .probes import ProbeTable
 from .scans import COUNTED, DETECTED, MAX_DPORTS, MAX_SPORTS, ScanTable
@@ -26,17 +26,9 @@ if TYPE_CHECKING:
     from .context import Lines, Names
     from .scans import Entry
 
-# Which protocol's resolve flag names the hosts of a scan kind (smurf: none).
-SCAN_PROTO = {
-    "portscan": "tcp",
-    "null_scan": "tcp",
-    "fin_scan": "tcp",
-    "syn_scan": "tcp",
-    "xmas_scan": "tcp",
-    "udp_scan": "udp",
-    "ping_flood": "icmp",
-    "smurf": None,
-}
+# Which protocol's resolve flag names the hosts of a scan kind (smurf: none:
+# its source is a /24, never looked up).
+SCAN_PROTO: dict[str, str | None] = {**SCAN_PROTOCOLS, "smurf": None}
 
 
 def smurf_source(src: bytes) -> bytes:
