@@ -50,6 +50,7 @@ def measure(trace: Path, packets: int, extra: list[str], single: bool = False) -
     child = subprocess.Popen(
         cmd,
         env={**os.environ, "PYTHONPATH": str(HERE.parent)},
+        cwd=HERE.parent,  # `-m pyiplog` imports from the working directory first
         preexec_fn=one_cpu if single else None,
     )
     together = [0]  # iplog and its reading child, sampled every SAMPLE seconds

@@ -25,7 +25,7 @@ import pcap
 
 from .config.parser import RuleError, promisc_network
 from .constants import DLT_EN10MB
-from .decode import Frame, Record, decode_batch
+from .decode import Frame, Record, assemble, decode_batch, decode_wire
 
 # First four bytes of a pcap (either byte order, micro or nano) or pcapng file.
 CAPTURE_MAGICS = {
@@ -203,8 +203,8 @@ class FileSource:
     def _from_reader(self) -> Iterator[list[Record]]:
         """Start the reading child; the generator yields what it sends.
 
-        The child pickles each batch's records into a pipe, then
-        ``(count, error)``.  This process never touches the handle
+        The child pickles each batch (``decode_wire``) into a pipe, then
+        ``{"count": ..., "error": ...}``.  This process never touches the handle
         meanwhile: the two share the file's offset.
         """
         rfd, wfd = os.pipe()
@@ -223,9 +223,10 @@ class FileSource:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 with open(wfd, "wb", buffering=PIPE_BUFFER) as pipe:
                     for batch in self._frames():
-                        pickle.dump(decode_batch(self.dlt, batch), pipe, pickle.HIGHEST_PROTOCOL)
+                        pickle.dump(decode_wire(self.dlt, batch), pipe, pickle.HIGHEST_PROTOCOL)
                         pipe.flush()  # a live `-r -` stream: no batch waits for the next
-                    pickle.dump((self.count, self.error), pipe, pickle.HIGHEST_PROTOCOL)
+                    end = {"count": self.count, "error": self.error}
+                    pickle.dump(end, pipe, pickle.HIGHEST_PROTOCOL)
                 status = 0
             except BaseException:
                 traceback.print_exc()
@@ -244,11 +245,12 @@ class FileSource:
                 except (EOFError, pickle.UnpicklingError):  # it died mid-batch
                     self.error = "the reading process ended before the end of the file"
                     return
-                if isinstance(item, tuple):
-                    self.count, self.error = item
+                if isinstance(item, dict):  # its last word
+                    self.count, self.error = item["count"], item["error"]
                     return
-                self.count += len(item)
-                yield item
+                records = assemble(item)
+                self.count += len(records)
+                yield records
         finally:
             self.close()
 

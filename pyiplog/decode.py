@@ -77,11 +77,6 @@ class Datagram(NamedTuple):
     data_len: int  # IP length minus IP header: the byte count iplog reports
     payload: bytes  # after the header, at most up to the IP length
 
-    def __reduce__(self):
-        # Unpickled by tuple.__new__ (C), not the generated __new__ (Python):
-        # the reading child sends thousands of these per batch.
-        return tuple.__new__, (Datagram, tuple(self))
-
 
 # Datagram(*fields) without the Python-level __new__: for the hot loops.
 make_datagram = partial(tuple.__new__, Datagram)
@@ -168,21 +163,27 @@ def parse_ipv4(ts: float, data: bytes) -> Datagram | HeaderError | None:
     )
 
 
-def decode_batch(dlt: int, frames: Iterable[Frame]) -> list[Record]:
-    """Frames of link type ``dlt`` as records: the fast path of the program.
+Wire = tuple[list[tuple], list[tuple[int, Frame]]]
+
+
+def decode_wire(dlt: int, frames: Iterable[Frame]) -> Wire:
+    """The fast path of the program, as plain data: (the fields of each
+    ``Datagram``, in order; the frames left as they are, each with its
+    position among all).  What ``iplog -r``'s reading child pickles: plain
+    tuples cost it and the analysing process a third of a named one.
 
     An untagged Ethernet frame carrying a whole IPv4 datagram with a 20-byte
-    header, not a fragment, checksum right (nearly every frame) becomes a
-    ``Datagram``; any other frame stays a ``Frame`` for the engine's general
-    path (link types, VLAN tags, options, header errors, fragments), which
+    header, not a fragment, checksum right (nearly every frame) is decoded;
+    any other frame stays a ``Frame`` for the engine's general path (link
+    types, VLAN tags, options, header errors, fragments), which
     ``parse_ipv4`` serves.  A property test holds the two paths equal.
-    Pure and stateless: ``iplog -r``'s reading child runs it.
     """
     if dlt != DLT_EN10MB:
-        return list(frames)
-    out: list[Record] = []
-    add = out.append
-    for frame in frames:
+        return [], list(enumerate(frames))
+    datagrams: list[tuple] = []
+    others: list[tuple[int, Frame]] = []
+    add = datagrams.append
+    for i, frame in enumerate(frames):
         data = frame[1]
         if len(data) >= 34:
             etype, vhl, total, ident, flags_off, ttl, proto, src, dst = _ETHER_IP(data, 12)
@@ -191,23 +192,35 @@ def decode_batch(dlt: int, frames: Iterable[Frame]) -> list[Record]:
                 and vhl == 0x45
                 and total >= 20
                 and not flags_off & FRAGMENT_BITS
-                and not int.from_bytes(data[14:34], "big") % 0xFFFF
-            ):  # checksum
+                and not int.from_bytes(data[14:34], "big") % 0xFFFF  # checksum
+            ):
                 add(
-                    make_datagram(
-                        (
-                            frame[0],
-                            proto,
-                            src,
-                            dst,
-                            ttl,
-                            ident,
-                            flags_off,
-                            total - 20,
-                            data[34 : 14 + total],
-                        )
+                    (
+                        frame[0],
+                        proto,
+                        src,
+                        dst,
+                        ttl,
+                        ident,
+                        flags_off,
+                        total - 20,
+                        data[34 : 14 + total],
                     )
                 )
                 continue
-        add(frame)
-    return out
+        others.append((i, frame))
+    return datagrams, others
+
+
+def assemble(wire: Wire) -> list[Record]:
+    """``decode_wire``'s result as records, in the frames' order."""
+    datagrams, others = wire
+    records: list[Record] = list(map(make_datagram, datagrams))
+    for i, frame in others:
+        records.insert(i, frame)
+    return records
+
+
+def decode_batch(dlt: int, frames: Iterable[Frame]) -> list[Record]:
+    """Frames of link type ``dlt`` as records (``decode_wire``, assembled)."""
+    return assemble(decode_wire(dlt, frames))

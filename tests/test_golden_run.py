@@ -18,7 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyiplog.capture import BATCH, FileSource
-from pyiplog.decode import Datagram, decode_batch
+from pyiplog.constants import DLT_EN10MB
+from pyiplog.decode import Datagram, decode_batch, decode_wire
 from pyiplog.output.logfile import TextLog, stamp
 
 from packets import (
@@ -343,7 +344,7 @@ def test_a_reading_child_that_dies_is_a_cut_off_file(tmp_path, sent):
     counts, the rest is reported as the file cut off, never a traceback."""
     frames = timed([ip_tcp(dport=21)] * 3)
     source = FileSource(write_pcap(tmp_path / "t.pcap", frames))
-    data = pickle.dumps(frames, pickle.HIGHEST_PROTOCOL)
+    data = pickle.dumps(decode_wire(DLT_EN10MB, frames), pickle.HIGHEST_PROTOCOL)
     data = {"nothing": b"", "half a batch": data[: len(data) // 2], "a batch": data}[sent]
     child = subprocess.Popen(["sleep", "60"])  # stands in for the reading child
     rfd, wfd = os.pipe()
@@ -351,7 +352,7 @@ def test_a_reading_child_that_dies_is_a_cut_off_file(tmp_path, sent):
     os.close(wfd)
     source.reader_pid, source.reader_pipe = child.pid, open(rfd, "rb")  # noqa: SIM115 - closed by source
     batches = list(source._received())
-    assert batches == ([frames] if sent == "a batch" else [])
+    assert batches == ([decode_batch(DLT_EN10MB, frames)] if sent == "a batch" else [])
     assert source.count == len(frames) * len(batches)
     assert source.error == "the reading process ended before the end of the file"
     assert source.reader_pid is None and source.reader_pipe.closed
