@@ -242,6 +242,7 @@ RAW_FIELDS = frozenset(
         "bytes",
         "attack",
         "user",
+        "ip",
     }
 )
 
@@ -393,12 +394,25 @@ def _hosts(f: dict, obj: dict) -> None:
             obj[f"{side}_name"] = name
 
 
+def _from_datagram(f: dict) -> None:
+    """The per-packet lines pass their datagram (``ip``) alone, for speed:
+    addresses, the destination port or the ICMP type and code from it."""
+    ip = f.pop("ip")
+    f["src"], f["dst"] = ip.src, ip.dst
+    if ip.proto == 1:
+        f["itype"], f["code"] = ip.payload[0], ip.payload[1]
+    else:
+        f["dport"] = int.from_bytes(ip.payload[2:4], "big")
+
+
 def _json_form(kind: str, text_form):
     import json
 
     event, proto = JSON_EVENTS[kind]
 
     def form(**f) -> JsonBody:
+        if f.get("ip") is not None:
+            _from_datagram(f)
         obj: dict = {"event": event}
         scan = f.get("scan")
         if scan is not None:  # scan_start/end, or flood_start/end

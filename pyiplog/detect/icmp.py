@@ -151,10 +151,7 @@ def _echo(names, lines, ts, ip, code, msg):
                 S=names.texts.get(ip.src) or names.host(ip.src, "icmp"),
                 D=names.dst(ip.dst, "icmp") if names.dest else "",
                 n=ip.data_len,
-                src=ip.src,
-                dst=ip.dst,
-                itype=msg[0],
-                code=code,
+                ip=ip,  # for the JSON lines
             ),
         )
     )

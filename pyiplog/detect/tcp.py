@@ -115,8 +115,13 @@ class TcpDetector:
         """The same, with reserved bits or an urgent pointer without URG."""
         raise NotImplementedError
 
-    def count_syn(self, ts: float, ip: Datagram, sport: int, dport: int) -> bool:
-        """A SYN toward the SYN and port scans; True when it stops here."""
+    # The kind a SYN counts toward, by its DF bit (clear, set); None: not counted.
+    syn_kinds: tuple[str | None, str | None] = (None, None)
+
+    def count_syn(
+        self, kind: str, ts: float, src: bytes, dst: bytes, nbytes: int, sport: int, dport: int
+    ) -> bool:
+        """A SYN toward ``kind`` (of ``syn_kinds``); True when it stops here."""
         raise NotImplementedError
 
     # --- the segment ----------------------------------------------------------------
@@ -165,7 +170,8 @@ class TcpDetector:
             return
         if low & (TH_SYN | TH_ACK) != TH_SYN:
             return
-        if self.count_syn(ts, ip, sport, dport):
+        kind = self.syn_kinds[1 if ip.flags_off & IP_DF else 0]
+        if kind is not None and self.count_syn(kind, ts, ip.src, ip.dst, ip.data_len, sport, dport):
             return
         if self.guard is not None:
             self.guard.seen(ts)
@@ -188,9 +194,7 @@ class TcpDetector:
                     S=self.texts.get(ip.src) or names.host(ip.src, "tcp"),
                     sport=sport,
                     D=names.dst(ip.dst, "tcp") if names.dest else "",
-                    src=ip.src,
-                    dst=ip.dst,
-                    dport=dport,
+                    ip=ip,  # for the JSON lines
                 ),
             )
         )
@@ -208,9 +212,7 @@ class TcpDetector:
                 S=f"{user}@{host}" if user else host,
                 sport=sport,
                 D=names.dst(ip.dst, "tcp") if names.dest else "",
-                src=ip.src,
-                dst=ip.dst,
-                dport=dport,
+                ip=ip,
                 user=user,
             ),
         )
@@ -224,25 +226,24 @@ class ClassicTcp(TcpDetector):
     ):
         super().__init__(ctx, opts, guard, previous)
         self.ours = Ours()  # 2.2.3 treated every segment alike
-        self.syn_scan = opts.syn_scan
         self.portscan = opts.portscan
+        counted = "portscan" if opts.portscan else None  # one of the two at least
+        self.syn_kinds = ("syn_scan" if opts.syn_scan else counted, counted)
 
     def bogus_flags(self, flags: int) -> bool:
         return bool(flags & BOGUS_BITS)
 
     bogus_odd = bogus_flags  # 2.2.3 never looked at the rest of the header
 
-    def count_syn(self, ts: float, ip: Datagram, sport: int, dport: int) -> bool:
+    def count_syn(
+        self, kind: str, ts: float, src: bytes, dst: bytes, nbytes: int, sport: int, dport: int
+    ) -> bool:
         # 2.2.3 counts a DF-clear SYN toward the SYN scan and, while that is
         # still under its threshold, toward the port scan as well.
         count = self.scans.count
-        if (
-            self.syn_scan
-            and not ip.flags_off & IP_DF
-            and count("syn_scan", ts, ip.src, ip.dst, ip.data_len, sport, dport)
-        ):
+        if kind == "syn_scan" and count(kind, ts, src, dst, nbytes, sport, dport):
             return True
-        return self.portscan and count("portscan", ts, ip.src, ip.dst, ip.data_len, sport, dport)
+        return self.portscan and count("portscan", ts, src, dst, nbytes, sport, dport)
 
 
 class DefaultTcp(TcpDetector):
@@ -255,9 +256,8 @@ class DefaultTcp(TcpDetector):
         portscan = "portscan" if opts.portscan else None
         # One kind per probe: raw SYNs (DF clear) make SYN scans, the
         # kernel's connect() SYNs (DF set) port scans.
-        self.raw_kind = "syn_scan" if opts.syn_scan else portscan
-        self.kernel_kind = portscan
-        self.probe = self.scans.probes.packet
+        self.syn_kinds = ("syn_scan" if opts.syn_scan else portscan, portscan)
+        self.count_syn = self.scans.probes.packet  # the default counting of a probe
 
     answer_flags = TH_ACK | TH_RST
 
@@ -273,7 +273,3 @@ class DefaultTcp(TcpDetector):
 
     def bogus_odd(self, flags: int) -> bool:
         return True
-
-    def count_syn(self, ts: float, ip: Datagram, sport: int, dport: int) -> bool:
-        kind = self.kernel_kind if ip.flags_off & IP_DF else self.raw_kind
-        return kind is not None and self.probe(kind, ts, ip.src, ip.dst, ip.data_len, sport, dport)

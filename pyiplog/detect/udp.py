@@ -102,9 +102,7 @@ class UdpDetector:
                     sport=sport,
                     D=names.dst(ip.dst, "udp") if names.dest else "",
                     n=length - 8 if length > 8 else 0,
-                    src=ip.src,
-                    dst=ip.dst,
-                    dport=dport,
+                    ip=ip,  # for the JSON lines
                 ),
             )
         )
