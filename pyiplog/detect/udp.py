@@ -9,6 +9,8 @@ or a flood.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
+from functools import partial
 
 from ..constants import IPPROTO_UDP
 from ..decode import Datagram
@@ -55,8 +57,10 @@ class UdpDetector:
     def count_smurf(self, ts: float, ip: Datagram, sport: int, dport: int) -> bool:
         raise NotImplementedError
 
-    def count_scan(self, ts: float, ip: Datagram, sport: int, dport: int) -> bool:
-        raise NotImplementedError
+    # A datagram toward the UDP scan/flood: (ts, src, dst, nbytes, sport,
+    # dport) -> True when it stops here.  The counting's own function,
+    # bound to the kind (no call between: this is the per-datagram path).
+    count_scan: Callable[[float, bytes, bytes, int, int, int], bool]
 
     def handle(self, ts: float, ip: Datagram) -> None:
         seg = ip.payload
@@ -88,7 +92,11 @@ class UdpDetector:
                     dst=ip.dst,
                 )
             return
-        if self.udp_scan and seen == PROBE and self.count_scan(ts, ip, sport, dport):
+        if (
+            self.udp_scan
+            and seen == PROBE
+            and self.count_scan(ts, ip.src, ip.dst, ip.data_len, sport, dport)
+        ):
             return
         if self.scans_only:
             return
@@ -116,8 +124,9 @@ class ClassicUdp(UdpDetector):
             "smurf", ts, smurf_source(ip.src), ip.dst, ip.data_len, sport, dport
         )
 
-    def count_scan(self, ts: float, ip: Datagram, sport: int, dport: int) -> bool:
-        return self.scans.count("udp_scan", ts, ip.src, ip.dst, ip.data_len, sport, dport)
+    def __init__(self, ctx: Context, opts: Options, previous: UdpDetector | None = None):
+        super().__init__(ctx, opts, previous)
+        self.count_scan = partial(self.scans.count, "udp_scan")
 
 
 class DefaultUdp(UdpDetector):
@@ -127,6 +136,7 @@ class DefaultUdp(UdpDetector):
         super().__init__(ctx, opts, previous)
         self.note_flow = self.scans.flows.note
         self.probe = self.scans.probes.packet
+        self.count_scan = partial(self.probe, "udp_scan")
 
     def observe(self, ts: float, ip: Datagram, sport: int, dport: int) -> int:
         reply = self.note_flow(ts, IPPROTO_UDP, ip.src, sport, ip.dst, dport)
@@ -140,6 +150,3 @@ class DefaultUdp(UdpDetector):
         return self.probe(
             "smurf", ts, smurf_source(ip.src), ip.dst, ip.data_len, sport, dport, False
         )
-
-    def count_scan(self, ts: float, ip: Datagram, sport: int, dport: int) -> bool:
-        return self.probe("udp_scan", ts, ip.src, ip.dst, ip.data_len, sport, dport)
