@@ -407,7 +407,6 @@ def run_live(opts: Options, config: Config, reload: Callable[[], Loaded]) -> int
     ident = lookup_identity(opts.user, opts.group)
     pidfile = PidFile(opts.pid_file)
     pidfile.acquire(ident.uid)
-    logs.setup()
     daemon = Daemon(opts, build_engine(opts, config, **live_edges(opts)), reload)
     daemon.open_interfaces(names)
     if not daemon.sources:

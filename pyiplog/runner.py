@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from . import logs
 from .capture import CaptureError, FileSource, combine, promisc_filter, useful_filter
 from .config.parser import Config
 from .decode import LINK_TYPES
@@ -98,6 +99,7 @@ def run_options(opts: Options, config: Config, reload: Callable[[], Loaded]) -> 
     # Every packet allocates a few short-lived objects and makes no cycle:
     # collecting the young generation every 700 allocations (the default)
     # costs ~4% of a flood's time and frees nothing.
+    logs.setup()  # diagnostics to stderr (the daemon moves them to syslog when it detaches)
     old = gc.get_threshold()
     gc.set_threshold(*GC_THRESHOLD)
     try:

@@ -278,9 +278,17 @@ def test_a_failing_answer_is_said_once(caplog):
     replier = Replier(lambda: 1_700_000_000.0)
     replier.sock.close()  # every send now fails (EBADF); nothing leaves this host
     probe = parse_ipv4(0.0, ip_tcp(flags=0))
-    with caplog.at_level(logging.WARNING, logger="pyiplog.foolnmap"):
-        replier(probe, probe.payload)
-        replier(probe, probe.payload)
+    logger = logging.getLogger("pyiplog")  # as logs.setup leaves it: not propagated
+    saved = logger.propagate
+    logger.propagate = False
+    logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.WARNING, logger="pyiplog.foolnmap"):
+            replier(probe, probe.payload)
+            replier(probe, probe.payload)
+    finally:
+        logger.removeHandler(caplog.handler)
+        logger.propagate = saved
     assert [r.getMessage() for r in caplog.records] == [
         "fool_nmap: sending an answer failed: Bad file descriptor"
     ]
