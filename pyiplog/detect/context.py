@@ -156,3 +156,17 @@ class Context:
     # (``ident.IdentLookups``) and fool_nmap's sender (``foolnmap.Replier``).
     ident: IdentLookups | None = None
     fool: Callable[[Datagram, bytes], None] | None = None
+
+
+class DetectorBase:
+    """What every protocol detector keeps of its ``Context``: as its own
+    attributes, one lookup each on the per-packet path."""
+
+    def __init__(self, ctx: Context):
+        self.names = ctx.names
+        self.lines = ctx.lines
+        self.queue = ctx.lines.queue
+        self.texts = ctx.names.texts
+        self.filters = ctx.filters
+        self.ours = ctx.ours
+        self.scans = ctx.scans

@@ -16,7 +16,7 @@ from ..decode import Datagram
 from ..messages import ICMP_NAMED, QUOTED_ICMP_NAMES, REDIRECT_FORMS, UNREACH_TEXTS, lifetime
 from ..options import Options
 from ..resolve import address_text
-from .context import Context, Lines, Names
+from .context import Context, DetectorBase, Lines, Names
 from .counting import smurf_source
 
 ECHO_REPLY, UNREACH, REDIRECT, ECHO, ROUTER_ADVERT = 0, 3, 5, 8, 9
@@ -28,15 +28,11 @@ _u32 = struct.Struct("!I")
 _ports = struct.Struct("!HH")
 
 
-class IcmpDetector:
+class IcmpDetector(DetectorBase):
     """One ICMP message at a time; the countings differ in ``count``."""
 
     def __init__(self, ctx: Context, opts: Options):
-        self.names = ctx.names
-        self.lines = ctx.lines
-        self.filters = ctx.filters
-        self.ours = ctx.ours
-        self.scans = ctx.scans
+        super().__init__(ctx)
         self.smurf = opts.smurf
         self.ping_flood = opts.ping_flood
         self.scans_only = opts.scans_only

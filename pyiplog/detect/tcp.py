@@ -16,7 +16,7 @@ from ..constants import IP_DF, TH_ACK, TH_CWR, TH_ECE, TH_FIN, TH_PUSH, TH_RST, 
 from ..decode import Datagram
 from ..foolnmap import PROBE_FLAGS
 from ..options import Options
-from .context import Context, Ours, SynFloodGuard
+from .context import Context, DetectorBase, Ours, SynFloodGuard
 
 BOGUS_BITS = TH_ECE | TH_CWR  # 2.2.3: the two top flag bits are always bogus
 RESERVED = 0x0F  # the low half of byte 12: reserved (and the old NS/AE bit)
@@ -69,7 +69,7 @@ def stealth_kinds(opts: Options) -> dict[int, str]:
     return kinds
 
 
-class TcpDetector:
+class TcpDetector(DetectorBase):
     """One TCP segment at a time; what differs between the countings is
     which segments are answers (``answer_flags``, ``answered``), whose
     segments are state only (``ours``), the bogus tables and ``count_syn``."""
@@ -79,16 +79,10 @@ class TcpDetector:
     def __init__(
         self, ctx: Context, opts: Options, guard: SynFloodGuard, previous: TcpDetector | None = None
     ):
-        self.names = names = ctx.names
-        self.lines = ctx.lines
-        self.filters = ctx.filters
-        self.ours = ctx.ours
-        self.scans = ctx.scans
+        super().__init__(ctx)
         # The per-packet line's parts (a configuration's, like the detector).
-        self.queue = ctx.lines.queue
         self.attempt = ctx.lines.forms["tcp_attempt"]
-        self.services = names.tcp_services
-        self.texts = names.texts
+        self.services = ctx.names.tcp_services
         self.stealth = stealth_kinds(opts)
         self.bogus_on = opts.bogus
         # bogus[odd][flags]: whether a segment is bogus (see the subclasses)

@@ -15,7 +15,7 @@ from functools import partial
 from ..constants import IPPROTO_UDP
 from ..decode import Datagram
 from ..options import Options
-from .context import Context
+from .context import Context, DetectorBase
 from .counting import smurf_source
 
 ECHO_PORT = 7
@@ -30,20 +30,14 @@ OURS = 2  # the monitored side's own: state only
 _head = struct.Struct("!HHH")
 
 
-class UdpDetector:
+class UdpDetector(DetectorBase):
     """One datagram at a time; the countings differ in ``observe``,
     ``count_smurf`` and ``count_scan``."""
 
     def __init__(self, ctx: Context, opts: Options, previous: UdpDetector | None = None):
-        self.names = ctx.names
-        self.lines = ctx.lines
-        self.queue = ctx.lines.queue
+        super().__init__(ctx)
         self.dgram = ctx.lines.forms["udp_dgram"]
         self.services = ctx.names.udp_services
-        self.texts = ctx.names.texts
-        self.filters = ctx.filters
-        self.ours = ctx.ours
-        self.scans = ctx.scans
         self.smurf = opts.smurf
         self.traceroute = opts.traceroute
         self.udp_scan = opts.udp_scan
