@@ -109,7 +109,7 @@ class PairTable:
         evicted = None
         if pair in self.protected:
             self.protected.move_to_end(pair)
-        elif entry.detected and pair in self.pinned:
+        elif self.pinned and pair in self.pinned:
             self.pinned.move_to_end(pair)
         elif entry.count >= 2:
             del self.probation[pair]
