@@ -56,11 +56,6 @@ class Scans:
         self.names = names
         self.lines = lines
 
-    @property
-    def next_due(self) -> float:
-        """Nothing expires before this."""
-        return min(self.table.next_due, self.probes.next_due)
-
     # --- 2.2.3's counting -------------------------------------------------------
 
     def count(
