@@ -78,6 +78,30 @@ SEEDS = [ip_tcp(flags=f) for f in (0, 1, 2, 0x29, 0xC2, 0x12, 0x3F, 0xFF)] + [
 ]
 
 
+# (seed datagram, where to patch, the patch, bytes cut off the end, time offset)
+MUTATIONS = st.lists(
+    st.tuples(
+        st.sampled_from(range(len(SEEDS))),
+        st.integers(0, 40),
+        st.binary(max_size=4),
+        st.integers(0, 3),
+        st.floats(0, 200),
+    ),
+    min_size=1,
+    max_size=20,
+)
+
+
+def mutated_frames(mutations, wrap) -> list[tuple[float, bytes]]:
+    """The mutated seed datagrams, each in its link layer (``wrap``), timed."""
+    frames = []
+    for seed, at, patch, trunc, dt in mutations:
+        data = bytearray(SEEDS[seed])
+        data[at : at + len(patch)] = patch
+        frames.append((T0 + dt, wrap(bytes(data[: len(data) - trunc]))))
+    return frames
+
+
 def engines():
     return [
         Engine(
@@ -143,19 +167,7 @@ def test_mutated_frames_never_raise(mutations):
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.lists(
-        st.tuples(
-            st.sampled_from(range(len(SEEDS))),
-            st.integers(0, 40),
-            st.binary(max_size=4),
-            st.integers(0, 3),
-            st.floats(0, 200),
-        ),
-        min_size=1,
-        max_size=20,
-    )
-)
+@given(MUTATIONS)
 def test_every_link_type_gives_the_same_lines(mutations):
     """Untagged Ethernet takes the fast path (decode_batch); the other link
     types take the general one (parse_ipv4).  Same datagrams, same lines."""
@@ -164,40 +176,20 @@ def test_every_link_type_gives_the_same_lines(mutations):
         engine = Engine(
             Options(disable_resolver=True, verbose=True, log_dest=True), None, Namer(None)
         )
-        for seed, at, patch, trunc, dt in mutations:
-            data = bytearray(SEEDS[seed])
-            data[at : at + len(patch)] = patch
-            engine.feed_frames(link, [(T0 + dt, wrap(bytes(data[: len(data) - trunc])))])
+        engine.feed_frames(link, mutated_frames(mutations, wrap))
         engine.close()
         results.append(engine.drain())
     assert all(r == results[0] for r in results)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.lists(
-        st.tuples(
-            st.sampled_from(range(len(SEEDS))),
-            st.integers(0, 40),
-            st.binary(max_size=4),
-            st.integers(0, 3),
-            st.floats(0, 200),
-        ),
-        min_size=1,
-        max_size=20,
-    ),
-    st.sampled_from(LINKS),
-)
+@given(MUTATIONS, st.sampled_from(LINKS))
 def test_records_decoded_elsewhere_give_the_same_lines(mutations, link_wrap):
     """The fast path (decode.decode_batch, run by iplog -r's reading child
     and for live frames) and the general path (every frame as a Frame, through
     parse_ipv4) give the same lines."""
     link, wrap = link_wrap
-    frames = []
-    for seed, at, patch, trunc, dt in mutations:
-        data = bytearray(SEEDS[seed])
-        data[at : at + len(patch)] = patch
-        frames.append((T0 + dt, wrap(bytes(data[: len(data) - trunc]))))
+    frames = mutated_frames(mutations, wrap)
     results = []
     for records in (False, True):
         engine = Engine(
