@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -103,6 +104,45 @@ def lines_of(path) -> list[str]:
 
 def has_line(path, text):
     return lambda: text in lines_of(path)
+
+
+def on_lo(config, log, pid_file, *args) -> subprocess.Popen:
+    """The daemon in the foreground on lo, returned once "iplog started." is
+    in ``log`` (its stderr is a pipe for the test to read)."""
+    proc = subprocess.Popen(
+        IPLOG
+        + [
+            "-C",
+            str(config),
+            "-N",
+            "-o",
+            "-i",
+            "lo",
+            "-l",
+            str(log),
+            f"--pid-file={pid_file}",
+            *args,
+        ],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    if not wait_for(has_line(log, "iplog started."), 10):
+        stop(proc)
+        pytest.fail(f"iplog did not start: {proc.stderr.read()}")
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """TERM, then KILL after 10 s; nothing when it has already exited."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def syn_to_localhost(port: int) -> None:

@@ -29,7 +29,9 @@ from live import (
     has_line,
     lines_of,
     needs_tools,
+    on_lo,
     pid_alive,
+    stop,
     syn_to_localhost,
     wait_for,
 )
@@ -67,37 +69,8 @@ def foreground(workdir, *args, conf=""):
     config = workdir / "iplog.conf"
     config.write_text(conf)
     log = workdir / "iplog.log"
-    proc = subprocess.Popen(
-        IPLOG
-        + [
-            "-C",
-            str(config),
-            "-N",
-            "-o",
-            "-i",
-            "lo",
-            "-l",
-            str(log),
-            f"--pid-file={workdir}/iplog.pid",
-            *args,
-        ],
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert wait_for(has_line(log, "iplog started."), 10), proc.stderr.read() if proc.poll() else ""
+    proc = on_lo(config, log, workdir / "iplog.pid", *args)
     return proc, log
-
-
-def stop(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_one_syn_is_logged_within_a_second(workdir):  # B1: immediate mode

@@ -29,12 +29,13 @@ from pyiplog.output.logfile import LogFile
 from pyiplog.resolve import Namer
 
 from live import (
-    ENV,
     IPLOG,
     free_port,
     lines_of,
     needs_root,
+    on_lo,
     peak_rss,
+    stop,
     syn_to_localhost,
     wait_for,
 )
@@ -424,49 +425,32 @@ def test_daemon_survives_a_full_disk(tmp_path):
         log = mount / "iplog"
         filler = mount / "filler"
         log.write_text("old line\n" * 440)  # 3960 bytes: its page is nearly full
-        proc = subprocess.Popen(
-            IPLOG
-            + [
-                "-C",
-                "/dev/null",
-                "-N",
-                "-o",
-                "-i",
-                "lo",
-                "-l",
-                str(log),
-                f"--pid-file={tmp_path}/pid",
-            ],
-            env=ENV,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert wait_for(lambda: "iplog started." in lines_of(log))
-        with open(filler, "wb") as fh:  # fill the file system
-            with contextlib.suppress(OSError):
-                fh.write(b"\0" * 128 * 1024)
-        ports = [free_port() for _ in range(8)]  # fewer than a scan
-        for port in ports:
-            syn_to_localhost(port)
-        time.sleep(1.5)  # the daemon tries to write (and fails) within a second
-        assert proc.poll() is None  # still running
-        assert not any(f"port {ports[-1]} " in x for x in lines_of(log))
-        filler.unlink()
-        assert wait_for(lambda: any(f"port {ports[-1]} " in x for x in lines_of(log)), 10), (
-            lines_of(log)[-3:],
-            ports[-3:],
-        )
-        logged = "\n".join(lines_of(log))
-        assert all(f"port {p} connection attempt" in logged for p in ports)
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(10)
-        err = proc.stderr.read()
-        assert f'Warning: unable to write "{log}": No space left on device' in err
-        assert f'Writing "{log}" works again.' in err
+        proc = on_lo("/dev/null", log, tmp_path / "pid")
+        try:
+            with open(filler, "wb") as fh:  # fill the file system
+                with contextlib.suppress(OSError):
+                    fh.write(b"\0" * 128 * 1024)
+            ports = [free_port() for _ in range(8)]  # fewer than a scan
+            for port in ports:
+                syn_to_localhost(port)
+            time.sleep(1.5)  # the daemon tries to write (and fails) within a second
+            assert proc.poll() is None  # still running
+            assert not any(f"port {ports[-1]} " in x for x in lines_of(log))
+            filler.unlink()
+            assert wait_for(lambda: any(f"port {ports[-1]} " in x for x in lines_of(log)), 10), (
+                lines_of(log)[-3:],
+                ports[-3:],
+            )
+            logged = "\n".join(lines_of(log))
+            assert all(f"port {p} connection attempt" in logged for p in ports)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(10)
+            err = proc.stderr.read()
+            assert f'Warning: unable to write "{log}": No space left on device' in err
+            assert f'Writing "{log}" works again.' in err
+        finally:
+            stop(proc)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
         subprocess.run(["umount", str(mount)])
         mount.rmdir()
 

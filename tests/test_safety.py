@@ -30,7 +30,17 @@ from pyiplog.output.syslog import SyslogLog
 from pyiplog.pidfile import PidFile
 from pyiplog.resolve import Namer
 
-from live import ENV, IPLOG, free_port, lines_of, needs_root, syn_to_localhost, wait_for
+from live import (
+    ENV,
+    IPLOG,
+    free_port,
+    lines_of,
+    needs_root,
+    on_lo,
+    stop,
+    syn_to_localhost,
+    wait_for,
+)
 from packets import T0, ip_tcp, with_source, write_pcap
 
 NOBODY = pwd.getpwnam("nobody")
@@ -323,25 +333,8 @@ def test_a_reload_onto_dev_zero_keeps_the_running_config(tmp_path):
     conf = tmp_path / "iplog.conf"
     conf.write_text("set log_dest true\n")
     log = tmp_path / "iplog.log"
-    proc = subprocess.Popen(
-        IPLOG
-        + [
-            "-C",
-            str(conf),
-            "-N",
-            "-o",
-            "-i",
-            "lo",
-            "-l",
-            str(log),
-            f"--pid-file={tmp_path}/iplog.pid",
-        ],
-        env=ENV,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = on_lo(conf, log, tmp_path / "iplog.pid")
     try:
-        assert wait_for(lambda: "iplog started." in lines_of(log))
         conf.unlink()
         conf.symlink_to("/dev/zero")
         proc.send_signal(signal.SIGHUP)
@@ -350,9 +343,7 @@ def test_a_reload_onto_dev_zero_keeps_the_running_config(tmp_path):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc)
     assert lines_of(log)[-1] == "Caught signal 15, exiting."
 
 
