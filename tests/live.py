@@ -7,6 +7,7 @@ counts; everything made is removed again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -214,3 +215,30 @@ class Namespaces:
 
     def popen_b(self, *cmd, **kw):
         return subprocess.Popen(["ip", "netns", "exec", self.b, *cmd], **kw)
+
+
+@contextlib.contextmanager
+def daemon_in_b(ns, workdir, *extra):
+    """iplog in the target namespace on its veth end, foreground, names not
+    resolved; yields its log and its process."""
+    log = workdir / "live.log"
+    daemon = ns.popen_b(
+        *IPLOG,
+        "-C",
+        "/dev/null",
+        "-N",
+        "-o",
+        "-i",
+        ns.b_if,
+        *extra,
+        "-l",
+        str(log),
+        f"--pid-file={workdir}/iplog.pid",
+        env=ENV,
+    )
+    try:
+        assert wait_for(has_line(log, "iplog started."))
+        yield log, daemon
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(10)

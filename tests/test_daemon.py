@@ -5,7 +5,6 @@ Root only; traffic goes to 127.0.0.1 or between namespaces the tests make.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
@@ -25,6 +24,7 @@ from live import (
     ROOT,
     ROOT_MARKS,
     Namespaces,
+    daemon_in_b,
     free_port,
     has_line,
     lines_of,
@@ -360,32 +360,6 @@ exec {sys.executable} -m pyiplog -C /dev/null -N -o -i lo --facility=local3 \
 
 
 # --- real scanners between two namespaces ------------------------------------------------
-
-
-@contextlib.contextmanager
-def daemon_in_b(ns, workdir, *extra):
-    """iplog in the target namespace on its veth end, foreground; yields its log."""
-    log = workdir / "live.log"
-    daemon = ns.popen_b(
-        *IPLOG,
-        "-C",
-        "/dev/null",
-        "-N",
-        "-o",
-        "-i",
-        ns.b_if,
-        *extra,
-        "-l",
-        str(log),
-        f"--pid-file={workdir}/iplog.pid",
-        env=ENV,
-    )
-    try:
-        assert wait_for(has_line(log, "iplog started."))
-        yield log, daemon
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(10)
 
 
 @needs_tools("ip", "nmap", "hping3", "tcpdump")

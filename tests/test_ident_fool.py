@@ -22,7 +22,7 @@ from pyiplog.decode import parse_ipv4
 from pyiplog.foolnmap import Replier, is_probe, junk_reply
 from pyiplog.ident import MAX_PENDING, IdentLookups, listening_ports, parse_reply
 
-from live import ENV, IPLOG, Namespaces, lines_of, needs_root, needs_tools, wait_for
+from live import Namespaces, daemon_in_b, lines_of, needs_root, needs_tools, wait_for
 from packets import ATTACKER, TARGET, a, ip_tcp
 
 # --- the pure parts --------------------------------------------------------------------------
@@ -140,32 +140,6 @@ while True:
 """
 
 
-@contextlib.contextmanager
-def iplog_in_b(ns, work, *extra):
-    log = work / "iplog.log"
-    daemon = ns.popen_b(
-        *IPLOG,
-        "-C",
-        "/dev/null",
-        "-o",
-        "-i",
-        ns.b_if,
-        "-l",
-        str(log),
-        f"--pid-file={work}/iplog.pid",
-        *extra,
-        env=ENV,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert wait_for(lambda: "iplog started." in lines_of(log)), daemon.stderr
-        yield log
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(10)
-
-
 def started(proc) -> None:
     assert proc.stdout.readline() == "ready\n"
 
@@ -201,7 +175,7 @@ def test_ident_lookup_between_namespaces(identd):
             )
             stack.callback(server.kill)
             started(server)
-        log = stack.enter_context(iplog_in_b(ns, work, "-N", "-e"))
+        log, _ = stack.enter_context(daemon_in_b(ns, work, "-e"))
         asked = time.monotonic()
         connect_from_a(ns, 2222)  # listening: asked about
         connect_from_a(ns, 2223)  # not listening: written at once
@@ -229,7 +203,7 @@ def test_fool_nmap_answers_os_probes(fool):
         service = ns.popen_b(sys.executable, "-c", LISTENER, stdout=subprocess.PIPE, text=True)
         stack.callback(service.kill)
         started(service)
-        stack.enter_context(iplog_in_b(ns, work, "-N", *(["-z"] if fool else [])))
+        stack.enter_context(daemon_in_b(ns, work, *(["-z"] if fool else [])))
         capture = work / "answers.pcap"
         dump = subprocess.Popen(
             [
