@@ -107,6 +107,11 @@ def has_line(path, text):
     return lambda: text in lines_of(path)
 
 
+def run_iplog(*args) -> subprocess.CompletedProcess:
+    """iplog with these arguments, to its end (it detaches unless -o)."""
+    return subprocess.run(IPLOG + list(args), capture_output=True, text=True, env=ENV, timeout=30)
+
+
 def on_lo(config, log, pid_file, *args) -> subprocess.Popen:
     """The daemon in the foreground on lo, returned once "iplog started." is
     in ``log`` (its stderr is a pipe for the test to read)."""

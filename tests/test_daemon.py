@@ -31,17 +31,13 @@ from live import (
     needs_tools,
     on_lo,
     pid_alive,
+    run_iplog,
     stop,
     syn_to_localhost,
     wait_for,
 )
 
 pytestmark = ROOT_MARKS
-
-
-def start(*args, cwd=None):
-    """Start iplog (it detaches unless -o); returns the CompletedProcess or Popen."""
-    return subprocess.run(IPLOG + list(args), capture_output=True, text=True, env=ENV, timeout=30)
 
 
 def current_pid(path) -> int:
@@ -108,7 +104,7 @@ def test_lifecycle(workdir):
         f"user nobody\ngroup nogroup\nlogfile {log}\npid-file {pid_file}\n"
         "interface lo\nset disable_resolver\n"
     )
-    p = start("-C", str(conf))
+    p = run_iplog("-C", str(conf))
     assert (p.returncode, p.stdout, p.stderr) == (0, "", "")
     pid = read_pid(pid_file)
     try:
@@ -119,12 +115,12 @@ def test_lifecycle(workdir):
         assert os.getsid(pid) != os.getsid(0)  # a session of its own
         assert wait_for(has_line(log, "iplog started."))
         # A second start fails with 2.2.3's text, exit 255.
-        p = start("-C", str(conf))
+        p = run_iplog("-C", str(conf))
         assert p.returncode == 255
         assert p.stderr == f"Fatal: iplog is already running (pid: {pid})\n"
         # -R reloads a changed configuration.
         conf.write_text(conf.read_text() + "set log_dest true\n")
-        p = start("-C", str(conf), "-R")
+        p = run_iplog("-C", str(conf), "-R")
         assert (p.returncode, p.stderr) == (0, "")
         assert wait_for(lambda: lines_of(log).count("iplog started.") == 2)
         port = free_port()
@@ -136,7 +132,7 @@ def test_lifecycle(workdir):
             )
         )
         # -k stops it and the pid file goes.
-        p = start("-C", str(conf), "-k")
+        p = run_iplog("-C", str(conf), "-k")
         assert (p.returncode, p.stderr) == (0, "")
         assert wait_for(lambda: not pid_alive(pid))
         assert not pid_file.exists()
@@ -145,13 +141,13 @@ def test_lifecycle(workdir):
         if pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
     # kill -9 leaves the pid file behind; it does not block the next start.
-    p = start("-C", str(conf))
+    p = run_iplog("-C", str(conf))
     assert p.returncode == 0, p.stderr
     pid = read_pid(pid_file)
     os.kill(pid, signal.SIGKILL)
     assert wait_for(lambda: not pid_alive(pid))
     assert pid_file.exists()
-    p = start("-C", str(conf))
+    p = run_iplog("-C", str(conf))
     assert p.returncode == 0, p.stderr
     new_pid = wait_for(lambda: current_pid(pid_file) not in (0, pid) and current_pid(pid_file))
     try:
@@ -162,7 +158,7 @@ def test_lifecycle(workdir):
 
 
 def test_bad_user_and_interface_are_fatal(workdir):
-    p = start(
+    p = run_iplog(
         "-C",
         "/dev/null",
         "-i",
@@ -174,7 +170,7 @@ def test_bad_user_and_interface_are_fatal(workdir):
         f"--pid-file={workdir}/p",
     )
     assert (p.returncode, p.stderr) == (255, 'Fatal: Unknown user: "no-such-user-here"\n')
-    p = start("-C", "/dev/null", "-i", "nosuchif0", "-o", "-L", f"--pid-file={workdir}/p")
+    p = run_iplog("-C", "/dev/null", "-i", "nosuchif0", "-o", "-L", f"--pid-file={workdir}/p")
     assert p.returncode == 255
     assert p.stderr == ("Fatal: Couldn't initialize interfaces. (nosuchif0: no such interface)\n")
 
@@ -193,7 +189,7 @@ def test_rotation_as_unprivileged_user(workdir):
         f"user nobody\nlogfile {log}\npid-file {rundir}/iplog.pid\ninterface lo\n"
         "set disable_resolver\n"
     )
-    assert start("-C", str(conf)).returncode == 0
+    assert run_iplog("-C", str(conf)).returncode == 0
     pid = read_pid(rundir / "iplog.pid")
     try:
         assert wait_for(has_line(log, "iplog started."))
@@ -240,7 +236,7 @@ def test_hup_under_load(workdir):
         .replace("notifempty", "ifempty")
     )
     (workdir / "logrotate.conf").write_text(snippet)
-    assert start("-C", str(conf)).returncode == 0
+    assert run_iplog("-C", str(conf)).returncode == 0
     pid = read_pid(pid_file)
     total, rotations = 20000, 10
     base = 20000

@@ -37,6 +37,7 @@ from live import (
     lines_of,
     needs_root,
     on_lo,
+    run_iplog,
     stop,
     syn_to_localhost,
     wait_for,
@@ -441,24 +442,17 @@ def test_a_closed_pipe_ends_quietly(args):
 @needs_root
 def test_detached_start_returns_once_the_daemon_runs(tmp_path, user_dir):
     pid_file, log = user_dir / "iplog.pid", user_dir / "iplog.log"
-    p = subprocess.run(
-        IPLOG
-        + [
-            "-C",
-            "/dev/null",
-            "-N",
-            "-i",
-            "lo",
-            "-l",
-            str(log),
-            f"--pid-file={pid_file}",
-            "-u",
-            "nobody",
-        ],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=30,
+    p = run_iplog(
+        "-C",
+        "/dev/null",
+        "-N",
+        "-i",
+        "lo",
+        "-l",
+        str(log),
+        f"--pid-file={pid_file}",
+        "-u",
+        "nobody",
     )
     pid = int(pid_file.read_text())  # at once: no waiting for the daemon
     try:
@@ -476,24 +470,17 @@ def test_a_daemon_that_fails_after_detaching_is_reported_by_the_start(tmp_path, 
     """Dropping privileges fails in the detached daemon: the start says why
     and fails; nothing is left running, and no pid file."""
     pid_file = user_dir / "iplog.pid"
-    p = subprocess.run(
-        IPLOG
-        + [
-            "-C",
-            "/dev/null",
-            "-N",
-            "-i",
-            "lo",
-            "-l",
-            str(user_dir / "log"),
-            f"--pid-file={pid_file}",
-            "-u",
-            "4294967295",
-        ],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=30,
+    p = run_iplog(
+        "-C",
+        "/dev/null",
+        "-N",
+        "-i",
+        "lo",
+        "-l",
+        str(user_dir / "log"),
+        f"--pid-file={pid_file}",
+        "-u",
+        "4294967295",
     )
     assert (p.returncode, p.stdout) == (255, "")
     assert p.stderr == "Fatal: Unable to drop privileges: Invalid argument\n"
