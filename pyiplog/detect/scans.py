@@ -79,6 +79,12 @@ class ScanTable:
         self.ended: list[Ended] = []  # evicted scans, drained by ``expire``
         self.next_due = float("inf")  # nothing to expire before this
 
+    def _end(self, when: float, kind: ScanKind, entry: Entry) -> None:
+        if entry.detected:
+            self.ended.append(Ended(when, kind, entry))
+            if when < self.next_due:
+                self.next_due = when
+
     def count(
         self,
         key: str,
@@ -95,9 +101,7 @@ class ScanTable:
         entry = table.get(pair)
         if entry is not None and entry.expiry <= ts:
             table.remove(pair)
-            if entry.detected:
-                self.ended.append(Ended(entry.expiry, kind, entry))
-                self.next_due = ts
+            self._end(entry.expiry, kind, entry)
             entry = None
         new = entry is None
         if new:
@@ -115,17 +119,15 @@ class ScanTable:
             if dport not in entry.dports and len(entry.dports) < MAX_DPORTS:
                 entry.dports.append(dport)
         evicted = table.add(pair, entry) if new else table.touch(pair, entry)
-        if evicted is not None and evicted.detected:  # its scan ends now (spec A8)
-            self.ended.append(Ended(ts, kind, evicted))
-            self.next_due = ts
+        if evicted is not None:  # its scan, if any, ends now (spec A8)
+            self._end(ts, kind, evicted)
         if entry.detected:
             return SWALLOWED
         if entry.count >= kind.threshold:
             entry.detected = True
             ended = table.pin(pair)  # kept until its own expiry
             if ended is not None:
-                self.ended.append(Ended(ts, kind, ended))
-                self.next_due = ts
+                self._end(ts, kind, ended)
             return DETECTED
         return COUNTED
 
