@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 from ..messages import render
+from .trouble import Trouble
 
 REPEAT_FLUSH_SECONDS = 60.0
 
@@ -151,9 +152,8 @@ class LogFile(TextLog):
 
     def __init__(self, path: str, on_error: Callable[[str], None] | None = None):
         self.path = path
-        self.on_error = on_error or (lambda text: None)
+        self.trouble = Trouble(path, on_error, "log_unwritable", "log_writable")
         self.unwritten = b""  # what a failed write left
-        self.failing: str | None = None
         self.dropped = 0  # lines lost while writing failed, not said in the log yet
         self.created = False
         fd, self.created = self._open()
@@ -202,16 +202,15 @@ class LogFile(TextLog):
             self.dropped = 0
         done = self._write(self.unwritten)
         self.unwritten = self._bounded(self.unwritten[done:])
-        if not self.unwritten and self.failing is not None:
-            self.failing = None
-            self.on_error(render("log_writable", path=self.path))
+        if not self.unwritten:
+            self.trouble.works()
 
     def _lost_line(self) -> bytes:
         return self._text(self.last_time, render("lines_lost", n=self.dropped)).encode()
 
     def _write(self, data: bytes) -> int:
         """Write whole lines of ``data``; how many bytes went (all, unless
-        writing failed: reported through ``_failed``)."""
+        writing failed: reported through ``trouble``)."""
         fd = self.stream.fileno()
         written = 0
         while written < len(data):
@@ -220,7 +219,7 @@ class LogFile(TextLog):
                 if written + done < len(data):  # the disk filled up in the middle
                     done = self._whole_lines(fd, data[written:], done)
             except OSError as exc:
-                self._failed(exc)
+                self.trouble.failed(exc)
                 break
             written += done
         return written
@@ -236,12 +235,6 @@ class LogFile(TextLog):
         if not kept:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return kept
-
-    def _failed(self, exc: OSError) -> None:
-        text = exc.strerror or str(exc)
-        if self.failing != text:
-            self.failing = text
-            self.on_error(render("log_unwritable", path=self.path, error=text))
 
     def _bounded(self, data: bytes) -> bytes:
         if len(data) <= self.MAX_WAITING:

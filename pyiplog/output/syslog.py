@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 
 from ..messages import render
 from .logfile import stamp
+from .trouble import Trouble
 
 SOCKET = "/dev/log"
 RETRY_SECONDS = 1.0  # between two attempts to reach the socket
@@ -45,12 +46,11 @@ class SyslogLog:
     ):
         self.pri = _const(facility) | _const(priority)
         self.path = path
-        self.on_error = on_error or (lambda text: None)
+        self.trouble = Trouble(path, on_error, "syslog_unreachable", "syslog_works")
         self.clock = clock
         self.sock: socket.socket | None = None
         self.kept: deque[str] = deque()
         self.lost = 0  # lines dropped while waiting, not said yet
-        self.failing: str | None = None
         self.next_try = 0.0
         self._connect()
 
@@ -64,18 +64,12 @@ class SyslogLog:
                 sock.close()
                 if exc.errno == errno.EPROTOTYPE:  # a stream socket: try that
                     continue
-                self._failed(exc)
+                self.trouble.failed(exc)
                 return False
             sock.setblocking(False)  # a full syslog queue must not stall capture
             self.sock = sock
             return True
         return False
-
-    def _failed(self, exc: OSError) -> None:
-        text = exc.strerror or str(exc)
-        if self.failing != text:
-            self.failing = text
-            self.on_error(render("syslog_unreachable", path=self.path, error=text))
 
     def started(self, ts: float) -> None:
         self.write(ts, render("started"))
@@ -107,9 +101,7 @@ class SyslogLog:
             if not self._send(self.kept[0]):
                 return
             self.kept.popleft()
-        if self.failing is not None:
-            self.failing = None
-            self.on_error(render("syslog_works", path=self.path))
+        self.trouble.works()
 
     def _send(self, message: str) -> bool:
         now = time.time()
@@ -123,7 +115,7 @@ class SyslogLog:
         except BlockingIOError:  # the queue is full: the next flush
             return False
         except OSError as exc:  # the daemon went away: connect again later
-            self._failed(exc)
+            self.trouble.failed(exc)
             self.sock.close()
             self.sock = None
             return False
