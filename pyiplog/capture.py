@@ -67,8 +67,9 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
-def promisc_filter(networks: tuple[str, ...]) -> str:
-    """BPF text keeping packets addressed to the promisc networks (spec A3)."""
+def promisc_filter(networks: tuple[str, ...], side: str = "dst") -> str:
+    """BPF text keeping packets addressed to the promisc networks (spec A3);
+    ``side="src"``: sent from them."""
     terms = []
     for net in networks:
         try:
@@ -79,16 +80,27 @@ def promisc_filter(networks: tuple[str, ...]) -> str:
             text = str(spec).lstrip("!")
             if text == "*":
                 return ""
-            terms.append(f"dst net {text}" if "/" in text else f"dst host {text}")
+            terms.append(f"{side} net {text}" if "/" in text else f"{side} host {text}")
     return " or ".join(terms)
+
+
+def file_filter(networks: tuple[str, ...], classic: bool, verbose: bool) -> str:
+    """BPF text for ``iplog -r``: with promisc networks (``-a``), what goes
+    to them and, in the default counting, their answers (spec C3); then
+    ``useful_filter``."""
+    inbound = promisc_filter(networks)
+    if inbound and not classic:
+        inbound = f"({inbound}) or (({promisc_filter(networks, 'src')}) and ({ANSWERS}))"
+    return combine(inbound, useful_filter(classic, verbose))
 
 
 def useful_filter(classic: bool, verbose: bool) -> str:
     """BPF text dropping what can never produce a line or change any state.
 
-    That is an established TCP segment: ACK set, no SYN or RST, not a
-    fragment, nothing bogus about it (2.2.3's bogus bits in classic
-    counting; reserved bits or an urgent pointer without URG otherwise).
+    That is an established TCP segment: ACK set, no SYN or RST (nor FIN in
+    the default counting: a FIN+ACK may be a Maimon probe), not a fragment,
+    nothing bogus about it (2.2.3's bogus bits in classic counting; reserved
+    bits or an urgent pointer without URG otherwise).
     With verbose every packet's header checksum matters: nothing is dropped.
     Dropping these in libpcap, in C, spares the engine ~90% of a server's
     traffic.
@@ -97,10 +109,12 @@ def useful_filter(classic: bool, verbose: bool) -> str:
         return ""
     if classic:
         bogus = "tcp[13] & 0xc0 != 0"
+        kept = "0x06"
     else:
         bogus = "tcp[12] & 0x0f != 0 or (tcp[13] & 0x20 = 0 and tcp[18:2] != 0)"
+        kept = "0x07"
     return (
-        f"ip and (not tcp or ip[6:2] & 0xbfff != 0 or tcp[13] & 0x06 != 0"
+        f"ip and (not tcp or ip[6:2] & 0xbfff != 0 or tcp[13] & {kept} != 0"
         f" or tcp[13] & 0x10 = 0 or {bogus})"
     )
 
@@ -277,12 +291,18 @@ ANSWERS = (
 
 
 def live_filter(
-    protocols: list[str], addresses: list[bytes], promisc_bpf: str = "", answers: bool = False
+    protocols: list[str],
+    addresses: list[bytes],
+    promisc: tuple[str, ...] = (),
+    answers: bool = False,
+    others: bool = False,
 ) -> str:
-    """Kernel filter for an interface (spec A3): the enabled protocols,
-    addressed to the interface's own addresses or to the promisc networks;
-    with ``answers``, also what the host sends back (see ANSWERS)."""
-    proto = " or ".join(protocols)
+    """Kernel filter for an interface (spec A3): the enabled protocols (with
+    ``others``, every protocol but TCP, UDP and ICMP too), addressed to the
+    interface's own addresses or to the promisc networks; with ``answers``,
+    also what those send back (see ANSWERS)."""
+    proto = " or ".join(protocols + (["not (tcp or udp or icmp)"] if others else []))
+    promisc_bpf = promisc_filter(promisc)
     if promisc_bpf:
         inbound = f"({promisc_bpf})"
     elif addresses:
@@ -290,9 +310,12 @@ def live_filter(
     else:
         inbound = "ip[0] = 0"  # no address (yet): nothing is addressed to us
     text = f"ip and ({proto}) and {inbound}"
-    if answers and addresses and not promisc_bpf:
-        ours = " or ".join(f"src host {_dotted(a)}" for a in addresses)
-        text = f"({text}) or (ip and ({ours}) and ({ANSWERS}))"
+    if answers:
+        ours = [f"src host {_dotted(a)}" for a in addresses]
+        if promisc:
+            ours.append(promisc_filter(promisc, "src"))
+        if ours and all(ours):  # "-a *": every packet is already in
+            text = f"({text}) or (ip and ({' or '.join(ours)}) and ({ANSWERS}))"
     return text
 
 

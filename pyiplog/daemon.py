@@ -29,7 +29,6 @@ from .capture import (
     LiveSource,
     combine,
     live_filter,
-    promisc_filter,
     useful_filter,
 )
 from .config.parser import Config
@@ -121,8 +120,9 @@ class Daemon:
             live_filter(
                 protos,
                 self.addresses.get(name, []),
-                promisc_filter(self.opts.promisc),
-                answers=not self.opts.classic_detection,
+                self.opts.promisc,
+                answers=not o.classic_detection,
+                others=o.proto_scan and not o.classic_detection,
             ),
             useful_filter(self.opts.classic_detection, self.opts.verbose),
         )

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from . import detect
+from .config.parser import promisc_network
 from .config.rules import Filters
 from .constants import DLT_RAW
 from .decode import (
@@ -67,8 +68,11 @@ class Engine:
         fragment state are kept; the detectors are built anew."""
         self.namer = namer
         self.names = names = Names(opts, namer, self.guard)
+        self.ours.set_networks([s for net in opts.promisc for s in promisc_network(net)])
         self.lines.configure(opts.log_dest, opts.json)
         self.scans.configure(Detection(opts.tuning, opts.classic_detection), names, self.lines)
+        self.scans.horizontal = opts.horizontal_scan and not opts.classic_detection
+        self.scans.decoys = opts.decoy_scan and not opts.classic_detection
         ctx = Context(
             names,
             self.lines,
@@ -85,7 +89,7 @@ class Engine:
 
     def set_ours(self, addresses: Iterable[bytes]) -> None:
         """The monitored host's addresses (live); see ``detect.context.Ours``."""
-        self.ours.addresses = frozenset(addresses)
+        self.ours.set_addresses(frozenset(addresses))
 
     # --- input ------------------------------------------------------------------
 
@@ -96,10 +100,10 @@ class Engine:
         protocol's detector; a ``Frame`` takes ``_general``.
         """
         handlers = self.handlers
-        table, probes = self.scans.table, self.scans.probes
+        table, probes, sweeps = self.scans.table, self.scans.probes, self.scans.sweeps
         for record in records:
             ts = record[0]
-            if ts >= table.next_due or ts >= probes.next_due:
+            if ts >= table.next_due or ts >= probes.next_due or ts >= sweeps.next_due:
                 self.scans.expire(ts)
             try:
                 if type(record) is Datagram:

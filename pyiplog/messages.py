@@ -99,6 +99,36 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{name} mode expired for {S} - received a total of {count} packets ({bytes} bytes).",
         "{name} mode to {D} expired for {S} - received a total of {count} packets ({bytes} bytes).",
     ),
+    # C9: the scans and floods 2.2.3 never named (default counting).  The
+    # ACK and Maimon scans start with "scan_detected"; the protocol scan
+    # ends with "scan_expired".
+    "decoy_detected": (
+        "{name} with decoys detected{dports} from {nsources} sources: {sources}",
+        "{name} with decoys detected to {D}{dports} from {nsources} sources: {sources}",
+    ),
+    "reset_expired": (
+        "{name} mode expired for {S} - {count} probes answered with a reset.",
+        "{name} mode to {D} expired for {S} - {count} probes answered with a reset.",
+    ),
+    "proto_scan_detected": (
+        "{name} detected [protocols {protocols}] from {S}",
+        "{name} detected to {D} [protocols {protocols}] from {S}",
+    ),
+    "sweep_detected": ("{name} detected{ports} from {S}", "{name} detected to {H}{ports} from {S}"),
+    "sweep_expired": (
+        "{name} mode expired for {S} - probed a total of {hosts} hosts ({count} packets).",
+        "{name} mode expired for {S} - probed a total of {hosts} hosts ({count} packets).",
+    ),
+    "flood_detected": (
+        "{name} detected to {T} [port {port}] from {sources} sources ({rate} packets/s)",
+        "{name} detected to {T} [port {port}] from {sources} sources ({rate} packets/s)",
+    ),
+    "flood_expired": (
+        "{name} to {T} [port {port}] expired - received a total of {count} packets"
+        " ({bytes} bytes) from {sources} sources.",
+        "{name} to {T} [port {port}] expired - received a total of {count} packets"
+        " ({bytes} bytes) from {sources} sources.",
+    ),
     # A9: the log itself.
     "started": ("iplog started.", "iplog started."),
     "repeated": ("last message repeated {n} times", "last message repeated {n} times"),
@@ -145,6 +175,14 @@ SCAN_NAMES: dict[str, str] = {
     "udp_scan": "UDP: scan/flood",
     "smurf": "ICMP/UDP: smurf attack",
     "ping_flood": "ICMP: ping flood",
+    # C9 (default counting only).
+    "ack_scan": "TCP: ACK scan",
+    "maimon_scan": "TCP: Maimon scan",
+    "proto_scan": "IP: protocol scan",
+    "horizontal_tcp": "TCP: horizontal scan",
+    "horizontal_udp": "UDP: horizontal scan",
+    "ping_sweep": "ICMP: ping sweep",
+    "distributed_flood": "TCP: distributed SYN flood",
 }
 
 # A7: destination unreachable texts by code (B4: the real code's text).
@@ -243,6 +281,13 @@ RAW_FIELDS: dict[str, tuple[str, ...]] = {
     "icmp_echo_reply": ("ip",),
     "scan_detected": (*_ADDRESSES, "scan", "dport_list", "sport_list"),
     "scan_expired": (*_ADDRESSES, "scan"),
+    "reset_expired": (*_ADDRESSES, "scan"),
+    "decoy_detected": (*_ADDRESSES, "scan", "dport_list", "source_list", "source_count"),
+    "proto_scan_detected": (*_ADDRESSES, "scan", "protocol_list"),
+    "sweep_detected": (*_ADDRESSES, "scan", "port", "host_list"),
+    "sweep_expired": (*_ADDRESSES, "scan", "port", "host_count"),
+    "flood_detected": (*_ADDRESSES, "scan", "source_count"),
+    "flood_expired": (*_ADDRESSES, "scan", "source_count"),
 }
 ICMP_RAW = (*_ADDRESSES, "itype", "code")  # every other ICMP line
 
@@ -325,11 +370,20 @@ JSON_EVENTS: dict[str, tuple[str, str | None]] = {
     "udp_dgram": ("dgram", "udp"),
     "scan_detected": ("scan_start", None),
     "scan_expired": ("scan_end", None),
+    "reset_expired": ("scan_end", None),
+    "decoy_detected": ("scan_start", None),
+    "proto_scan_detected": ("scan_start", None),
+    "sweep_detected": ("scan_start", None),
+    "sweep_expired": ("scan_end", None),
+    "flood_detected": ("scan_start", None),
+    "flood_expired": ("scan_end", None),
     "started": ("daemon", None),
     "repeated": ("repeat", None),
     **{kind: ("icmp", "icmp") for kind in MESSAGES if kind.startswith("icmp_")},
 }
-FLOOD_KINDS = frozenset({"smurf", "ping_flood"})  # scan_start/end are flood_start/end
+FLOOD_KINDS = frozenset(
+    {"smurf", "ping_flood", "distributed_flood"}
+)  # scan_start/end are flood_start/end
 SCAN_PROTOCOLS = {
     "portscan": "tcp",
     "null_scan": "tcp",
@@ -339,6 +393,13 @@ SCAN_PROTOCOLS = {
     "udp_scan": "udp",
     "ping_flood": "icmp",
     "smurf": "icmp",
+    "ack_scan": "tcp",
+    "maimon_scan": "tcp",
+    "proto_scan": "ip",
+    "horizontal_tcp": "tcp",
+    "horizontal_udp": "udp",
+    "ping_sweep": "icmp",
+    "distributed_flood": "tcp",
 }
 
 
@@ -378,6 +439,13 @@ _SAME = (
     ("bytes", "bytes"),
     ("dport_list", "dports"),
     ("sport_list", "sports"),
+    ("port", "dport"),
+    ("host_list", "hosts"),
+    ("host_count", "host_count"),
+    ("protocol_list", "protocols"),
+    ("source_count", "sources"),
+    ("source_list", "decoy_sources"),
+    ("rate", "rate"),
 )
 
 

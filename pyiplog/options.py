@@ -86,6 +86,13 @@ class Options:
     xmas_scan: bool = True
     null_scan: bool = True
     ignore_dns: bool = False
+    # Scans 2.2.3 never named (spec C9): default counting only.
+    ack_scan: bool = True
+    proto_scan: bool = True
+    horizontal_scan: bool = True
+    ping_sweep: bool = True
+    distributed_flood: bool = True
+    decoy_scan: bool = True
     # Process.
     no_fork: bool = restart(False)
     stdout: bool = restart(False)
@@ -117,7 +124,8 @@ class Options:
 RESTART_FIELDS = tuple(f.name for f in dataclasses.fields(Options) if f.metadata.get("restart"))
 
 
-# `set <keyword>` targets (spec A2) -> Options field.  pyiplog adds two.
+# `set <keyword>` targets (spec A2) -> Options field.  pyiplog adds the rest
+# from classic_detection on.
 _SET_NAMES = (
     "tcp",
     "udp",
@@ -150,6 +158,12 @@ _SET_NAMES = (
     "disable_resolver",
     "classic_detection",
     "json",
+    "ack_scan",
+    "proto_scan",
+    "horizontal_scan",
+    "ping_sweep",
+    "distributed_flood",
+    "decoy_scan",
 )
 SET_KEYWORDS: dict[str, str] = {name: name for name in _SET_NAMES}
 
@@ -180,9 +194,16 @@ def normalise(opts: Options) -> tuple[Options, list[str]]:
     if not (o.icmp or o.udp):
         changes["smurf"] = False
     if not o.tcp:
-        changes.update(portscan=False, null_scan=False, fin_scan=False, xmas_scan=False)
+        changes.update(
+            portscan=False,
+            null_scan=False,
+            fin_scan=False,
+            xmas_scan=False,
+            ack_scan=False,
+            distributed_flood=False,
+        )
     if not o.icmp:
-        changes["ping_flood"] = False
+        changes.update(ping_flood=False, ping_sweep=False)
     if not o.udp:
         changes.update(udp_scan=False, ignore_dns=False)
     warnings = []

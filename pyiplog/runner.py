@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from . import logs
-from .capture import CaptureError, FileSource, combine, promisc_filter, useful_filter
+from .capture import CaptureError, FileSource, file_filter
 from .config.parser import Config
 from .decode import LINK_TYPES
 from .loader import Loaded
@@ -31,10 +31,7 @@ OFFLINE_NAME_WAIT = 2.0  # -r: how long a reverse lookup may take before the add
 def run_file(opts: Options, config: Config | None, lookup: HostLookup | None = None) -> int:
     try:
         source = FileSource(
-            opts.read_file,
-            combine(
-                promisc_filter(opts.promisc), useful_filter(opts.classic_detection, opts.verbose)
-            ),
+            opts.read_file, file_filter(opts.promisc, opts.classic_detection, opts.verbose)
         )
     except CaptureError as exc:
         raise FatalError(str(exc)) from None

@@ -61,7 +61,12 @@ def iplog_r(tmp_path, capsys):
 # tests/test_messages.py fails otherwise (fail2ban's testFiltersPresent idea).
 
 RENDERED: set[tuple[str, bool]] = set()
-GOLDEN_MODULES = ("test_golden_tcp_udp", "test_golden_icmp_ip", "test_golden_run")
+GOLDEN_MODULES = (
+    "test_golden_tcp_udp",
+    "test_golden_icmp_ip",
+    "test_golden_run",
+    "test_golden_sweeps",
+)
 
 
 def _recording(kind, dest, form):

@@ -14,6 +14,7 @@ from ..decode import Datagram
 from ..options import Options
 from .context import Context, SynFloodGuard
 from .icmp import ClassicIcmp, DefaultIcmp, IcmpDetector
+from .other import OtherProtocols
 from .tcp import ClassicTcp, DefaultTcp, TcpDetector
 from .udp import ClassicUdp, DefaultUdp, UdpDetector
 
@@ -46,6 +47,11 @@ def build(
         )
     if opts.icmp:
         detectors[IPPROTO_ICMP] = (ClassicIcmp if classic else DefaultIcmp)(ctx, opts)
+    if opts.proto_scan and not classic:
+        other = OtherProtocols(ctx)
+        for proto in range(256):
+            if proto not in (IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP):
+                detectors[proto] = other
     return detectors
 
 

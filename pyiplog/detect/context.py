@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from socket import inet_ntoa
 from typing import TYPE_CHECKING
 
-from ..config.rules import Filters
+from ..config.rules import AddrSpec, Filters
 from ..messages import FORMS, json_forms
 from ..options import Options
 from ..resolve import Namer, address_text
@@ -131,18 +131,42 @@ class Lines:
 
 
 class Ours:
-    """The monitored side's addresses (live: the host's, updated as they
-    change).  Empty means every address counts as ours (``iplog -r``)."""
+    """The monitored side (spec C3): the host's own addresses (live, updated
+    as they change) and the promisc networks (``-a``, live and ``iplog -r``).
+    Knowing neither (``iplog -r`` without ``-a``), every address counts as
+    ours: nothing is outgoing, and a host's own outbound probes in a capture
+    are analysed as if they came in."""
 
-    __slots__ = ("addresses",)
+    __slots__ = ("addresses", "known", "networks")
 
     def __init__(self, addresses: frozenset[bytes] = frozenset()):
         self.addresses = addresses
+        self.networks: tuple[AddrSpec, ...] = ()
+        self.known = bool(addresses)
+
+    def set_addresses(self, addresses: frozenset[bytes]) -> None:
+        self.addresses = addresses
+        self.known = bool(addresses or self.networks)
+
+    def set_networks(self, specs: list[AddrSpec]) -> None:
+        """The promisc networks (``config.parser.promisc_network``)."""
+        if any(spec.any for spec in specs):  # "-a *": every address is ours
+            specs = []
+        self.networks = tuple(specs)
+        self.known = bool(self.addresses or self.networks)
+
+    def has(self, addr: bytes) -> bool:
+        """Whether ``addr`` is ours (always, when nothing is known)."""
+        if not self.known or addr in self.addresses:
+            return True
+        if self.networks:
+            number, version = int.from_bytes(addr, "big"), 4 if len(addr) == 4 else 6
+            return any(spec.matches(number, version) for spec in self.networks)
+        return False
 
     def outgoing(self, src: bytes, dst: bytes) -> bool:
         """Sent by the monitored side to another: state, never a line."""
-        local = self.addresses
-        return bool(local) and src in local and dst not in local
+        return self.known and self.has(src) and not self.has(dst)
 
 
 @dataclass(slots=True, eq=False)

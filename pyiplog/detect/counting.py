@@ -16,10 +16,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..messages import SCAN_PROTOCOLS, port_list
+from ..messages import SCAN_NAMES, SCAN_PROTOCOLS, port_list
+from ..resolve import address_text
 from .flows import FlowTable
 from .probes import ProbeTable
 from .scans import COUNTED, DETECTED, MAX_DPORTS, MAX_SPORTS, ScanTable
+from .sweeps import COUNTED as FLOOD_COUNTED
+from .sweeps import DETECTED as FLOOD_DETECTED
+from .sweeps import MAX_SHOWN, Group, Sweep, SweepTable
 from .tuning import Detection
 
 if TYPE_CHECKING:
@@ -28,7 +32,7 @@ if TYPE_CHECKING:
 
 # Which protocol's resolve flag names the hosts of a scan kind (smurf: none:
 # its source is a /24, never looked up).
-SCAN_PROTO: dict[str, str | None] = {**SCAN_PROTOCOLS, "smurf": None}
+SCAN_PROTO: dict[str, str | None] = {**SCAN_PROTOCOLS, "smurf": None, "proto_scan": "ip"}
 
 
 def smurf_source(src: bytes) -> bytes:
@@ -44,6 +48,10 @@ class Scans:
             detection.kinds, detection.modern, detection.reply_wait, report=self._write_detections
         )
         self.flows = FlowTable()
+        self.sweeps = SweepTable()
+        self.horizontal = False  # horizontal scans are counted (set by the engine)
+        self.decoys = False  # lockstep scans are grouped (set by the engine)
+        self.probes.on_failed = self._probe_failed
         self.names: Names | None = None
         self.lines: Lines | None = None
 
@@ -53,6 +61,7 @@ class Scans:
         self.probes.kinds = detection.kinds
         self.probes.tuning = detection.modern
         self.probes.reply_wait = detection.reply_wait
+        self.sweeps.tuning = detection.sweeps
         self.names = names
         self.lines = lines
 
@@ -88,13 +97,175 @@ class Scans:
         for key in keys:
             self.probes.answered(key, ts, src, dst, port, refused)
 
+    # --- the scans 2.2.3 never named (sweeps.py) ----------------------------------------
+
+    def sweep(
+        self,
+        kind: str,
+        ts: float,
+        key,
+        item,
+        src: bytes | None = None,
+        dst: bytes | None = None,
+        port: int | None = None,
+        nbytes: int = 0,
+        sport: int | None = None,
+        counted: bool = True,
+    ) -> None:
+        """A probe (or our answer to one) of a sweep kind; see ``SweepTable.note``."""
+        entry = self.sweeps.note(kind, ts, key, item, src, dst, port, nbytes, sport, counted)
+        if entry is not None:
+            self._sweep_detected(ts, entry)
+
+    def _probe_failed(self, ts: float, key: str, src: bytes, dst: bytes, port: int) -> None:
+        """A failed probe is also a step of a horizontal scan of its port."""
+        if self.horizontal:
+            kind = "horizontal_udp" if key == "udp_scan" else "horizontal_tcp"
+            self.sweep(kind, ts, (src, port), dst, src=src, port=port)
+
+    def distributed_flood(self, ts: float, dst: bytes, port: int, src: bytes, nbytes: int) -> bool:
+        """A SYN to our ``dst``:``port``; True when a flood folds its line."""
+        status = self.sweeps.flood(ts, dst, port, src, nbytes)
+        if status == FLOOD_COUNTED:
+            return False
+        if status == FLOOD_DETECTED:
+            self._sweep_detected(ts, self.sweeps.tables["distributed_flood"].get((dst, port)))
+        return True
+
+    def _sweep_detected(self, when: float, entry: Sweep) -> None:
+        kind = entry.kind
+        names, emit = self.names, self.lines.emit
+        proto = SCAN_PROTO[kind]
+        name = SCAN_NAMES[kind]
+        shown = entry.shown
+        more = len(entry.items) > MAX_SHOWN
+        common = {"src": entry.src, "dst": entry.dst, "scan": kind}
+        if kind in ("ack_scan", "maimon_scan"):
+            emit(
+                when,
+                "scan_detected",
+                name=name,
+                S=names.host(entry.src, proto),
+                D=names.dst(entry.dst, proto),
+                dports=port_list(shown, more),
+                sports=port_list(entry.sports, len(entry.sports) >= MAX_SPORTS),
+                dport_list=tuple(shown),
+                sport_list=tuple(entry.sports),
+                **common,
+            )
+        elif kind == "proto_scan":
+            emit(
+                when,
+                "proto_scan_detected",
+                name=name,
+                S=names.host(entry.src, proto),
+                D=names.dst(entry.dst, proto),
+                protocols=",".join(map(str, shown)) + (",..." if more else ""),
+                protocol_list=tuple(shown),
+                **common,
+            )
+        elif kind == "distributed_flood":
+            emit(
+                when,
+                "flood_detected",
+                name=name,
+                T=names.host(entry.dst, proto),
+                port=entry.port,
+                sources=entry.distinct,
+                rate=entry.rate,
+                source_count=len(entry.items),
+                **common,
+            )
+        else:  # a horizontal scan or ping sweep: our hosts are the items
+            # Addresses, never names: the list stays one word (fail2ban's "to D").
+            hosts = ",".join(map(address_text, shown)) + (",..." if more else "")
+            emit(
+                when,
+                "sweep_detected",
+                name=name,
+                S=names.host(entry.src, proto),
+                H=hosts,
+                ports="" if entry.port is None else f" [port {entry.port}]",
+                port=entry.port,
+                host_list=tuple(map(address_text, shown)),
+                **common,
+            )
+
+    def _sweep_ended(self, when: float, entry: Sweep) -> None:
+        kind = entry.kind
+        names, emit = self.names, self.lines.emit
+        proto = SCAN_PROTO[kind]
+        name = SCAN_NAMES[kind]
+        common = {"src": entry.src, "dst": entry.dst, "scan": kind, "count": entry.count}
+        if kind in ("ack_scan", "maimon_scan"):
+            emit(
+                when,
+                "reset_expired",
+                name=name,
+                S=names.host(entry.src, proto),
+                D=names.dst(entry.dst, proto),
+                **common,
+            )
+        elif kind == "proto_scan":
+            emit(
+                when,
+                "scan_expired",
+                name=name,
+                S=names.host(entry.src, proto),
+                D=names.dst(entry.dst, proto),
+                bytes=entry.bytes,
+                **common,
+            )
+        elif kind == "distributed_flood":
+            emit(
+                when,
+                "flood_expired",
+                name=name,
+                T=names.host(entry.dst, proto),
+                port=entry.port,
+                sources=entry.distinct,
+                source_count=len(entry.items),
+                bytes=entry.bytes,
+                **common,
+            )
+        else:
+            emit(
+                when,
+                "sweep_expired",
+                name=name,
+                S=names.host(entry.src, proto),
+                hosts=entry.distinct,
+                port=entry.port,
+                host_count=len(entry.items),
+                **common,
+            )
+
     # --- lines ------------------------------------------------------------------------
 
     def _write_detections(self, found) -> None:
         for when, key, entry in found:
             self._detected(when, key, entry)
 
+    def _decoys_detected(self, when: float, group: Group) -> None:
+        ports = group.ports[:MAX_DPORTS]
+        self.lines.emit(
+            when,
+            "decoy_detected",
+            name=self.table.kinds[group.key].name,
+            D=self.names.dst(group.dst, SCAN_PROTO[group.key]),
+            dports=port_list(ports, len(ports) >= MAX_DPORTS),
+            nsources=len(group.sources),
+            source_count=len(group.sources),
+            sources=",".join(map(address_text, group.sources)),
+            dst=group.dst,
+            scan=group.key,
+            dport_list=tuple(ports),
+            source_list=tuple(map(address_text, group.sources)),
+        )
+
     def _detected(self, when: float, key: str, entry: Entry) -> None:
+        if self.decoys and self.sweeps.group(when, key, entry.src, entry.dst, entry.dports):
+            return  # a decoy (or the real source) of a scan detected just before
         proto = SCAN_PROTO[key]
         names = self.names
         self.lines.emit(
@@ -114,17 +285,20 @@ class Scans:
 
     def expire(self, ts: float) -> None:
         """Write what ended by ``ts`` (and the probes found unanswered), in time order."""
-        if ts < self.table.next_due and ts < self.probes.next_due:
+        if ts < self.table.next_due and ts < self.probes.next_due and ts < self.sweeps.next_due:
             return
         ended = self.table.expire(ts) + self.probes.expire(ts)
         found = self.probes.take_detections()
-        if not ended and not found:
-            return
+        swept = self.sweeps.expire(ts)  # may grow while probes fail above
         events = [(e.when, 1, e) for e in ended] + [(w, 0, (k, en)) for w, k, en in found]
+        events += [(when, 2, entry) for when, entry in swept]
         events.sort(key=lambda ev: (ev[0], ev[1]))
         names = self.names
         for when, is_end, item in events:
-            if is_end:
+            self._close_groups(when)  # a detection below may still join a group
+            if is_end == 2:
+                self._sweep_ended(when, item)
+            elif is_end:
                 proto = SCAN_PROTO.get(item.kind.key)
                 self.lines.emit(
                     item.when,
@@ -140,6 +314,13 @@ class Scans:
                 )
             else:
                 self._detected(when, *item)
+        self._close_groups(ts)
+
+    def _close_groups(self, ts: float) -> None:
+        if ts >= self.sweeps.decoys.next_due:
+            for group in self.sweeps.close_groups(ts):
+                if len(group.sources) > 1:
+                    self._decoys_detected(min(group.closes, ts), group)
 
     def __len__(self) -> int:
-        return len(self.table) + len(self.probes)
+        return len(self.table) + len(self.probes) + len(self.sweeps)

@@ -21,6 +21,7 @@ from .counting import smurf_source
 
 ECHO_REPLY, UNREACH, REDIRECT, ECHO, ROUTER_ADVERT = 0, 3, 5, 8, 9
 TIME_EXCEEDED, PARAM_PROBLEM, TSTAMP_REPLY, MASK_REPLY = 11, 12, 14, 18
+PROTO_UNREACH = 2  # destination unreachable's code
 MAX_ROUTERS = 12
 
 _u16 = struct.Struct("!H")
@@ -67,11 +68,16 @@ class ClassicIcmp(IcmpDetector):
 
 
 class DefaultIcmp(IcmpDetector):
-    """The default counting (spec C3)."""
+    """The default counting (spec C3), and ping sweeps (C9)."""
+
+    def __init__(self, ctx: Context, opts: Options):
+        super().__init__(ctx, opts)
+        self.ping_sweep = opts.ping_sweep
+        self.proto_scan = opts.proto_scan
 
     def count(self, ts: float, ip: Datagram, itype: int, msg: bytes) -> bool:
-        if itype == UNREACH and len(msg) >= 8 + 20 + 4:
-            self._refusal(ts, msg[8:])
+        if itype == UNREACH and len(msg) >= 8 + 20:
+            self._refusal(ts, ip, msg[1], msg[8:])
         reply = False
         if itype in (ECHO, ECHO_REPLY) and len(msg) >= 6:
             ident = _u16.unpack_from(msg, 4)[0]
@@ -80,21 +86,33 @@ class DefaultIcmp(IcmpDetector):
                 reply = note(ts, IPPROTO_ICMP, ip.src, ident, ip.dst, 0)
             else:
                 reply = note(ts, IPPROTO_ICMP, ip.src, 0, ip.dst, ident)
-        if self.ours.addresses and self.ours.outgoing(ip.src, ip.dst):
+        if self.ours.known and self.ours.outgoing(ip.src, ip.dst):
             return True
         probe = self.scans.probes.packet
         if itype == ECHO_REPLY and self.smurf and not reply:
             return probe("smurf", ts, smurf_source(ip.src), ip.dst, ip.data_len, None, None, False)
+        if itype == ECHO and self.ping_sweep and not reply:
+            self.scans.sweep(
+                "ping_sweep", ts, ip.src, ip.dst, src=ip.src, nbytes=ip.data_len, counted=True
+            )
         if itype == ECHO and self.ping_flood:
             return probe("ping_flood", ts, ip.src, ip.dst, ip.data_len, None, None, False)
         return False
 
-    def _refusal(self, ts: float, quoted: bytes) -> None:
-        """An unreachable quoting a probe: the probe to that port was refused."""
+    def _refusal(self, ts: float, ip: Datagram, code: int, quoted: bytes) -> None:
+        """An unreachable quoting a probe: the probe to that port was refused
+        (a protocol unreachable from us: a step of a protocol scan)."""
         hlen = max((quoted[0] & 0x0F) * 4, 20)
+        proto, src, dst = quoted[9], quoted[12:16], quoted[16:20]
+        if (
+            code == PROTO_UNREACH
+            and self.proto_scan
+            and proto not in (IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP)
+            and self.ours.has(ip.src)
+        ):
+            self.scans.sweep("proto_scan", ts, (src, dst), proto, src=src, dst=dst, counted=False)
         if len(quoted) < hlen + 4:
             return
-        proto, src, dst = quoted[9], quoted[12:16], quoted[16:20]
         dport = _u16.unpack_from(quoted, hlen + 2)[0]
         if proto == IPPROTO_UDP:
             self.scans.answered(("udp_scan",), ts, src, dst, dport, refused=True)

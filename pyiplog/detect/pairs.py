@@ -37,13 +37,15 @@ class Sightings:
     stamp wraps (every 255 generations) the table starts empty again.
     """
 
-    __slots__ = ("generation", "left", "mask", "stamps")
+    __slots__ = ("generation", "left", "mask", "size", "stamps")
 
     def __init__(self, bits: int = SKETCH_BITS):
         self.stamps = bytearray(1 << bits)
         self.mask = (1 << bits) - 1
         self.generation = 1
-        self.left = GENERATION
+        # GENERATION for the full size; a smaller sketch, a generation as
+        # small in proportion (the same 1 in 16).
+        self.size = self.left = GENERATION >> (SKETCH_BITS - bits)
 
     def seen(self, key) -> bool:
         """Note ``key``; whether it was noted lately (never a false no)."""
@@ -53,7 +55,7 @@ class Sightings:
         stamps[i] = now = self.generation
         self.left -= 1
         if not self.left:
-            self.left = GENERATION
+            self.left = self.size
             if now == 255:
                 self.stamps = bytearray(len(stamps))
                 self.generation = 1
@@ -69,10 +71,19 @@ class PairTable:
     C6), at most ``max_entries * PINNED_SHARE`` of them (then the least
     recently active ends early, with its expired line)."""
 
-    __slots__ = ("max_entries", "next_due", "pinned", "probation", "protected", "sightings")
+    __slots__ = (
+        "max_entries",
+        "next_due",
+        "pinned",
+        "probation",
+        "protected",
+        "sightings",
+        "sketch_bits",
+    )
 
-    def __init__(self, max_entries: int):
+    def __init__(self, max_entries: int, sketch_bits: int = SKETCH_BITS):
         self.max_entries = max_entries
+        self.sketch_bits = sketch_bits
         self.probation: OrderedDict = OrderedDict()
         self.protected: OrderedDict = OrderedDict()
         self.pinned: OrderedDict = OrderedDict()
@@ -128,7 +139,7 @@ class PairTable:
         if len(self.probation) + len(self.protected) < self.max_entries:
             return True
         if self.sightings is None:
-            self.sightings = Sightings()
+            self.sightings = Sightings(self.sketch_bits)
         return self.sightings.seen(pair)
 
     def add(self, pair, entry):

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from .pairs import PairTable
 from .scans import MAX_DPORTS, MAX_SPORTS, Ended, ScanKind
 from .scans import Entry as ScanEntry
+from .sweeps import Window
 
 MAX_ENTRIES = 8192  # pairs per kind (see pairs.py for who goes first)
 MAX_PENDING = 256  # unanswered probes remembered per pair
@@ -39,6 +40,10 @@ class Tuning:
     flood_packets: int  # packets within flood_window that make a flood (0: none)
     flood_window: float
     flood_served: bool = False  # served traffic counts toward the flood (SYN floods)
+    # A one-way stream (the pair's first source and destination port, every
+    # packet alike: iperf3, RTP, a syslog relay) is a flood only at this many
+    # packets within flood_window (0: a stream counts as any other packet).
+    stream_packets: int = 0
     hold: float = field(init=False)  # how long a silent pair is kept: the longer window
 
     def __post_init__(self):
@@ -46,7 +51,7 @@ class Tuning:
 
 
 class Entry(ScanEntry):
-    __slots__ = ("cur", "failed", "pending", "prev", "served", "win_start")
+    __slots__ = ("cur", "failed", "pending", "prev", "served", "stream", "win_start")
 
     def __init__(self, src: bytes, dst: bytes, ts: float):
         super().__init__(src, dst)
@@ -57,6 +62,8 @@ class Entry(ScanEntry):
         self.win_start = ts  # sliding window: this window's count, the previous one's
         self.cur = 0
         self.prev = 0
+        # A stream's ports and rate: (sport, dport, Window) when the kind has one.
+        self.stream: tuple[int, int, Window] | None = None
 
 
 class ProbeTable:
@@ -82,6 +89,8 @@ class ProbeTable:
         self.ended: list[Ended] = []
         self.detections: list[tuple[float, str, Entry]] = []
         self.next_due = float("inf")
+        # Told of every probe that failed: (ts, key, src, dst, port).
+        self.on_failed: Callable[[float, str, bytes, bytes, int], None] | None = None
 
     def _end(self, when: float, key: str, entry: Entry) -> None:
         if entry.detected:
@@ -134,7 +143,10 @@ class ProbeTable:
                 entry.pending = {dport: ts}
                 self._wait(ts, key, pair, dport)
             swallowed = False
-            if flood and tune.flood_packets:
+            if tune.stream_packets and sport is not None:
+                entry.stream = (sport, dport, Window(ts))
+                entry.stream[2].cur = 1
+            elif flood and tune.flood_packets:
                 entry.cur = 1
                 if tune.flood_packets <= 1:
                     self._detect(ts, key, entry)
@@ -172,7 +184,13 @@ class ProbeTable:
                 self._wait(ts, key, pair, dport)
                 if self.detections:  # a flood of probes: the oldest ones failed
                     self._report()
-        if flood and tune.flood_packets and (tune.flood_served or not served):
+        stream = entry.stream
+        if stream is not None and stream[0] == sport and stream[1] == dport:
+            if flood and stream[2].add(ts, tune.flood_window) >= tune.stream_packets:
+                self._detect(ts, key, entry)
+                self._report()
+                return True
+        elif flood and tune.flood_packets and (tune.flood_served or not served):
             # The packets of the last ``window`` seconds, estimated from this
             # window's count and the previous one's (a sliding window).
             window = tune.flood_window
@@ -242,6 +260,8 @@ class ProbeTable:
             self._failed(when, key, entry, port)
 
     def _failed(self, ts: float, key: str, entry: Entry, port: int) -> None:
+        if self.on_failed is not None:
+            self.on_failed(ts, key, entry.src, entry.dst, port)
         if entry.failed is None:
             entry.failed = set()
         entry.failed.add(port)

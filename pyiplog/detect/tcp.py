@@ -10,6 +10,7 @@ steps they override.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from functools import partial
 
 from ..constants import IP_DF, TH_ACK, TH_CWR, TH_ECE, TH_FIN, TH_PUSH, TH_RST, TH_SYN, TH_URG
@@ -21,6 +22,8 @@ from .context import Context, DetectorBase, Ours, SynFloodGuard
 BOGUS_BITS = TH_ECE | TH_CWR  # 2.2.3: the two top flag bits are always bogus
 RESERVED = 0x0F  # the low half of byte 12: reserved (and the old NS/AE bit)
 SYN_KINDS = ("syn_scan", "portscan")
+PROBE_BITS = TH_FIN | TH_SYN | TH_RST | TH_ACK
+MAX_ACKED = 4096  # SYN-ACK and FIN+ACK segments remembered for the bare RSTs
 
 # Flag sets (top bits cleared) that count toward the Xmas scan.
 XMAS = frozenset(
@@ -75,6 +78,9 @@ class TcpDetector(DetectorBase):
     segments are state only (``ours``), the bogus tables and ``count_syn``."""
 
     answer_flags = 0  # flags that make a segment an answer to a probe
+    # A SYN to our (dst, dport) toward a distributed flood: (ts, dst, dport,
+    # src, nbytes) -> True when the flood folds its line; None: not counted.
+    fold_flood: Callable[[float, bytes, int, bytes, int], bool] | None = None
 
     def __init__(
         self, ctx: Context, opts: Options, guard: SynFloodGuard, previous: TcpDetector | None = None
@@ -98,7 +104,7 @@ class TcpDetector(DetectorBase):
 
     # --- what the countings decide ------------------------------------------------
 
-    def answered(self, ts: float, ip: Datagram, sport: int, flags: int) -> None:
+    def answered(self, ts: float, ip: Datagram, sport: int, dport: int, flags: int) -> None:
         """A segment with one of ``answer_flags``: it may answer a probe."""
 
     def bogus_flags(self, flags: int) -> bool:
@@ -136,8 +142,8 @@ class TcpDetector(DetectorBase):
         if self.fool is not None and PROBE_FLAGS[flags]:
             self.fool(ip, seg)  # spec A5 step 2
         if flags & self.answer_flags:
-            self.answered(ts, ip, sport, flags)
-        if self.ours.addresses and self.ours.outgoing(ip.src, ip.dst):
+            self.answered(ts, ip, sport, dport, flags)
+        if self.ours.known and self.ours.outgoing(ip.src, ip.dst):
             return  # the monitored side's own segment: state only
         low = flags & 0x3F
         if low != TH_SYN:  # the common case is none of the stealth kinds
@@ -163,6 +169,8 @@ class TcpDetector(DetectorBase):
                 )
             return
         if low & (TH_SYN | TH_ACK) != TH_SYN:
+            return
+        if self.fold_flood is not None and self.fold_flood(ts, ip.dst, dport, ip.src, ip.data_len):
             return
         kind = self.syn_kinds[1 if ip.flags_off & IP_DF else 0]
         if kind is not None and self.count_syn(kind, ts, ip.src, ip.dst, ip.data_len, sport, dport):
@@ -252,15 +260,47 @@ class DefaultTcp(TcpDetector):
         # kernel's connect() SYNs (DF set) port scans.
         self.syn_kinds = ("syn_scan" if opts.syn_scan else portscan, portscan)
         self.count_syn = self.scans.probes.packet  # the default counting of a probe
+        if opts.distributed_flood:
+            self.fold_flood = self.scans.distributed_flood
+        self.reset_scans = opts.ack_scan
+        self.reply_wait = self.scans.probes.reply_wait
+        # SYN-ACK and FIN+ACK segments lately seen: (src, dst, dport) -> (time, flags).
+        self.acked: dict[tuple[bytes, bytes, int], tuple[float, int]] = (
+            previous.acked if isinstance(previous, DefaultTcp) else {}
+        )
 
     answer_flags = TH_ACK | TH_RST
 
-    def answered(self, ts: float, ip: Datagram, sport: int, flags: int) -> None:
+    def answered(self, ts: float, ip: Datagram, sport: int, dport: int, flags: int) -> None:
         # A SYN-ACK serves the port, a RST refuses the probe.
-        if flags & (TH_SYN | TH_ACK) == TH_SYN | TH_ACK:
+        probe = flags & PROBE_BITS
+        if probe == TH_SYN | TH_ACK:
             self.scans.answered(SYN_KINDS, ts, ip.dst, ip.src, sport, refused=False)
         elif flags & TH_RST:
             self.scans.answered(SYN_KINDS, ts, ip.dst, ip.src, sport, refused=True)
+            if not flags & TH_ACK and self.reset_scans and self.ours.has(ip.src):
+                self._bare_reset(ts, ip, sport, dport)
+            return
+        if self.reset_scans and probe in (TH_SYN | TH_ACK, TH_FIN | TH_ACK):
+            # What a bare RST may answer: a SYN-ACK (a SYN scanner's kernel
+            # resets it) or a FIN+ACK (a Maimon probe, or a connection's end).
+            acked = self.acked
+            acked[(ip.src, ip.dst, dport)] = (ts, probe)
+            if len(acked) > MAX_ACKED:
+                del acked[next(iter(acked))]
+
+    def _bare_reset(self, ts: float, ip: Datagram, sport: int, dport: int) -> None:
+        """Our host answered a segment with ACK that belongs to no connection
+        (RFC 793: a RST without ACK): a step of an ACK, window or Maimon scan
+        of ``ip.dst``, unless it resets the SYN-ACK of ``ip.dst`` (what a SYN
+        scanner's kernel does).  Maimon's when that segment was a FIN+ACK."""
+        seen = self.acked.pop((ip.dst, ip.src, sport), None)
+        kind = "ack_scan"
+        if seen is not None and ts - seen[0] <= self.reply_wait:
+            if seen[1] != TH_FIN | TH_ACK:
+                return
+            kind = "maimon_scan"
+        self.scans.sweep(kind, ts, (ip.dst, ip.src), sport, src=ip.dst, dst=ip.src, sport=dport)
 
     def bogus_flags(self, flags: int) -> bool:
         return bool(flags & BOGUS_BITS) and ecn_bogus(flags)

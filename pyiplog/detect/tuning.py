@@ -11,7 +11,17 @@ on the counting:
   ``syn_flood`` and ``udp_flood`` (the flood side of those), ``ping_flood``
   and ``smurf`` are packets within the window; ``null_scan``, ``fin_scan``
   and ``xmas_scan`` count packets as 2.2.3 did; ``window reply`` is how long
-  a probe waits for its answer before it counts as unanswered.
+  a probe waits for its answer before it counts as unanswered;
+  ``udp_stream`` (threshold only) is how many packets within the
+  ``udp_flood`` window make a one-way stream (one source port to one port)
+  a flood;
+- default only, the scans 2.2.3 never named (``sweeps.py``): ``ack_scan``
+  (ACK, window and Maimon scans: ports answered with a bare RST),
+  ``proto_scan`` (protocols), ``horizontal_scan`` (hosts whose probe to one
+  port failed), ``ping_sweep`` (hosts sent an echo request): the threshold
+  is distinct items and the window the longest gap;
+  ``distributed_flood``: SYNs to one port of ours within the window, from
+  at least ``sweeps.MIN_SOURCES`` sources.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from dataclasses import replace
 from .probes import Tuning
 from .scans import KINDS as CLASSIC_KINDS
 from .scans import ScanKind
+from .sweeps import SWEEP_KINDS, SweepTuning
 
 REPLY_WAIT = 3.0
 
@@ -34,14 +45,25 @@ MODERN: dict[str, Tuning] = {
     "syn_scan": Tuning(
         scan_ports=10, scan_gap=300.0, flood_packets=200, flood_window=10.0, flood_served=True
     ),
-    "udp_scan": Tuning(scan_ports=10, scan_gap=300.0, flood_packets=200, flood_window=2.0),
+    "udp_scan": Tuning(
+        scan_ports=10, scan_gap=300.0, flood_packets=200, flood_window=2.0, stream_packets=100_000
+    ),
     "ping_flood": Tuning(scan_ports=0, scan_gap=60.0, flood_packets=70, flood_window=5.0),
     "smurf": Tuning(scan_ports=0, scan_gap=30.0, flood_packets=90, flood_window=5.0),
 }
 STEALTH = ("null_scan", "fin_scan", "xmas_scan")  # counted as 2.2.3 did in both modes
 FLOOD_SIDE = {"syn_flood": ("portscan", "syn_scan"), "udp_flood": ("udp_scan",)}
 
-DETECTORS = tuple(CLASSIC_KINDS) + tuple(FLOOD_SIDE) + ("reply",)
+# iplog.conf's names of the sweep kinds (one name for two kinds of a sort).
+SWEEP_NAMES = {
+    "ack_scan": ("ack_scan", "maimon_scan"),
+    "proto_scan": ("proto_scan",),
+    "horizontal_scan": ("horizontal_tcp", "horizontal_udp"),
+    "ping_sweep": ("ping_sweep",),
+    "distributed_flood": ("distributed_flood",),
+}
+
+DETECTORS = tuple(CLASSIC_KINDS) + tuple(FLOOD_SIDE) + tuple(SWEEP_NAMES) + ("udp_stream", "reply")
 
 
 class TuningError(ValueError):
@@ -60,6 +82,8 @@ def check(word: str, kind: str, value: str) -> float:
         raise TuningError(f"Invalid {word}: {value}")
     if word == "threshold" and kind == "reply":
         raise TuningError("Invalid threshold: reply has only a window")
+    if word == "window" and kind == "udp_stream":
+        raise TuningError("Invalid window: udp_stream has only a threshold (udp_flood's window)")
     return int(number) if word == "threshold" else number
 
 
@@ -71,6 +95,7 @@ class Detection:
         self.kinds = dict(CLASSIC_KINDS)
         self.modern = dict(MODERN)
         self.reply_wait = REPLY_WAIT
+        self.sweeps: dict[str, SweepTuning] = dict(SWEEP_KINDS)
         for word, kind, value in overrides:
             self._apply(word, kind, value)
 
@@ -78,6 +103,14 @@ class Detection:
         if kind == "reply":
             if not self.classic:
                 self.reply_wait = value
+            return
+        if kind in SWEEP_NAMES:
+            field = "threshold" if word == "threshold" else "window"
+            for target in SWEEP_NAMES[kind]:
+                self.sweeps[target] = replace(self.sweeps[target], **{field: value})
+            return
+        if kind == "udp_stream":
+            self.modern["udp_scan"] = replace(self.modern["udp_scan"], stream_packets=value)
             return
         if self.classic or kind in STEALTH:
             if kind in self.kinds:
@@ -120,6 +153,10 @@ class Detection:
                 f"threshold {name} {tune.flood_packets}",
                 f"window {name} {_num(tune.flood_window)}",
             ]
+        out.append(f"threshold udp_stream {self.modern['udp_scan'].stream_packets}")
+        for name, targets in SWEEP_NAMES.items():
+            tune = self.sweeps[targets[0]]
+            out += [f"threshold {name} {tune.threshold}", f"window {name} {_num(tune.window)}"]
         out.append(f"window reply {_num(self.reply_wait)}")
         return out
 

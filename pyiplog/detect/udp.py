@@ -20,11 +20,15 @@ from .counting import smurf_source
 
 ECHO_PORT = 7
 TRACEROUTE_QUIET = 15.0  # seconds between two traceroute lines for one source
+# traceroute's probes: to ports from 33434 on (one more per probe), sent with
+# TTLs from 1 up, so they arrive with a TTL no ordinary datagram has.
+TRACEROUTE_PORTS = range(33434, 33535)
+TRACEROUTE_TTL = 32
 UDP_KINDS = ("udp_scan",)
 
 # What ``observe`` says of a datagram.
 PROBE = 0  # it may count toward a scan or flood
-REPLY = 1  # it answers one seen the other way
+REPLY = 1  # it answers one seen the other way (or is a traceroute probe)
 OURS = 2  # the monitored side's own: state only
 
 _head = struct.Struct("!HHH")
@@ -136,8 +140,10 @@ class DefaultUdp(UdpDetector):
         reply = self.note_flow(ts, IPPROTO_UDP, ip.src, sport, ip.dst, dport)
         if reply:  # the source serves its port to the destination
             self.scans.answered(UDP_KINDS, ts, ip.dst, ip.src, sport, refused=False)
-        if self.ours.addresses and self.ours.outgoing(ip.src, ip.dst):
+        if self.ours.known and self.ours.outgoing(ip.src, ip.dst):
             return OURS
+        if ip.ttl < TRACEROUTE_TTL and dport in TRACEROUTE_PORTS:
+            return REPLY  # a traceroute probe: logged, never a scan's
         return REPLY if reply else PROBE
 
     def count_smurf(self, ts: float, ip: Datagram, sport: int, dport: int) -> bool:

@@ -1,0 +1,319 @@
+"""The scans and floods 2.2.3 never named (spec C9, issue 14): default
+counting only.
+
+Each is counted in a *sweep*: an entry per key that collects distinct
+*items* and is a detection once it holds ``threshold`` of them; it lives
+while packets keep coming with gaps shorter than ``window`` seconds, like
+the scans of ``probes.py``.  What a kind counts:
+
+- ``ack_scan``, ``maimon_scan``: per (scanner, our host), the ports our
+  host answered with a bare RST.  RFC 793 answers a segment that carries an
+  ACK and belongs to no connection with a RST *without* ACK; a SYN, FIN,
+  null or Xmas probe gets RST+ACK.  So a bare RST is the host saying "that
+  ACK was not for me": an ACK or window scan (nmap -sA, -sW: the same
+  probes), or a Maimon scan (-sM) when the probe was FIN+ACK.  The probes
+  themselves are mostly not captured (the kernel filter drops established
+  segments), so these lines count the host's resets;
+- ``proto_scan``: per (source, our host), the IP protocols other than TCP,
+  UDP and ICMP it sent us, and those our host refused with a protocol
+  unreachable;
+- ``horizontal_tcp``, ``horizontal_udp``: per (source, protocol, port), the
+  hosts of ours whose probe failed (refused or unanswered, as
+  ``probes.py`` decides): one port over many hosts;
+- ``ping_sweep``: per source, the hosts of ours it sent an echo request;
+- ``distributed_flood``: per (our host, port), SYNs from any source at a
+  rate (``threshold`` within ``window`` seconds) from at least
+  ``MIN_SOURCES`` sources; while it lasts, the SYNs' per-packet lines are
+  folded into it (``SWALLOWED``).
+
+State is bounded as the other tables' (``pairs.PairTable``): a spoofed
+flood churns the probation segment, a detected sweep stays until it ends.
+
+``Decoys`` groups the scans of one target and kind that are detected
+within ``DECOY_WINDOW`` seconds of each other over mostly the same ports:
+nmap -D sends every probe from each decoy and the real source in turn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .pairs import PairTable
+
+MAX_ENTRIES = 4096  # keys per kind
+SKETCH_BITS = 20  # a full table's sketch of new keys (pairs.Sightings): 1 MiB
+MAX_ITEMS = 4096  # distinct items counted per key (sources of a flood: "at least")
+MAX_SHOWN = 10  # items a line lists
+MAX_SPORTS = 5
+MIN_SOURCES = 100  # a SYN flood from fewer sources is the per-source kind's
+
+DECOY_WINDOW = 10.0  # seconds after a scan's detection that lockstep scans join it
+MAX_GROUPS = 1024  # scans that decoys may join, at a time
+
+# What ``flood`` says of a SYN.
+COUNTED, DETECTED, SWALLOWED = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class SweepTuning:
+    threshold: int  # distinct items (a flood: packets within the window)
+    window: float  # the longest gap (a flood: the rate's window)
+
+
+SWEEP_KINDS: dict[str, SweepTuning] = {
+    "ack_scan": SweepTuning(10, 300.0),
+    "maimon_scan": SweepTuning(10, 300.0),
+    "proto_scan": SweepTuning(10, 300.0),
+    "horizontal_tcp": SweepTuning(10, 300.0),
+    "horizontal_udp": SweepTuning(10, 300.0),
+    "ping_sweep": SweepTuning(32, 10.0),
+    "distributed_flood": SweepTuning(1500, 1.0),
+}
+
+
+class Window:
+    """Packets of the last ``window`` seconds, estimated from this window's
+    count and the previous one's (a sliding window, as ``probes.py`` keeps
+    inline on its hot path)."""
+
+    __slots__ = ("cur", "prev", "start")
+
+    def __init__(self, ts: float):
+        self.start = ts
+        self.cur = 0
+        self.prev = 0
+
+    def add(self, ts: float, window: float) -> float:
+        """Count a packet at ``ts``; the packets within the last ``window``."""
+        elapsed = ts - self.start
+        if elapsed >= window:
+            self.prev = self.cur if elapsed < 2 * window else 0
+            self.start += window * (elapsed // window)
+            self.cur = 0
+            elapsed = ts - self.start
+        self.cur += 1
+        return self.prev * (1 - elapsed / window) + self.cur
+
+
+class Sweep:
+    """One key's state: its items (ordered, the first ``MAX_SHOWN`` shown)."""
+
+    __slots__ = (
+        "bytes",
+        "count",
+        "detected",
+        "dst",
+        "expiry",
+        "items",
+        "kind",
+        "port",
+        "rate",
+        "sports",
+        "src",
+        "start",
+        "window",
+    )
+
+    def __init__(self, kind: str, src, dst, port, ts: float):
+        self.kind = kind
+        self.src = src  # the scanner (None for a distributed flood)
+        self.dst = dst  # our host (None for a horizontal scan or ping sweep)
+        self.port = port  # the port of a horizontal scan or flood
+        self.items: dict = {}
+        self.sports: list[int] = []
+        self.count = 0  # packets (or answers) counted
+        self.bytes = 0
+        self.expiry = ts
+        self.start = ts
+        self.detected = False
+        self.window: Window | None = None  # a flood's rate
+        self.rate = 0  # a flood's packets a second until it was detected
+
+    @property
+    def shown(self) -> list:
+        return list(self.items)[:MAX_SHOWN]
+
+    @property
+    def distinct(self) -> str:
+        n = len(self.items)
+        return f"at least {n}" if n >= MAX_ITEMS else str(n)
+
+
+class Group:
+    """A detected scan and the lockstep scans that joined it (its decoys)."""
+
+    __slots__ = ("closes", "dst", "key", "ports", "sources")
+
+    def __init__(self, when: float, key: str, src: bytes, dst: bytes, ports: list[int]):
+        self.closes = when + DECOY_WINDOW
+        self.key = key
+        self.dst = dst
+        self.ports = list(ports)
+        self.sources = [src]
+
+
+class Decoys:
+    def __init__(self):
+        self.groups: dict[tuple[bytes, str], Group] = {}
+
+    def joins(self, when: float, key: str, src: bytes, dst: bytes, ports: list[int]) -> bool:
+        """A scan of ``key`` was detected: True when it joins a lockstep group
+        (its own line is folded into the group's); else it starts one."""
+        group = self.groups.get((dst, key))
+        if group is not None and when <= group.closes:
+            common = len(set(group.ports) & set(ports))
+            if src not in group.sources and common * 2 >= min(len(group.ports), len(ports)):
+                group.sources.append(src)
+                return True
+            return False
+        if len(self.groups) >= MAX_GROUPS:
+            del self.groups[next(iter(self.groups))]
+        self.groups[(dst, key)] = Group(when, key, src, dst, ports)
+        return False
+
+    @property
+    def next_due(self) -> float:
+        return next(iter(self.groups.values())).closes if self.groups else float("inf")
+
+    def closing(self, ts: float) -> list[Group]:
+        """The groups whose window ended by ``ts``, removed (oldest first)."""
+        out = []
+        groups = self.groups
+        while groups:
+            first = next(iter(groups))
+            if groups[first].closes > ts:
+                break
+            out.append(groups.pop(first))
+        return out
+
+
+class SweepTable:
+    def __init__(self, tuning: dict[str, SweepTuning] | None = None):
+        self.tuning = dict(SWEEP_KINDS if tuning is None else tuning)
+        self.tables = {kind: PairTable(MAX_ENTRIES, SKETCH_BITS) for kind in SWEEP_KINDS}
+        self.decoys = Decoys()
+        self.ended: list[tuple[float, Sweep]] = []
+        self.next_due = float("inf")
+
+    def group(self, when: float, key: str, src: bytes, dst: bytes, ports: list[int]) -> bool:
+        """``Decoys.joins``, keeping ``next_due``."""
+        joined = self.decoys.joins(when, key, src, dst, ports)
+        self.next_due = min(self.next_due, self.decoys.next_due)
+        return joined
+
+    def _end(self, when: float, entry: Sweep) -> None:
+        if entry.detected:
+            self.ended.append((when, entry))
+            self.next_due = min(self.next_due, when)
+
+    def _entry(self, kind: str, ts: float, key, src, dst, port) -> Sweep | None:
+        table = self.tables[kind]
+        entry = table.get(key)
+        if entry is not None and entry.expiry <= ts:
+            table.remove(key)
+            self._end(entry.expiry, entry)
+            entry = None
+        window = self.tuning[kind].window
+        if entry is None:
+            if not table.admit(key):
+                return None
+            entry = Sweep(kind, src, dst, port, ts)
+            entry.expiry = ts + window
+            evicted = table.add(key, entry)
+        else:
+            entry.expiry = ts + window
+            evicted = table.touch(key, entry)
+        if evicted is not None:
+            self._end(ts, evicted)
+        self.next_due = min(self.next_due, entry.expiry)
+        return entry
+
+    def note(
+        self,
+        kind: str,
+        ts: float,
+        key,
+        item,
+        src=None,
+        dst=None,
+        port: int | None = None,
+        nbytes: int = 0,
+        sport: int | None = None,
+        counted: bool = True,
+    ) -> Sweep | None:
+        """One probe of ``key`` toward ``item`` (``counted``: a packet of the
+        scanner's, counted in the totals; else an answer of ours); the entry
+        when this made it a detection."""
+        entry = self._entry(kind, ts, key, src, dst, port)
+        if entry is None:
+            return None
+        if counted:
+            entry.count += 1
+            entry.bytes += nbytes
+        items = entry.items
+        if item not in items and len(items) < MAX_ITEMS:
+            items[item] = None
+        if sport is not None and sport not in entry.sports and len(entry.sports) < MAX_SPORTS:
+            entry.sports.append(sport)
+        if not entry.detected and len(items) >= self.tuning[kind].threshold:
+            self._detect(ts, kind, key, entry)
+            return entry
+        return None
+
+    def flood(self, ts: float, dst: bytes, port: int, src: bytes, nbytes: int) -> int:
+        """A SYN to our ``dst``:``port``: COUNTED, DETECTED or SWALLOWED
+        (a detected flood: the SYN's own line is folded into it)."""
+        kind = "distributed_flood"
+        entry = self._entry(kind, ts, (dst, port), None, dst, port)
+        if entry is None:
+            return COUNTED
+        entry.count += 1
+        entry.bytes += nbytes
+        items = entry.items
+        if src not in items and len(items) < MAX_ITEMS:
+            items[src] = None
+        if entry.detected:
+            return SWALLOWED
+        tune = self.tuning[kind]
+        if entry.window is None:
+            entry.window = Window(ts)
+        seen = entry.window.add(ts, tune.window)
+        if seen >= tune.threshold and len(items) >= MIN_SOURCES:
+            # Its rate so far: the packets since its first, over that time.
+            entry.rate = round(entry.count / max(ts - entry.start, 1 / tune.threshold))
+            self._detect(ts, kind, (dst, port), entry)
+            return DETECTED
+        return COUNTED
+
+    def _detect(self, ts: float, kind: str, key, entry: Sweep) -> None:
+        entry.detected = True
+        ended = self.tables[kind].pin(key)  # kept until its own expiry
+        if ended is not None:
+            self._end(ts, ended)
+
+    def expire(self, ts: float) -> list[tuple[float, Sweep]]:
+        """The detected sweeps that ended by ``ts``: (when, entry).  Decoy
+        groups are closed by the caller (``close_groups``), in time order
+        with the scans it writes."""
+        if ts < self.next_due:
+            return []
+        ended, self.ended = self.ended, []
+        for table in self.tables.values():
+            ended += [(e.expiry, e) for e in table.expired(ts) if e.detected]
+        self._due()
+        ended.sort(key=lambda pair: pair[0])
+        return ended
+
+    def close_groups(self, ts: float) -> list[Group]:
+        """The decoy groups whose window ended by ``ts``."""
+        groups = self.decoys.closing(ts)
+        if groups:
+            self._due()
+        return groups
+
+    def _due(self) -> None:
+        tables = min(t.next_due for t in self.tables.values())
+        self.next_due = min(tables, self.decoys.next_due)
+
+    def __len__(self) -> int:
+        return sum(len(t) for t in self.tables.values())
