@@ -407,10 +407,16 @@ def test_man_page_examples_uncommented():
         or line.startswith("#log")
         or line.startswith("#promisc")
         or line.startswith("#set")
+        or line.startswith("#threshold")
     ]
-    assert len(examples) == 11
+    assert len(examples) == 18
     config = parse("\n".join(examples))
     assert config.errors == ()
+    # The switches of the scans 2.2.3 never named, and a tuning.
+    o = config.apply(Options())
+    switches = ("ack_scan", "proto_scan", "horizontal_scan", "ping_sweep", "distributed_flood")
+    assert [getattr(o, name) for name in (*switches, "decoy_scan")] == [False] * 6
+    assert o.tuning == (("threshold", "distributed_flood", 5000),)
     assert [str(r) for r in config.filters] == [
         "ignore udp from 192.168.0.1 sport 53",
         "ignore udp from 192.168.0.2 sport 53",
@@ -507,10 +513,42 @@ def test_threshold_and_window_rules():
         ("threshold portscan 2.5", "Invalid threshold: 2.5"),
         ("window portscan -1", "Invalid window: -1"),
         ("threshold reply 3", "Invalid threshold: reply has only a window"),
+        (
+            "window udp_stream 3",
+            "Invalid window: udp_stream has only a threshold (udp_flood's window)",
+        ),
+        ("threshold ping_sweep 0", "Invalid threshold: 0"),
     ],
 )
 def test_tuning_errors(text, message):
     assert parse(text).errors == (f"[line 1] {message}",)
+
+
+def test_the_scans_2_2_3_never_named_are_tuned_and_shown(tmp_path):
+    conf = tmp_path / "iplog.conf"
+    conf.write_text(
+        "threshold ack_scan 20\nwindow horizontal_scan 60\nthreshold udp_stream 5000\n"
+        "threshold distributed_flood 3000\nwindow ping_sweep 30\nset decoy_scan false\n"
+    )
+    out = run_check(conf).stdout.splitlines()
+    for line in (
+        "threshold ack_scan 20",  # also the Maimon scan's
+        "window ack_scan 300",
+        "threshold horizontal_scan 10",
+        "window horizontal_scan 60",
+        "threshold udp_stream 5000",
+        "threshold distributed_flood 3000",
+        "window distributed_flood 1",
+        "threshold ping_sweep 32",
+        "window ping_sweep 30",
+        "threshold proto_scan 10",
+        "set decoy_scan false",
+        "set ack_scan true",
+    ):
+        assert line in out, line
+    conf.write_text("set classic_detection\nthreshold ack_scan 20\n")  # 2.2.3's kinds only
+    out = run_check(conf).stdout.splitlines()
+    assert not [x for x in out if "ack_scan" in x and x.startswith(("threshold", "window"))]
 
 
 def test_check_config_shows_the_numbers_in_force(tmp_path):

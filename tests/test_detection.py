@@ -18,7 +18,7 @@ import pytest
 from pyiplog import cli
 
 import scenarios
-from packets import write_pcap
+from packets import T0, ether, ip_udp, write_pcap
 
 DATA = Path(__file__).resolve().parent / "data"
 ALARM_WORDS = (" detected", "Bogus TCP flags")
@@ -258,3 +258,36 @@ def test_thresholds_from_the_config(tmp_path):
     assert lines == [
         "TCP: SYN scan detected [ports 1000,1001,1002,1003] from 198.51.100.105 [port 5555]"
     ]
+
+
+# --- streams are not floods (issue 14) ---------------------------------------------------
+
+
+FLOOD_FROM = "Nov 14 22:13:20 UDP: scan/flood detected [port 5004] from 198.51.100.7"
+
+
+@pytest.mark.parametrize(
+    "datagrams,sports,flood",
+    [
+        (1500, 1, None),  # a steady stream: one source port to one port
+        (3000, 1, " [port 40000]"),  # the same stream at twice the udp_stream threshold
+        (300, 300, " [ports 40000,40001,40002,40003,40004,...]"),  # from many source ports
+        (150, 150, None),  # below the udp_flood threshold
+    ],
+    ids=["stream", "stream-at-flood-rate", "flood", "below"],
+)
+def test_a_one_way_stream_is_a_flood_only_at_its_own_rate(tmp_path, datagrams, sports, flood):
+    """One second of datagrams to one port nobody answers, with
+    ``threshold udp_stream 2000`` (default 100,000: a test this size)."""
+    frames = [
+        (T0 + i / datagrams, ether(ip_udp(sport=40000 + i % sports, dport=5004)))
+        for i in range(datagrams)
+    ]
+    path = write_pcap(tmp_path / "stream.pcap", frames)
+    config = tmp_path / "iplog.conf"
+    config.write_text("threshold udp_stream 2000\n")
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert cli.main(["-C", str(config), "-N", "-m", "-r", str(path)]) == 0
+    detected = [x for x in out.getvalue().splitlines() if "UDP: scan/flood detected" in x]
+    assert detected == ([FLOOD_FROM + flood] if flood else [])

@@ -21,8 +21,6 @@ from ..resolve import address_text
 from .flows import FlowTable
 from .probes import ProbeTable
 from .scans import COUNTED, DETECTED, MAX_DPORTS, MAX_SPORTS, ScanTable
-from .sweeps import COUNTED as FLOOD_COUNTED
-from .sweeps import DETECTED as FLOOD_DETECTED
 from .sweeps import MAX_SHOWN, Group, Sweep, SweepTable
 from .tuning import Detection
 
@@ -61,7 +59,7 @@ class Scans:
         self.probes.kinds = detection.kinds
         self.probes.tuning = detection.modern
         self.probes.reply_wait = detection.reply_wait
-        self.sweeps.tuning = detection.sweeps
+        self.sweeps.configure(detection.sweeps)
         self.names = names
         self.lines = lines
 
@@ -123,14 +121,9 @@ class Scans:
             kind = "horizontal_udp" if key == "udp_scan" else "horizontal_tcp"
             self.sweep(kind, ts, (src, port), dst, src=src, port=port)
 
-    def distributed_flood(self, ts: float, dst: bytes, port: int, src: bytes, nbytes: int) -> bool:
-        """A SYN to our ``dst``:``port``; True when a flood folds its line."""
-        status = self.sweeps.flood(ts, dst, port, src, nbytes)
-        if status == FLOOD_COUNTED:
-            return False
-        if status == FLOOD_DETECTED:
-            self._sweep_detected(ts, self.sweeps.tables["distributed_flood"].get((dst, port)))
-        return True
+    def flood_detected(self, ts: float, dst: bytes, port: int) -> None:
+        """``sweeps.flood`` said DETECTED for this SYN: write the flood's line."""
+        self._sweep_detected(ts, self.sweeps.tables["distributed_flood"].get((dst, port)))
 
     def _sweep_detected(self, when: float, entry: Sweep) -> None:
         kind = entry.kind

@@ -95,6 +95,22 @@ class Window:
         return self.prev * (1 - elapsed / window) + self.cur
 
 
+class Rate(Window):
+    """SYNs to one port of ours, counted until they are a flood."""
+
+    __slots__ = ("bytes", "count", "first", "last", "sources", "sweep")
+
+    def __init__(self, ts: float):
+        self.reset(ts)
+
+    def reset(self, ts: float) -> None:
+        Window.__init__(self, ts)
+        self.first = self.last = ts
+        self.count = self.bytes = 0
+        self.sources: set[bytes] = set()
+        self.sweep: Sweep | None = None  # the flood, once detected
+
+
 class Sweep:
     """One key's state: its items (ordered, the first ``MAX_SHOWN`` shown)."""
 
@@ -110,8 +126,6 @@ class Sweep:
         "rate",
         "sports",
         "src",
-        "start",
-        "window",
     )
 
     def __init__(self, kind: str, src, dst, port, ts: float):
@@ -124,9 +138,7 @@ class Sweep:
         self.count = 0  # packets (or answers) counted
         self.bytes = 0
         self.expiry = ts
-        self.start = ts
         self.detected = False
-        self.window: Window | None = None  # a flood's rate
         self.rate = 0  # a flood's packets a second until it was detected
 
     @property
@@ -192,6 +204,13 @@ class SweepTable:
         self.tuning = dict(SWEEP_KINDS if tuning is None else tuning)
         self.tables = {kind: PairTable(MAX_ENTRIES, SKETCH_BITS) for kind in SWEEP_KINDS}
         self.decoys = Decoys()
+        self.rates: dict[tuple[bytes, int], Rate] = {}  # SYNs a port of ours (flood)
+        self.configure(self.tuning)
+
+    def configure(self, tuning: dict[str, SweepTuning]) -> None:
+        self.tuning = dict(tuning)
+        flood = self.tuning["distributed_flood"]
+        self.flood_threshold, self.flood_window = flood.threshold, flood.window
         self.ended: list[tuple[float, Sweep]] = []
         self.next_due = float("inf")
 
@@ -262,28 +281,70 @@ class SweepTable:
 
     def flood(self, ts: float, dst: bytes, port: int, src: bytes, nbytes: int) -> int:
         """A SYN to our ``dst``:``port``: COUNTED, DETECTED or SWALLOWED
-        (a detected flood: the SYN's own line is folded into it)."""
+        (a detected flood: the SYN's own line is folded into it).
+
+        Every SYN of the host comes here: until a flood is detected a
+        ``Rate`` (a plain dict's entry) counts it; the flood's ``Sweep``
+        (bounded and expired as the other kinds') exists only once detected.
+        """
+        key = (dst, port)
+        rate = self.rates.get(key)
+        if rate is None:
+            if len(self.rates) >= MAX_ENTRIES:
+                del self.rates[next(iter(self.rates))]
+            rate = self.rates[key] = Rate(ts)
+        elif rate.sweep is not None:
+            return self._flooded(ts, key, rate, src, nbytes)
+        # Inline, not Window.add: every SYN of the host comes here.
+        window = self.flood_window
+        elapsed = ts - rate.start
+        if ts - rate.last >= window:  # a pause: a new count
+            rate.reset(ts)
+            elapsed = 0.0
+        elif elapsed >= window:
+            rate.prev = rate.cur if elapsed < 2 * window else 0
+            rate.start += window * (elapsed // window)
+            rate.cur = 0
+            elapsed = ts - rate.start
+        rate.last = ts
+        rate.cur += 1
+        rate.count += 1
+        rate.bytes += nbytes
+        sources = rate.sources
+        if len(sources) < MAX_ITEMS:
+            sources.add(src)
+        if (
+            rate.prev * (1 - elapsed / window) + rate.cur < self.flood_threshold
+            or len(sources) < MIN_SOURCES
+        ):
+            return COUNTED
         kind = "distributed_flood"
-        entry = self._entry(kind, ts, (dst, port), None, dst, port)
+        tune = self.tuning[kind]
+        entry = self._entry(kind, ts, key, None, dst, port)
         if entry is None:
             return COUNTED
-        entry.count += 1
-        entry.bytes += nbytes
-        items = entry.items
-        if src not in items and len(items) < MAX_ITEMS:
-            items[src] = None
-        if entry.detected:
+        entry.count, entry.bytes = rate.count, rate.bytes
+        entry.items = dict.fromkeys(sources)
+        # Its rate so far: the packets since its first, over that time.
+        entry.rate = round(rate.count / max(ts - rate.first, 1 / tune.threshold))
+        self._detect(ts, kind, key, entry)
+        rate.sweep = entry
+        return DETECTED
+
+    def _flooded(self, ts: float, key, rate: Rate, src: bytes, nbytes: int) -> int:
+        """A SYN while the flood lasts: into its totals; or it ended: count afresh."""
+        kind = "distributed_flood"
+        entry = self._entry(kind, ts, key, None, key[0], key[1])
+        if entry is rate.sweep:
+            entry.count += 1
+            entry.bytes += nbytes
+            if len(entry.items) < MAX_ITEMS:
+                entry.items[src] = None
             return SWALLOWED
-        tune = self.tuning[kind]
-        if entry.window is None:
-            entry.window = Window(ts)
-        seen = entry.window.add(ts, tune.window)
-        if seen >= tune.threshold and len(items) >= MIN_SOURCES:
-            # Its rate so far: the packets since its first, over that time.
-            entry.rate = round(entry.count / max(ts - entry.start, 1 / tune.threshold))
-            self._detect(ts, kind, (dst, port), entry)
-            return DETECTED
-        return COUNTED
+        if entry is not None:
+            self.tables[kind].remove(key)
+        rate.reset(ts)
+        return self.flood(ts, key[0], key[1], src, nbytes)
 
     def _detect(self, ts: float, kind: str, key, entry: Sweep) -> None:
         entry.detected = True
