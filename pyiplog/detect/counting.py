@@ -126,112 +126,68 @@ class Scans:
         self._sweep_detected(ts, self.sweeps.tables["distributed_flood"].get((dst, port)))
 
     def _sweep_detected(self, when: float, entry: Sweep) -> None:
-        kind = entry.kind
-        names, emit = self.names, self.lines.emit
-        proto = SCAN_PROTO[kind]
-        name = SCAN_NAMES[kind]
-        shown = entry.shown
-        more = len(entry.items) > MAX_SHOWN
-        common = {"src": entry.src, "dst": entry.dst, "scan": kind}
-        if kind in ("ack_scan", "maimon_scan"):
-            emit(
-                when,
-                "scan_detected",
-                name=name,
-                S=names.host(entry.src, proto),
-                D=names.dst(entry.dst, proto),
-                dports=port_list(shown, more),
-                sports=port_list(entry.sports, len(entry.sports) >= MAX_SPORTS),
-                dport_list=tuple(shown),
-                sport_list=tuple(entry.sports),
-                **common,
-            )
-        elif kind == "proto_scan":
-            emit(
-                when,
-                "proto_scan_detected",
-                name=name,
-                S=names.host(entry.src, proto),
-                D=names.dst(entry.dst, proto),
-                protocols=",".join(map(str, shown)) + (",..." if more else ""),
-                protocol_list=tuple(shown),
-                **common,
-            )
-        elif kind == "distributed_flood":
-            emit(
-                when,
-                "flood_detected",
-                name=name,
-                T=names.host(entry.dst, proto),
-                port=entry.port,
-                sources=entry.distinct,
-                rate=entry.rate,
-                source_count=len(entry.items),
-                **common,
-            )
-        else:  # a horizontal scan or ping sweep: our hosts are the items
-            # Addresses, never names: the list stays one word (fail2ban's "to D").
-            hosts = ",".join(map(address_text, shown)) + (",..." if more else "")
-            emit(
-                when,
-                "sweep_detected",
-                name=name,
-                S=names.host(entry.src, proto),
-                H=hosts,
-                ports="" if entry.port is None else f" [port {entry.port}]",
-                port=entry.port,
-                host_list=tuple(map(address_text, shown)),
-                **common,
-            )
+        self._sweep_line(when, entry, ended=False)
 
     def _sweep_ended(self, when: float, entry: Sweep) -> None:
-        kind = entry.kind
-        names, emit = self.names, self.lines.emit
+        self._sweep_line(when, entry, ended=True)
+
+    def _sweep_line(self, when: float, entry: Sweep, ended: bool) -> None:
+        """A sweep kind's start or end line (iplog(8) lists them)."""
+        kind, names = entry.kind, self.names
         proto = SCAN_PROTO[kind]
-        name = SCAN_NAMES[kind]
-        common = {"src": entry.src, "dst": entry.dst, "scan": kind, "count": entry.count}
-        if kind in ("ack_scan", "maimon_scan"):
-            emit(
-                when,
-                "reset_expired",
-                name=name,
-                S=names.host(entry.src, proto),
-                D=names.dst(entry.dst, proto),
-                **common,
-            )
-        elif kind == "proto_scan":
-            emit(
-                when,
-                "scan_expired",
-                name=name,
-                S=names.host(entry.src, proto),
-                D=names.dst(entry.dst, proto),
-                bytes=entry.bytes,
-                **common,
-            )
+        shown, more = entry.shown, len(entry.items) > MAX_SHOWN
+        fields: dict = {"name": SCAN_NAMES[kind], "src": entry.src, "dst": entry.dst, "scan": kind}
+        if entry.src is not None:
+            fields["S"] = names.host(entry.src, proto)
+        if ended:
+            fields["count"] = entry.count
+        if kind in ("ack_scan", "maimon_scan", "proto_scan"):
+            fields["D"] = names.dst(entry.dst, proto)
+        if kind == "proto_scan":
+            if ended:
+                message = "scan_expired"
+                fields["bytes"] = entry.bytes
+            else:
+                message = "proto_scan_detected"
+                fields["protocols"] = ",".join(map(str, shown)) + (",..." if more else "")
+                fields["protocol_list"] = tuple(shown)
+        elif kind in ("ack_scan", "maimon_scan"):
+            message = "reset_expired" if ended else "scan_detected"
+            if not ended:
+                sports = entry.sports
+                fields.update(
+                    dports=port_list(shown, more),
+                    sports=port_list(sports, len(sports) >= MAX_SPORTS),
+                    dport_list=tuple(shown),
+                    sport_list=tuple(sports),
+                )
         elif kind == "distributed_flood":
-            emit(
-                when,
-                "flood_expired",
-                name=name,
+            message = "flood_expired" if ended else "flood_detected"
+            fields.update(
                 T=names.host(entry.dst, proto),
                 port=entry.port,
                 sources=entry.distinct,
                 source_count=len(entry.items),
-                bytes=entry.bytes,
-                **common,
             )
-        else:
-            emit(
-                when,
-                "sweep_expired",
-                name=name,
-                S=names.host(entry.src, proto),
-                hosts=entry.distinct,
-                port=entry.port,
-                host_count=len(entry.items),
-                **common,
-            )
+            if ended:
+                fields["bytes"] = entry.bytes
+            else:
+                fields["rate"] = entry.rate
+        else:  # a horizontal scan or ping sweep: our hosts are the items
+            fields["port"] = entry.port
+            if ended:
+                message = "sweep_expired"
+                fields.update(hosts=entry.distinct, host_count=len(entry.items))
+            else:
+                message = "sweep_detected"
+                # Addresses, never names: the list stays one word (fail2ban's "to D").
+                hosts = list(map(address_text, shown))
+                fields.update(
+                    H=",".join(hosts) + (",..." if more else ""),
+                    ports="" if entry.port is None else f" [port {entry.port}]",
+                    host_list=tuple(hosts),
+                )
+        self.lines.emit(when, message, **fields)
 
     # --- lines ------------------------------------------------------------------------
 

@@ -1,35 +1,17 @@
 #!/bin/sh
-# How the attack captures in this folder were recorded (as root).  Two
-# network namespaces joined by a veth pair, made here and removed at the end:
-# the attacker 198.51.100.1 and the target 198.51.100.2, which has a few open
+# How the attack captures in this folder were recorded (as root), with
+# recording.sh's two namespaces: the target 198.51.100.2 has a few open
 # ports (TCP 22, 80, 443; UDP 53 answers).  Real nmap 7.93 and hping3 from
 # Debian; tcpdump on the target's side records both directions.
-set -e
-A=pyiplog-rec-a; B=pyiplog-rec-b
-cleanup() { ip netns del $A 2>/dev/null || true; ip netns del $B 2>/dev/null || true; }
-trap cleanup EXIT
-cleanup
-ip netns add $A; ip netns add $B
-ip link add reca type veth peer name recb
-ip link set reca netns $A; ip link set recb netns $B
-ip -n $A addr add 198.51.100.1/24 dev reca; ip -n $B addr add 198.51.100.2/24 dev recb
-ip -n $A link set reca up; ip -n $B link set recb up
-ip -n $A link set lo up; ip -n $B link set lo up
+# usage: record-attacks.sh [CAPTURE...]: all of them, or the ones named
+ONLY="$*"
+DEFAULT_SNAP=256
+. "$(dirname "$0")/recording.sh"
 
-ip netns exec $B python3 "$(dirname "$0")/../servers.py" 198.51.100.2 &
+ip netns exec $B python3 "$(dirname "$0")/../servers.py" 198.51.100.2 >/dev/null &
 LISTENERS=$!
 sleep 1
 
-rec() {
-    out=$1; shift
-    ip netns exec $B tcpdump -i recb -s 256 -U -w "$out" ip 2>/dev/null &
-    dump=$!
-    sleep 1
-    ip netns exec $A "$@" >/dev/null 2>&1 || true
-    sleep 2
-    kill $dump; wait $dump 2>/dev/null || true
-}
-T=198.51.100.2
 rec attack-nmap-sS.pcap nmap -n -Pn -sS -p 1-100 $T
 rec attack-nmap-sT.pcap nmap -n -Pn -sT -p 1-100 $T
 rec attack-nmap-sF.pcap nmap -n -Pn -sF -p 1-100 $T

@@ -1,24 +1,13 @@
 #!/bin/sh
-# usage: record-sweeps.sh [CAPTURE...]: all of them, or the ones named
 # How the captures of the scans 2.2.3 never named (issue 14) were recorded,
-# as root: as record-attacks.sh, two namespaces joined by a veth pair, made
-# here and removed at the end.  The target 198.51.100.2 also holds
-# 203.0.113.1-100 (on its loopback), routed to from the attacker
+# as root, with recording.sh's two namespaces.  The target 198.51.100.2
+# also holds 203.0.113.1-100 (on its loopback), routed to from the attacker
 # 198.51.100.1, for the sweeps of many hosts; neither namespace has any
 # other route, so the answers to hping3's random sources go nowhere.
 # Real nmap 7.93 and hping3 from Debian; tcpdump on the target's side.
-set -e
+# usage: record-sweeps.sh [CAPTURE...]: all of them, or the ones named
 ONLY="$*"
-A=pyiplog-rec-a; B=pyiplog-rec-b
-cleanup() { ip netns del $A 2>/dev/null || true; ip netns del $B 2>/dev/null || true; }
-trap cleanup EXIT
-cleanup
-ip netns add $A; ip netns add $B
-ip link add reca type veth peer name recb
-ip link set reca netns $A; ip link set recb netns $B
-ip -n $A addr add 198.51.100.1/24 dev reca; ip -n $B addr add 198.51.100.2/24 dev recb
-ip -n $A link set reca up; ip -n $B link set recb up
-ip -n $A link set lo up; ip -n $B link set lo up
+. "$(dirname "$0")/recording.sh"
 for i in $(seq 1 100); do ip -n $B addr add 203.0.113.$i/32 dev lo; done
 ip -n $A route add 203.0.113.0/24 via 198.51.100.2
 
@@ -26,17 +15,6 @@ ip netns exec $B python3 "$(dirname "$0")/../servers.py" 198.51.100.2 >/dev/null
 LISTENERS=$!
 sleep 1
 
-rec() {
-    out=$1; shift
-    if [ -n "$ONLY" ] && ! echo " $ONLY " | grep -q " $out "; then return; fi
-    ip netns exec $B tcpdump -i recb -s ${SNAP:-128} -U -w "$out" ip 2>/dev/null &
-    dump=$!
-    sleep 1
-    ip netns exec $A "$@" >/dev/null 2>&1 || true
-    sleep 2
-    kill $dump; wait $dump 2>/dev/null || true
-}
-T=198.51.100.2
 rec sweep-nmap-sA.pcap nmap -n -Pn -sA -p 1-200 $T
 rec sweep-nmap-sW.pcap nmap -n -Pn -sW -p 1-200 $T
 rec sweep-nmap-sM.pcap nmap -n -Pn -sM -p 1-200 $T
