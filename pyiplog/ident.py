@@ -21,7 +21,6 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from .resolve import address_text
 
@@ -101,6 +100,8 @@ class IdentLookups:
         self.asker = asker
         self.ports = ports
         self.clock = clock
+        from concurrent.futures import ThreadPoolExecutor  # only with get_ident
+
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ident")
         self._done: deque = deque()  # appended by the workers, taken by the main loop
         self.pending = 0

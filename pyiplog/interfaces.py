@@ -7,7 +7,6 @@ interface counts, and a change (DHCP) is seen the next time we look.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import socket
 
 IFF_UP = 0x1
@@ -36,7 +35,9 @@ _IfAddrs._fields_ = [
     ("data", ctypes.c_void_p),
 ]
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+# The C library's symbols are the running program's: no ctypes.util (it
+# imports subprocess, shutil and tempfile, 2.5 MB a daemon would keep).
+_libc = ctypes.CDLL(None, use_errno=True)
 _libc.getifaddrs.argtypes = [ctypes.POINTER(ctypes.POINTER(_IfAddrs))]
 _libc.freeifaddrs.argtypes = [ctypes.POINTER(_IfAddrs)]
 

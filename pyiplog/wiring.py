@@ -14,7 +14,6 @@ from .config.rules import Filters
 from .engine import Engine
 from .options import FatalError, Options
 from .output import LogFile, LogTarget, SyslogLog, TextLog
-from .output.jsonlines import JsonFile, JsonSyslog, JsonText
 from .resolve import CachedResolver, HostLookup, Namer
 
 if TYPE_CHECKING:
@@ -52,7 +51,11 @@ def open_output(
 ) -> LogTarget:
     """The log target of spec A9: stdout, a log file, or syslog; in iplog's
     text or as JSON lines (spec C5)."""
-    text, logfile, syslog = (JsonText, JsonFile, JsonSyslog) if opts.json else TARGETS
+    text, logfile, syslog = TARGETS
+    if opts.json:  # json and datetime only when asked for
+        from .output.jsonlines import JsonFile, JsonSyslog, JsonText
+
+        text, logfile, syslog = JsonText, JsonFile, JsonSyslog
     if opts.stdout or (offline and not opts.logfile):
         return text(sys.stdout)
     if opts.logfile:

@@ -562,3 +562,21 @@ def test_check_config_shows_the_numbers_in_force(tmp_path):
     out = run_check(conf).stdout.splitlines()
     assert "threshold portscan 30" in out and "window portscan 50" in out
     assert "threshold ping_flood 70" in out and "window reply 3" not in out
+
+
+def test_the_config_is_parsed_in_a_child_without_lark_here(tmp_path):
+    """read_config parses in a child process (config.parser.parse_apart): the
+    daemon never loads Lark and its grammar (about 7 MB for its whole life)."""
+    conf = tmp_path / "iplog.conf"
+    conf.write_text("ignore tcp dport 8080\nset bogus false\nnonsense here\n")
+    code = (
+        "import sys; from pyiplog.config.parser import read_config;"
+        f" c = read_config({str(conf)!r}, True);"
+        " print('lark' in sys.modules, [str(r) for r in c.filters], c.settings, c.errors)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == (
+        "False ['ignore tcp dport 8080'] (('bogus', False),) ('[line 3] Invalid rule: nonsense',)"
+    )

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import io
 import logging
+import re
+import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -14,6 +18,7 @@ from pyiplog.engine import Engine
 from pyiplog.options import Options
 from pyiplog.resolve import Namer
 
+from live import ENV, needs_root, needs_tools
 from packets import T0, ip_tcp
 
 
@@ -73,3 +78,46 @@ def test_a_packet_that_raises_is_counted_logged_and_the_rest_goes_on(diagnostics
     text = stream.getvalue()
     assert text.count("iplog: ERROR: packet at ") == logs.BURST  # the rest held back
     assert "RuntimeError: a bug" in text
+
+
+@needs_root
+@needs_tools("unshare")
+def test_diagnostics_reach_syslog_once_detached(tmp_path):
+    """``logs.to_syslog`` (the detached daemon's diagnostics) through the C
+    library's syslog(3) to a real /dev/log: ours, in a private mount
+    namespace."""
+    sock_path = tmp_path / "devlog"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(sock_path))
+    listener.settimeout(10)
+    code = (
+        "import logging; from pyiplog import logs; logs.to_syslog();"
+        " logging.getLogger('pyiplog.test').warning('the disk is %s', 'full')"
+    )
+    script = f"""
+set -e
+d={tmp_path}/dev
+mkdir "$d"
+mount -t tmpfs tmpfs "$d"
+for f in null zero full random urandom; do touch "$d/$f"; mount --bind "/dev/$f" "$d/$f"; done
+touch "$d/log"
+mount --bind {sock_path} "$d/log"
+mount --rbind "$d" /dev
+exec {sys.executable} -c "{code}"
+"""
+    try:
+        p = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert p.returncode == 0, p.stderr
+        message = listener.recv(4096).decode()
+    finally:
+        listener.close()
+    found = re.match(r"<(\d+)>\w{3} [ \d]\d \d\d:\d\d:\d\d iplog\[\d+\]: (.*)$", message)
+    assert found, message
+    assert found.group(1) == str(3 * 8 + 4)  # daemon.warning
+    assert found.group(2) == "WARNING: the disk is full"

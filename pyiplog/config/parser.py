@@ -464,7 +464,55 @@ def read_config(path: str, required: bool = False, **kw) -> Config:
         return Config(path=path)
     # Bytes that are not UTF-8 stay what they were (a path round-trips);
     # any text of the file that reaches a log is escaped (messages.printable).
-    return parse_config(data.decode("utf-8", "surrogateescape"), path, **kw)
+    text = data.decode("utf-8", "surrogateescape")
+    if kw:  # a caller's own resolver or services (the tests'): in this process
+        return parse_config(text, path, **kw)
+    return parse_apart(text, path)
+
+
+# The child of ``parse_apart``: its package first on the path, the config's
+# text on stdin, the pickled ``Config`` on stdout.
+_CHILD = (
+    "import sys; sys.path.insert(0, sys.argv[1]);"
+    " from pyiplog.config.parser import parse_stdin; parse_stdin(sys.argv[2])"
+)
+
+
+def parse_apart(text: str, path: str) -> Config:
+    """``parse_config`` in a child process: the daemon never loads Lark and
+    its grammar (about 7 MB it would keep for the rest of its life), and
+    the text of a hostile file is parsed in a process that exits at once.
+    The child runs this same code (``-I``: no environment, no working
+    directory on its path).  Should it fail to run, the file is parsed here."""
+    import pickle
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])
+    try:
+        child = subprocess.run(
+            [sys.executable, "-I", "-c", _CHILD, root, path],
+            input=text.encode("utf-8", "surrogateescape"),
+            capture_output=True,
+            timeout=120,
+            check=True,
+        )
+        config = pickle.loads(child.stdout)  # our own child's output
+    except (OSError, subprocess.SubprocessError, pickle.UnpicklingError, EOFError):
+        return parse_config(text, path)
+    if not isinstance(config, Config):
+        return parse_config(text, path)
+    return config
+
+
+def parse_stdin(path: str) -> None:
+    """``parse_apart``'s child: the text on stdin, the ``Config`` to stdout."""
+    import pickle
+    import sys
+
+    text = sys.stdin.buffer.read().decode("utf-8", "surrogateescape")
+    sys.stdout.buffer.write(pickle.dumps(parse_config(text, path)))
 
 
 def _is_dev_null(st: os.stat_result) -> bool:
