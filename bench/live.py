@@ -1,0 +1,217 @@
+"""Live benchmark (issue 17, as root): the daemon capturing a replayed trace.
+
+    python bench/live.py [--trace synflood|mixed] [--rates 100000,200000,...]
+                         [--runs N] [--seconds S] [--classic] [--buffer MB]
+
+Two network namespaces joined by a veth pair, made here and removed at the
+end: tcpreplay in the sender's replays a bench/gen.py trace at a fixed rate
+(``top``: as fast as it can) onto the veth; iplog in the other one (which
+holds the trace's server address, 192.0.2.10) captures it.  Daemon and
+sender are pinned to different CPUs.  Per rate and run it prints: packets
+sent, seen by iplog, dropped by the kernel, lines written against the
+lines ``iplog -r`` writes for the same packets, the lag from the last packet
+sent to the last line written, CPU seconds per million packets, and the
+daemon's peak RSS (and its RSS before any traffic).
+
+The SYN-flood trace gives a line per packet with --classic (2.2.3's
+counting; the default folds such a flood into one alarm), the worst case
+for output.  Not a test: the numbers depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+IPLOG = [sys.executable, "-m", "pyiplog"]
+SERVER = "192.0.2.10"  # bench/gen.py's destination
+A, B = "pyiplog-live-a", "pyiplog-live-b"
+A_IF, B_IF = "plivea", "pliveb"
+
+
+def sh(*cmd: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+
+
+def namespaces_up() -> None:
+    namespaces_down()
+    sh("ip", "netns", "add", A)
+    sh("ip", "netns", "add", B)
+    sh("ip", "link", "add", A_IF, "type", "veth", "peer", "name", B_IF)
+    sh("ip", "link", "set", A_IF, "netns", A)
+    sh("ip", "link", "set", B_IF, "netns", B)
+    sh("ip", "-n", A, "addr", "add", "198.51.100.1/24", "dev", A_IF)
+    sh("ip", "-n", B, "addr", "add", f"{SERVER}/24", "dev", B_IF)
+    for ns, dev in ((A, A_IF), (B, B_IF), (A, "lo"), (B, "lo")):
+        sh("ip", "-n", ns, "link", "set", dev, "up")
+
+
+def namespaces_down() -> None:
+    for ns in (A, B):
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def trace(kind: str, packets: int) -> Path:
+    OUT.mkdir(exist_ok=True)
+    path = OUT / f"{kind}-{packets}.pcap"
+    if not path.exists():
+        sh(sys.executable, str(HERE / "gen.py"), kind, str(path), str(packets))
+    return path
+
+
+def expected_lines(path: Path, extra: list[str]) -> int:
+    """The lines ``iplog -r`` writes for the trace (without its first)."""
+    out = subprocess.run(
+        [*IPLOG, "-C", "/dev/null", "-N", *extra, "-r", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=HERE.parent,
+        env={**os.environ, "PYTHONPATH": str(HERE.parent)},
+    ).stdout
+    return len(out.splitlines()) - 1
+
+
+def status(pid: int, field: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def count_lines(path: Path) -> int:
+    with open(path, "rb") as fh:
+        return sum(1 for _ in fh)
+
+
+def daemon_pid(launcher: subprocess.Popen) -> int:
+    """The python process under ``ip netns exec`` and ``taskset``."""
+    for _ in range(100):
+        children = Path(f"/proc/{launcher.pid}/task/{launcher.pid}/children")
+        pids = children.read_text().split() if children.exists() else []
+        if pids:
+            return int(pids[0])
+        comm = Path(f"/proc/{launcher.pid}/comm").read_text().strip()
+        if comm.startswith("python"):
+            return launcher.pid
+        time.sleep(0.05)
+    raise RuntimeError("iplog did not start")
+
+
+def one_run(path: Path, rate: str, extra: list[str], cpus: tuple[int, int], work: Path) -> dict:
+    log = work / "live.log"
+    log.unlink(missing_ok=True)
+    launcher = subprocess.Popen(
+        [
+            "ip", "netns", "exec", B, "taskset", "-c", str(cpus[0]),
+            *IPLOG, "-C", "/dev/null", "-N", "-o", "-i", B_IF, *extra,
+            "-l", str(log), f"--pid-file={work}/iplog.pid",
+        ],  # fmt: skip
+        cwd=HERE.parent,
+        env={**os.environ, "PYTHONPATH": str(HERE.parent)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        pid = daemon_pid(launcher)
+        deadline = time.monotonic() + 10
+        while (not log.exists() or count_lines(log) < 1) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        idle_rss = status(pid, "VmRSS")
+        cpu0 = cpu_seconds(pid)
+        speed = ["--topspeed"] if rate == "top" else [f"--pps={rate}"]
+        sender = sh(
+            "ip", "netns", "exec", A, "taskset", "-c", str(cpus[1]),
+            "tcpreplay", "-q", "-i", A_IF, *speed, str(path),
+        )  # fmt: skip
+        sent_at = time.monotonic()
+        sent = 0
+        for word in sender.stdout.replace(",", " ").split():
+            if word.isdigit():
+                sent = int(word)  # "Actual: N packets (...)"
+                break
+        lines, last_change = count_lines(log), sent_at
+        while time.monotonic() - last_change < 2.0:  # written until 2 s of quiet
+            time.sleep(0.05)
+            now_lines = count_lines(log)
+            if now_lines != lines:
+                lines, last_change = now_lines, time.monotonic()
+        cpu = cpu_seconds(pid) - cpu0
+        os.kill(pid, signal.SIGUSR1)
+        time.sleep(0.5)
+        stats = [x for x in log.read_text().splitlines() if "Statistics for" in x][-1]
+        words = stats.split()
+        seen = int(words[words.index("packets") - 1])
+        drops = int(words[words.index("dropped") - 1])
+        return {
+            "rate": rate,
+            "sent": sent,
+            "seen": seen,
+            "kernel_drops": drops,
+            "lines": lines - 1,  # without "iplog started."
+            "lag_s": round(max(0.0, last_change - sent_at), 3),
+            "cpu_s_per_million": round(cpu / max(seen, 1) * 1e6, 2),
+            "idle_rss_mb": round(idle_rss, 1),
+            "peak_rss_mb": round(status(pid, "VmHWM"), 1),
+        }
+    finally:
+        launcher.send_signal(signal.SIGTERM)
+        try:
+            launcher.wait(10)
+        except subprocess.TimeoutExpired:
+            launcher.kill()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--trace", default="synflood", choices=["synflood", "mixed"])
+    ap.add_argument("--rates", default="100000,200000,300000", help="packets/s, or top")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--classic", action="store_true", help="with --classic-detection")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("bench/live.py needs root (namespaces, capture)", file=sys.stderr)
+        return 2
+    cpus = sorted(os.sched_getaffinity(0))
+    daemon_cpu, sender_cpu = cpus[0], cpus[-1]
+    extra = ["--classic-detection"] if args.classic else []
+    print(
+        f"# {platform.node()}: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()},"
+        f" Python {platform.python_version()}; daemon on CPU {daemon_cpu},"
+        f" tcpreplay on CPU {sender_cpu}; trace {args.trace}{' --classic' if args.classic else ''}"
+    )
+    work = OUT / "live"
+    work.mkdir(parents=True, exist_ok=True)
+    namespaces_up()
+    try:
+        for rate in args.rates.split(","):
+            packets = int(float(rate) * args.seconds) if rate != "top" else 1_000_000
+            path = trace(args.trace, packets)
+            expected = expected_lines(path, extra)
+            for run in range(args.runs):
+                result = one_run(path, rate, extra, (daemon_cpu, sender_cpu), work)
+                result.update(run=run + 1, expected_lines=expected)
+                print(json.dumps(result), flush=True)
+    finally:
+        namespaces_down()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
