@@ -8,8 +8,9 @@ end: tcpreplay in the sender's replays a bench/gen.py trace at a fixed rate
 (``top``: as fast as it can) onto the veth; iplog in the other one (which
 holds the trace's server address, 192.0.2.10) captures it.  Daemon and
 sender are pinned to different CPUs.  Per rate and run it prints: packets
-sent, seen by iplog, dropped by the kernel, lines written against the
-lines ``iplog -r`` writes for the same packets, the lag from the last packet
+sent (and the rate tcpreplay reached), seen by iplog, dropped by the
+kernel, lines written against the lines ``iplog -r`` writes for the trace
+retimed to that rate (the packets the daemon saw), the lag from the last packet
 sent to the last line written, CPU seconds per million packets, and the
 daemon's peak RSS (and its RSS before any traffic).
 
@@ -24,10 +25,13 @@ import argparse
 import json
 import os
 import platform
+import re
 import signal
+import struct
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -68,17 +72,46 @@ def trace(kind: str, packets: int) -> Path:
     return path
 
 
-def expected_lines(path: Path, extra: list[str]) -> int:
-    """The lines ``iplog -r`` writes for the trace (without its first)."""
+def retimed(path: Path, rate: float) -> tuple[Path, float]:
+    """The trace with its packets ``1/rate`` seconds apart, as tcpreplay
+    sends them: what the daemon sees, for ``iplog -r`` to say what it should
+    write (a flood's alarm, and the lines it folds, depend on the rate)."""
+    out = path.with_name(f"{path.stem}-at-{round(rate)}.pcap")
+    data = path.read_bytes()
+    chunks, at, i = [data[:24]], 24, 0
+    start = struct.unpack_from("<I", data, at)[0]
+    while at + 16 <= len(data):
+        caplen = struct.unpack_from("<I", data, at + 8)[0]
+        when = start + i / rate
+        sec, usec = int(when), round((when - int(when)) * 1e6)
+        if usec == 1_000_000:
+            sec, usec = sec + 1, 0
+        chunks.append(struct.pack("<II", sec, usec) + data[at + 8 : at + 16 + caplen])
+        at += 16 + caplen
+        i += 1
+    out.write_bytes(b"".join(chunks))
+    return out, start + (i - 1) / rate
+
+
+QUIET = 2.0  # seconds without a new line after the replay: the daemon is done
+
+
+def expected_lines(path: Path, extra: list[str], last: float) -> int:
+    """The lines ``iplog -r`` writes for the trace until shortly after its
+    last packet at ``last`` (what the daemon writes before it is stopped:
+    not the scans ``-r`` closes at the end of the file, which a running
+    daemon keeps open), without its first line."""
     out = subprocess.run(
-        [*IPLOG, "-C", "/dev/null", "-N", *extra, "-r", str(path)],
+        [*IPLOG, "-C", "/dev/null", "-N", "--json", *extra, "-r", str(path)],
         capture_output=True,
         text=True,
         check=True,
         cwd=HERE.parent,
         env={**os.environ, "PYTHONPATH": str(HERE.parent)},
     ).stdout
-    return len(out.splitlines()) - 1
+    times = [json.loads(line)["time"] for line in out.splitlines()[1:]]
+    until = last + QUIET * 0.75
+    return sum(datetime.fromisoformat(t).timestamp() <= until for t in times)
 
 
 def status(pid: int, field: str) -> float:
@@ -115,12 +148,13 @@ def daemon_pid(launcher: subprocess.Popen) -> int:
 def one_run(path: Path, rate: str, extra: list[str], cpus: tuple[int, int], work: Path) -> dict:
     log = work / "live.log"
     log.unlink(missing_ok=True)
+    argv = [
+        "ip", "netns", "exec", B, "taskset", "-c", str(cpus[0]),
+        *IPLOG, "-C", "/dev/null", "-N", "-o", "-i", B_IF, *extra,
+        "-l", str(log), f"--pid-file={work}/iplog.pid",
+    ]  # fmt: skip
     launcher = subprocess.Popen(
-        [
-            "ip", "netns", "exec", B, "taskset", "-c", str(cpus[0]),
-            *IPLOG, "-C", "/dev/null", "-N", "-o", "-i", B_IF, *extra,
-            "-l", str(log), f"--pid-file={work}/iplog.pid",
-        ],  # fmt: skip
+        argv,
         cwd=HERE.parent,
         env={**os.environ, "PYTHONPATH": str(HERE.parent)},
         stderr=subprocess.PIPE,
@@ -140,13 +174,11 @@ def one_run(path: Path, rate: str, extra: list[str], cpus: tuple[int, int], work
             "tcpreplay", "-q", "-i", A_IF, *speed, str(path),
         )  # fmt: skip
         sent_at = time.monotonic()
-        sent = 0
-        for word in sender.stdout.replace(",", " ").split():
-            if word.isdigit():
-                sent = int(word)  # "Actual: N packets (...)"
-                break
+        # "Actual: N packets (...)", "Rated: B Bps, M Mbps, P pps"
+        sent = int(re.search(r"Actual: (\d+) packets", sender.stdout).group(1))
+        pps = float(re.search(r"Rated: .*?([\d.]+) pps", sender.stdout).group(1))
         lines, last_change = count_lines(log), sent_at
-        while time.monotonic() - last_change < 2.0:  # written until 2 s of quiet
+        while time.monotonic() - last_change < QUIET:
             time.sleep(0.05)
             now_lines = count_lines(log)
             if now_lines != lines:
@@ -168,6 +200,7 @@ def one_run(path: Path, rate: str, extra: list[str], cpus: tuple[int, int], work
             "cpu_s_per_million": round(cpu / max(seen, 1) * 1e6, 2),
             "idle_rss_mb": round(idle_rss, 1),
             "peak_rss_mb": round(status(pid, "VmHWM"), 1),
+            "sent_pps": round(pps),
         }
     finally:
         launcher.send_signal(signal.SIGTERM)
@@ -203,10 +236,12 @@ def main() -> int:
         for rate in args.rates.split(","):
             packets = int(float(rate) * args.seconds) if rate != "top" else 1_000_000
             path = trace(args.trace, packets)
-            expected = expected_lines(path, extra)
             for run in range(args.runs):
                 result = one_run(path, rate, extra, (daemon_cpu, sender_cpu), work)
-                result.update(run=run + 1, expected_lines=expected)
+                # At the rate tcpreplay reached (its own figure, for "top").
+                spaced, last = retimed(path, result["sent_pps"])
+                result.update(run=run + 1, expected_lines=expected_lines(spaced, extra, last))
+                spaced.unlink()
                 print(json.dumps(result), flush=True)
     finally:
         namespaces_down()
