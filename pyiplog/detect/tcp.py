@@ -278,14 +278,14 @@ class DefaultTcp(TcpDetector):
 
     def answered(self, ts: float, ip: Datagram, sport: int, dport: int, flags: int) -> None:
         # A SYN-ACK serves the port, a RST refuses the probe.
-        probe = flags & PROBE_BITS
-        if probe == TH_SYN | TH_ACK:
+        if flags & (TH_SYN | TH_ACK) == TH_SYN | TH_ACK:
             self.scans.answered(SYN_KINDS, ts, ip.dst, ip.src, sport, refused=False)
         elif flags & TH_RST:
             self.scans.answered(SYN_KINDS, ts, ip.dst, ip.src, sport, refused=True)
             if not flags & TH_ACK and self.reset_scans and self.ours.has(ip.src):
                 self._bare_reset(ts, ip, sport, dport)
             return
+        probe = flags & PROBE_BITS
         if self.reset_scans and probe in (TH_SYN | TH_ACK, TH_FIN | TH_ACK):
             # What a bare RST may answer: a SYN-ACK (a SYN scanner's kernel
             # resets it) or a FIN+ACK (a Maimon probe, or a connection's end).
