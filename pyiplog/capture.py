@@ -328,7 +328,7 @@ def _dotted(addr: bytes) -> str:
 # from what was captured.  Small frames let the kernel ring hold ~25,000
 # packets for a burst, where 64 KiB frames held 32 (and dropped under load).
 LIVE_SNAPLEN = 256
-LIVE_BUFFER = 8 * 1024 * 1024
+LIVE_BUFFER = 8 * 1024 * 1024  # the default of capture_buffer (iplog.conf(5))
 # Packets taken from the ring at a time: the rest waits there (poll() says so
 # at once).  A whole ring at once (about 30,000 packets of a flood) made each
 # batch's frames, datagrams and lines take 20 MB more at the peak.
@@ -338,7 +338,14 @@ MAX_BATCH = 4096
 class LiveSource:
     """One interface through libpcap: immediate mode, non-blocking, poll()-able."""
 
-    def __init__(self, name: str, bpf: str, promisc: bool = False, snaplen: int = LIVE_SNAPLEN):
+    def __init__(
+        self,
+        name: str,
+        bpf: str,
+        promisc: bool = False,
+        snaplen: int = LIVE_SNAPLEN,
+        buffer_size: int = LIVE_BUFFER,
+    ):
         self.name = name
         self.packets = 0
         self.reported_drops = 0
@@ -350,7 +357,7 @@ class LiveSource:
                 promisc=promisc,
                 timeout_ms=100,
                 immediate=True,
-                buffer_size=LIVE_BUFFER,
+                buffer_size=buffer_size,
             )
             self.handle.setfilter(bpf)
             self.handle.setnonblock(True)

@@ -134,14 +134,20 @@ class Daemon:
         self.engine.set_ours(a for _, addrs in table.values() for a in addrs)
         return table
 
+    def _open(self, name: str) -> LiveSource:
+        return LiveSource(
+            name,
+            self._filter(name),
+            promisc=bool(self.opts.promisc),
+            buffer_size=self.opts.capture_buffer << 20,
+        )
+
     def open_interfaces(self, names: list[str]) -> None:
         table = self._update_local()
         for name in names:
             self.addresses[name] = table.get(name, (0, []))[1]
             try:
-                self.sources[name] = LiveSource(
-                    name, self._filter(name), promisc=bool(self.opts.promisc)
-                )
+                self.sources[name] = self._open(name)
             except CaptureError as exc:
                 self.down[name] = 0.0
                 self.failures[name] = str(exc)
@@ -163,7 +169,7 @@ class Daemon:
                 continue
             self.addresses[name] = interfaces.addresses(name)
             try:
-                source = LiveSource(name, self._filter(name), promisc=bool(self.opts.promisc))
+                source = self._open(name)
             except CaptureError as exc:
                 self.down[name] = now + RETRY_SECONDS
                 self.say(now, render("iface_failed", name=name, reason=exc))

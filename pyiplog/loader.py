@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .config.parser import Config, RuleError, promisc_network
-from .config.words import WordError, boolean_or_toggle, comma_list, syslog_value
+from .config.words import WordError, boolean_or_toggle, comma_list, megabytes, syslog_value
 from .messages import render
 from .options import DEFAULT_CONFIG, FatalError, Options, normalise
 
@@ -73,6 +73,14 @@ OPTS: tuple[Opt, ...] = (
     Opt(("stdout",), "L", "flag", "stdout", "Log to stdout."),
     Opt(("help",), "h", "flag", None, "This help screen."),
     Opt(("version",), "v", "flag", None, "Print version information and exit."),
+    Opt(
+        ("capture-buffer",),
+        None,
+        "arg",
+        "capture_buffer",
+        "Kernel capture ring per interface, in MB (default 8).",
+        "<MB>",
+    ),
     Opt(("facility",), None, "arg", "facility", "Use the specified syslog facility.", "<facility>"),
     Opt(("priority",), None, "arg", "priority", "Use the specified syslog priority.", "<priority>"),
     Opt(
@@ -234,20 +242,8 @@ def load(tokens: tuple[Token, ...], config: Config) -> Loaded:
             except WordError as exc:
                 raise FatalError(str(exc)) from None
             opts = opts.replace(**{opt.field: flag})
-        elif name in ("facility", "priority"):
-            checked, warning = syslog_value(name, value)
-            if warning:
-                warnings.append(warning)
-            opts = opts.replace(**{name: checked})
-        elif name in ("interface", "promisc"):
-            opts = opts.replace(**{opt.field: comma_list(value)})
-            if name == "promisc":
-                for net in opts.promisc:
-                    try:
-                        promisc_network(net)
-                    except RuleError as exc:
-                        raise FatalError(str(exc)) from None
-                opts = opts.replace(log_dest=True)
+        elif name in ("facility", "priority", "interface", "promisc", "capture-buffer"):
+            opts = opts.replace(**_checked(opt, value, warnings))
         elif name in ("logfile", "stdout"):
             if given is not None and given != name:
                 warnings.append(render("overriding", option=given))
@@ -262,6 +258,27 @@ def load(tokens: tuple[Token, ...], config: Config) -> Loaded:
         else:  # flags with a field
             opts = opts.replace(**{opt.field: True})
     return Loaded(opts, config, "check" if opts.check_config else "run", tuple(warnings))
+
+
+def _checked(opt: Opt, value: str, warnings: list[str]) -> dict:
+    """The Options fields an option's checked value sets.  Raises FatalError."""
+    name = opt.long[0]
+    if name in ("facility", "priority"):
+        checked, warning = syslog_value(name, value)
+        if warning:
+            warnings.append(warning)
+        return {name: checked}
+    try:
+        if name == "capture-buffer":
+            return {opt.field: megabytes(value)}
+        names = comma_list(value)
+        if name == "promisc":
+            for net in names:
+                promisc_network(net)
+            return {opt.field: names, "log_dest": True}
+        return {opt.field: names}
+    except (WordError, RuleError) as exc:
+        raise FatalError(str(exc)) from None
 
 
 def settle(loaded: Loaded) -> tuple[Options, list[str]]:

@@ -102,6 +102,7 @@ class Options:
     pid_file: str = restart(DEFAULT_PID_FILE)
     interfaces: tuple[str, ...] = restart(())
     promisc: tuple[str, ...] = restart(())
+    capture_buffer: int = restart(8)  # MB: the kernel's capture ring, per interface
     facility: str = restart(DEFAULT_FACILITY)
     priority: str = restart(DEFAULT_PRIORITY)
     # pyiplog additions (spec C).

@@ -580,3 +580,38 @@ def test_the_config_is_parsed_in_a_child_without_lark_here(tmp_path):
     assert out.strip() == (
         "False ['ignore tcp dport 8080'] (('bogus', False),) ('[line 3] Invalid rule: nonsense',)"
     )
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("capture_buffer 16", ((("capture_buffer", 16),), ())),
+        (
+            "capture_buffer 0",
+            ((), ('[line 1] Invalid capture buffer: "0" (megabytes, 1 to 1024)',)),
+        ),
+        (
+            "capture_buffer 2k",
+            ((), ('[line 1] Invalid capture buffer: "2k" (megabytes, 1 to 1024)',)),
+        ),
+        ("capture_buffer", ((), ("[line 1] Missing capture buffer parameter",))),
+    ],
+)
+def test_capture_buffer(text, expected):
+    config = parse(text)
+    assert (config.settings, config.errors) == expected
+
+
+def test_capture_buffer_on_the_command_line_and_in_check_config(tmp_path):
+    conf = tmp_path / "iplog.conf"
+    conf.write_text("capture_buffer 16\n")
+    assert "capture_buffer 16" in run_check(conf).stdout.splitlines()
+    p = subprocess.run(
+        [sys.executable, "-m", "pyiplog", "-C", str(conf), "--capture-buffer=2000", "-r", "-"],
+        capture_output=True,
+        text=True,
+    )
+    assert (p.returncode, p.stderr) == (
+        255,
+        'Fatal: Invalid capture buffer: "2000" (megabytes, 1 to 1024)\n',
+    )

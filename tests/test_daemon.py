@@ -554,3 +554,33 @@ def test_new_address_is_picked_up(workdir):
                 for x in lines_of(log)
             )
         )
+
+
+# --- the capture ring (issue 17) ---------------------------------------------------------
+
+
+def ring_kib(pid: int) -> list[int]:
+    """The packet sockets' rings libpcap maps into the process, in KiB."""
+    sizes = []
+    for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+        if line.rstrip().endswith("]") and "socket:[" in line:
+            low, high = (int(x, 16) for x in line.split()[0].split("-"))
+            sizes.append((high - low) >> 10)
+    return sizes
+
+
+@pytest.mark.parametrize(
+    "args,config,mb",
+    [((), "", 8), (("--capture-buffer=2",), "", 2), ((), "capture_buffer 32\n", 32)],
+    ids=["default", "command-line", "config"],
+)
+def test_capture_buffer_sizes_the_kernel_ring(workdir, args, config, mb):
+    conf = workdir / "iplog.conf"
+    conf.write_text(config)
+    proc = on_lo(conf, workdir / "log", workdir / "iplog.pid", *args)
+    try:
+        rings = ring_kib(proc.pid)
+        assert len(rings) == 1, rings
+        assert mb * 1024 <= rings[0] <= mb * 1024 * 1.1, rings  # the ring, and its frame table
+    finally:
+        stop(proc)

@@ -22,7 +22,7 @@ from ..detect import tuning
 from ..messages import printable
 from ..options import SET_KEYWORDS, FatalError, Options
 from .rules import AddrSpec, FilterRule, PortSpec, TypeSpec, evaluation_order
-from .words import boolean, comma_list, syslog_value
+from .words import WordError, boolean, comma_list, megabytes, syslog_value
 
 # ICMP type names (spec A2, B15): the man page's short names and 2.2.3's long
 # ones, each with an optional ICMP_ prefix, matched exactly.
@@ -75,6 +75,7 @@ _PARAMS = {  # keyword -> (Options field, what "Missing X parameter" names)
     "group": ("group", "group"),
     "logfile": ("logfile", "log file"),
     "pid-file": ("pid_file", "pid file"),
+    "capture_buffer": ("capture_buffer", "capture buffer"),
 }
 _DOTTED = re.compile(r"\d+(?:\.\d+){0,3}\Z")
 
@@ -318,7 +319,13 @@ class _Rules:
         name, what = _PARAMS[keyword]
         if not args:
             raise RuleError(f"Missing {what} parameter")
-        effects.append(("set", name, args[0]))
+        value = args[0]
+        if name == "capture_buffer":
+            try:
+                value = megabytes(value)
+            except WordError as exc:
+                raise RuleError(str(exc)) from None
+        effects.append(("set", name, value))
 
     @_rule
     def interface_rule(self, effects, line, keyword, args):

@@ -56,6 +56,16 @@ def syslog_value(kind: str, word: str) -> tuple[str, str | None]:
     return value, None
 
 
+MAX_CAPTURE_BUFFER = 1024  # MB per interface
+
+
+def megabytes(word: str) -> int:
+    """``capture_buffer``'s size: whole megabytes, 1 to MAX_CAPTURE_BUFFER."""
+    if not word.isdigit() or not 1 <= int(word) <= MAX_CAPTURE_BUFFER:
+        raise WordError(f'Invalid capture buffer: "{word}" (megabytes, 1 to {MAX_CAPTURE_BUFFER})')
+    return int(word)
+
+
 def comma_list(text: str) -> tuple[str, ...]:
     """``eth0,eth1`` -> ("eth0", "eth1"); empty items dropped."""
     return tuple(x for x in text.split(",") if x)
