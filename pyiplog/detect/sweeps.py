@@ -28,6 +28,9 @@ the scans of ``probes.py``.  What a kind counts:
 
 State is bounded as the other tables' (``pairs.PairTable``): a spoofed
 flood churns the probation segment, a detected sweep stays until it ends.
+The distributed flood's SYN rates (``Rate``) are a plain dict of at most
+``MAX_ENTRIES`` ports of ours, the oldest dropped first; its ``Sweep``
+exists only once a flood is detected.
 
 ``Decoys`` groups the scans of one target and kind that are detected
 within ``DECOY_WINDOW`` seconds of each other over mostly the same ports:
