@@ -172,6 +172,20 @@ def free_port() -> int:
     return port
 
 
+def private_dev(workdir, command: str, dev_log=None) -> list[str]:
+    """argv running the shell ``command`` in a private mount namespace whose
+    /dev holds only null, zero, full, random and urandom, and with
+    ``dev_log`` (a socket's path) that socket as /dev/log."""
+    log = f'touch "$d/log"\nmount --bind {dev_log} "$d/log"\n' if dev_log else ""
+    script = (
+        f'set -e\nd={workdir}/dev\nmkdir "$d"\nmount -t tmpfs tmpfs "$d"\n'
+        'for f in null zero full random urandom; do touch "$d/$f";'
+        ' mount --bind "/dev/$f" "$d/$f"; done\n'
+        f'{log}mount --rbind "$d" /dev\nexec {command}\n'
+    )
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -31,6 +31,7 @@ from live import (
     needs_tools,
     on_lo,
     pid_alive,
+    private_dev,
     run_iplog,
     stop,
     syn_to_localhost,
@@ -314,20 +315,12 @@ def test_syslog_ident_facility_priority(workdir):
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     listener.bind(str(sock_path))
     listener.settimeout(10)
-    script = f"""
-set -e
-d={workdir}/dev
-mkdir "$d"
-mount -t tmpfs tmpfs "$d"
-for f in null zero full random urandom; do touch "$d/$f"; mount --bind "/dev/$f" "$d/$f"; done
-touch "$d/log"
-mount --bind {sock_path} "$d/log"
-mount --rbind "$d" /dev
-exec {sys.executable} -m pyiplog -C /dev/null -N -o -i lo --facility=local3 \
-    --priority=info --pid-file={workdir}/iplog.pid
-"""
+    command = (
+        f"{sys.executable} -m pyiplog -C /dev/null -N -o -i lo --facility=local3"
+        f" --priority=info --pid-file={workdir}/iplog.pid"
+    )
     proc = subprocess.Popen(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+        private_dev(workdir, command, dev_log=sock_path),
         env=ENV,
         stderr=subprocess.PIPE,
         text=True,

@@ -18,7 +18,7 @@ from pyiplog.engine import Engine
 from pyiplog.options import Options
 from pyiplog.resolve import Namer
 
-from live import ENV, needs_root, needs_tools
+from live import ENV, needs_root, needs_tools, private_dev
 from packets import T0, ip_tcp
 
 
@@ -94,20 +94,9 @@ def test_diagnostics_reach_syslog_once_detached(tmp_path):
         "import logging; from pyiplog import logs; logs.to_syslog();"
         " logging.getLogger('pyiplog.test').warning('the disk is %s', 'full')"
     )
-    script = f"""
-set -e
-d={tmp_path}/dev
-mkdir "$d"
-mount -t tmpfs tmpfs "$d"
-for f in null zero full random urandom; do touch "$d/$f"; mount --bind "/dev/$f" "$d/$f"; done
-touch "$d/log"
-mount --bind {sock_path} "$d/log"
-mount --rbind "$d" /dev
-exec {sys.executable} -c "{code}"
-"""
     try:
         p = subprocess.run(
-            ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+            private_dev(tmp_path, f'{sys.executable} -c "{code}"', dev_log=sock_path),
             env=ENV,
             capture_output=True,
             text=True,

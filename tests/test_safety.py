@@ -37,6 +37,7 @@ from live import (
     lines_of,
     needs_root,
     on_lo,
+    private_dev,
     run_iplog,
     stop,
     syn_to_localhost,
@@ -701,18 +702,12 @@ def test_daemon_with_no_syslog_at_start_warns_and_delivers_later(tmp_path):
     lines wait, and reach the socket once it is there."""
     work = Path(tempfile.mkdtemp(prefix="pyiplog-syslog-"))
     sock_path = work / "devlog"
-    script = f"""
-set -e
-d={work}/dev
-mkdir "$d"
-mount -t tmpfs tmpfs "$d"
-for f in null zero full random urandom; do touch "$d/$f"; mount --bind "/dev/$f" "$d/$f"; done
-mount --rbind "$d" /dev
-exec {sys.executable} -m pyiplog -C /dev/null -N -o -i lo --facility=local3 \\
-    --priority=info --pid-file={work}/iplog.pid
-"""
+    command = (
+        f"{sys.executable} -m pyiplog -C /dev/null -N -o -i lo --facility=local3"
+        f" --priority=info --pid-file={work}/iplog.pid"
+    )
     proc = subprocess.Popen(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+        private_dev(work, command),
         env=ENV,
         stderr=subprocess.PIPE,
         text=True,
