@@ -127,6 +127,7 @@ def test_restart_only_settings():
         "pid_file",
         "interfaces",
         "promisc",
+        "capture_buffer",
         "facility",
         "priority",
         "read_file",
