@@ -11,10 +11,17 @@ import json
 from contextlib import redirect_stdout
 from pathlib import Path
 
+import dpkt
 import jsonschema
 import pytest
 
 from pyiplog import cli
+from pyiplog.config.rules import Filters
+from pyiplog.engine import Engine
+from pyiplog.options import Options
+from pyiplog.resolve import Namer
+
+from packets import ip_udp
 
 DATA = Path(__file__).resolve().parent / "data"
 PER_PACKET = (
@@ -249,4 +256,22 @@ def test_json_lines_follow_the_schema():
     )
     assert [(o["scan"], o["dst"], o["sources"], o["decoy_sources"]) for o in decoys] == [
         ("syn_scan", "198.51.100.2", 4, [f"198.51.100.{i}" for i in (1, 11, 12, 13)])
+    ]
+
+
+def test_a_reload_keeps_a_sweep_and_its_end():
+    """SIGHUP (Engine.configure) in the middle of a detected ACK scan: the
+    scan's end line still comes at its own time, written by the packets
+    that come later (not only at the end of the run)."""
+    with open(DATA / "sweep-nmap-sA.pcap", "rb") as fh:
+        frames = [(ts, bytes(buf)) for ts, buf in dpkt.pcap.Reader(fh)]
+    opts = Options(disable_resolver=True)
+    engine = Engine(opts, None, Namer(None))
+    engine.feed_frames(dpkt.pcap.DLT_EN10MB, frames)
+    engine.configure(opts, Filters(), Namer(None))  # the reload
+    later = frames[-1][0] + 400  # past the scan's 300 s window
+    engine.feed_ip(later, ip_udp(dport=5353))
+    ends = [line for _, line in engine.drain() if "ACK scan mode expired" in line]
+    assert ends == [
+        "TCP: ACK scan mode expired for 198.51.100.1 - 200 probes answered with a reset."
     ]

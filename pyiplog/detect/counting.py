@@ -46,7 +46,7 @@ class Scans:
             detection.kinds, detection.modern, detection.reply_wait, report=self._write_detections
         )
         self.flows = FlowTable()
-        self.sweeps = SweepTable()
+        self.sweeps = SweepTable(detection.sweeps)
         self.horizontal = False  # horizontal scans are counted (set by the engine)
         self.decoys = False  # lockstep scans are grouped (set by the engine)
         self.probes.on_failed = self._probe_failed

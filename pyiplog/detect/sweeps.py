@@ -63,17 +63,6 @@ class SweepTuning:
     window: float  # the longest gap (a flood: the rate's window)
 
 
-SWEEP_KINDS: dict[str, SweepTuning] = {
-    "ack_scan": SweepTuning(10, 300.0),
-    "maimon_scan": SweepTuning(10, 300.0),
-    "proto_scan": SweepTuning(10, 300.0),
-    "horizontal_tcp": SweepTuning(10, 300.0),
-    "horizontal_udp": SweepTuning(10, 300.0),
-    "ping_sweep": SweepTuning(32, 10.0),
-    "distributed_flood": SweepTuning(1500, 1.0),
-}
-
-
 class Window:
     """Packets of the last ``window`` seconds, estimated from this window's
     count and the previous one's (a sliding window, as ``probes.py`` keeps
@@ -203,19 +192,20 @@ class Decoys:
 
 
 class SweepTable:
-    def __init__(self, tuning: dict[str, SweepTuning] | None = None):
-        self.tuning = dict(SWEEP_KINDS if tuning is None else tuning)
-        self.tables = {kind: PairTable(MAX_ENTRIES, SKETCH_BITS) for kind in SWEEP_KINDS}
+    def __init__(self, tuning: dict[str, SweepTuning]):
+        """``tuning``: every kind's numbers (``tuning.SWEEPS``)."""
+        self.tables = {kind: PairTable(MAX_ENTRIES, SKETCH_BITS) for kind in tuning}
         self.decoys = Decoys()
         self.rates: dict[tuple[bytes, int], Rate] = {}  # SYNs a port of ours (flood)
-        self.configure(self.tuning)
+        self.ended: list[tuple[float, Sweep]] = []
+        self.next_due = float("inf")
+        self.configure(tuning)
 
     def configure(self, tuning: dict[str, SweepTuning]) -> None:
+        """New numbers (start, SIGHUP); the state is kept."""
         self.tuning = dict(tuning)
         flood = self.tuning["distributed_flood"]
         self.flood_threshold, self.flood_window = flood.threshold, flood.window
-        self.ended: list[tuple[float, Sweep]] = []
-        self.next_due = float("inf")
 
     def group(self, when: float, key: str, src: bytes, dst: bytes, ports: list[int]) -> bool:
         """``Decoys.joins``, keeping ``next_due``."""

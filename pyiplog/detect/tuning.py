@@ -15,7 +15,8 @@ on the counting:
   ``udp_stream`` (threshold only) is how many packets within the
   ``udp_flood`` window make a one-way stream (one source port to one port)
   a flood;
-- default only, the scans 2.2.3 never named (``sweeps.py``): ``ack_scan``
+- default only, the scans 2.2.3 never named (``sweeps.py``, numbers in
+  ``SWEEPS``): ``ack_scan``
   (ACK, window and Maimon scans: ports answered with a bare RST),
   ``proto_scan`` (protocols), ``horizontal_scan`` (hosts whose probe to one
   port failed), ``ping_sweep`` (hosts sent an echo request): the threshold
@@ -31,7 +32,7 @@ from dataclasses import replace
 from .probes import Tuning
 from .scans import KINDS as CLASSIC_KINDS
 from .scans import ScanKind
-from .sweeps import SWEEP_KINDS, SweepTuning
+from .sweeps import SweepTuning
 
 REPLY_WAIT = 3.0
 
@@ -50,6 +51,18 @@ MODERN: dict[str, Tuning] = {
     ),
     "ping_flood": Tuning(scan_ports=0, scan_gap=60.0, flood_packets=70, flood_window=5.0),
     "smurf": Tuning(scan_ports=0, scan_gap=30.0, flood_packets=90, flood_window=5.0),
+}
+# The scans 2.2.3 never named (sweeps.py): distinct items (ports, protocols,
+# hosts) within gaps of the window; the distributed flood: SYNs to one port
+# of ours within the window (from at least sweeps.MIN_SOURCES sources).
+SWEEPS: dict[str, SweepTuning] = {
+    "ack_scan": SweepTuning(10, 300.0),
+    "maimon_scan": SweepTuning(10, 300.0),
+    "proto_scan": SweepTuning(10, 300.0),
+    "horizontal_tcp": SweepTuning(10, 300.0),
+    "horizontal_udp": SweepTuning(10, 300.0),
+    "ping_sweep": SweepTuning(32, 10.0),
+    "distributed_flood": SweepTuning(1500, 1.0),
 }
 STEALTH = ("null_scan", "fin_scan", "xmas_scan")  # counted as 2.2.3 did in both modes
 FLOOD_SIDE = {"syn_flood": ("portscan", "syn_scan"), "udp_flood": ("udp_scan",)}
@@ -95,7 +108,7 @@ class Detection:
         self.kinds = dict(CLASSIC_KINDS)
         self.modern = dict(MODERN)
         self.reply_wait = REPLY_WAIT
-        self.sweeps: dict[str, SweepTuning] = dict(SWEEP_KINDS)
+        self.sweeps: dict[str, SweepTuning] = dict(SWEEPS)
         for word, kind, value in overrides:
             self._apply(word, kind, value)
 
