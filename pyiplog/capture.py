@@ -312,9 +312,10 @@ def live_filter(
     text = f"ip and ({proto}) and {inbound}"
     if answers:
         ours = [f"src host {_dotted(a)}" for a in addresses]
-        if promisc:
-            ours.append(promisc_filter(promisc, "src"))
-        if ours and all(ours):  # "-a *": every packet is already in
+        promisc_src = promisc_filter(promisc, "src")  # "" for "-a *"
+        if promisc_src:
+            ours.append(promisc_src)
+        if ours:
             text = f"({text}) or (ip and ({' or '.join(ours)}) and ({ANSWERS}))"
     return text
 

@@ -16,6 +16,8 @@ import dpkt
 import pytest
 
 from pyiplog import cli
+from pyiplog.config.parser import promisc_network
+from pyiplog.detect.context import Ours
 
 import scenarios
 from packets import T0, ether, ip_udp, write_pcap
@@ -291,3 +293,19 @@ def test_a_one_way_stream_is_a_flood_only_at_its_own_rate(tmp_path, datagrams, s
         assert cli.main(["-C", str(config), "-N", "-m", "-r", str(path)]) == 0
     detected = [x for x in out.getvalue().splitlines() if "UDP: scan/flood detected" in x]
     assert detected == ([FLOOD_FROM + flood] if flood else [])
+
+
+def test_ours_is_the_host_and_the_promisc_networks():
+    ours = Ours()
+    assert not ours.known and ours.has(b"\xc0\x00\x02\x0a")  # -r without -a: everyone
+    ours.set_networks(promisc_network("192.0.2.0/24"))
+    here, there = bytes([192, 0, 2, 10]), bytes([198, 51, 100, 7])
+    assert ours.known and ours.has(here) and not ours.has(there)
+    assert ours.outgoing(here, there) and not ours.outgoing(there, here)
+    assert not ours.outgoing(here, bytes([192, 0, 2, 11]))  # between two of ours
+    # A DHCP client's 0.0.0.0 is nobody's: its broadcast is not "ours going out".
+    assert not ours.has(bytes(4)) and not ours.outgoing(bytes(4), b"\xff\xff\xff\xff")
+    ours.set_addresses(frozenset({there}))  # live: the interface's own too
+    assert ours.has(there) and ours.has(here)
+    ours.set_networks(promisc_network("*"))  # -a *: the capture is the host's own
+    assert ours.has(there) and not ours.has(here) and ours.outgoing(there, here)

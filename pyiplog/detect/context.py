@@ -149,18 +149,18 @@ class Ours:
         self.known = bool(addresses or self.networks)
 
     def set_networks(self, specs: list[AddrSpec]) -> None:
-        """The promisc networks (``config.parser.promisc_network``)."""
-        if any(spec.any for spec in specs):  # "-a *": every address is ours
-            specs = []
-        self.networks = tuple(specs)
+        """The promisc networks (``config.parser.promisc_network``).  ``-a *``
+        adds none: its capture filter is the host's own (``capture``)."""
+        self.networks = () if any(spec.any for spec in specs) else tuple(specs)
         self.known = bool(self.addresses or self.networks)
 
     def has(self, addr: bytes) -> bool:
         """Whether ``addr`` is ours (always, when nothing is known)."""
         if not self.known or addr in self.addresses:
             return True
-        if self.networks:
-            number, version = int.from_bytes(addr, "big"), 4 if len(addr) == 4 else 6
+        number = int.from_bytes(addr, "big")
+        if self.networks and number:  # 0.0.0.0 (a DHCP client's) is nobody's
+            version = 4 if len(addr) == 4 else 6
             return any(spec.matches(number, version) for spec in self.networks)
         return False
 
