@@ -90,7 +90,7 @@ def file_filter(networks: tuple[str, ...], classic: bool, verbose: bool) -> str:
     ``useful_filter``."""
     inbound = promisc_filter(networks)
     if inbound and not classic:
-        inbound = f"({inbound}) or (({promisc_filter(networks, 'src')}) and ({ANSWERS}))"
+        inbound = with_answers(inbound, [promisc_filter(networks, "src")])
     return combine(inbound, useful_filter(classic, verbose))
 
 
@@ -316,8 +316,13 @@ def live_filter(
         if promisc_src:
             ours.append(promisc_src)
         if ours:
-            text = f"({text}) or (ip and ({' or '.join(ours)}) and ({ANSWERS}))"
+            text = with_answers(text, ours)
     return text
+
+
+def with_answers(text: str, sources: list[str]) -> str:
+    """BPF ``text``, or the ANSWERS sent from any of ``sources`` (BPF terms)."""
+    return f"({text}) or (ip and ({' or '.join(sources)}) and ({ANSWERS}))"
 
 
 def _dotted(addr: bytes) -> str:

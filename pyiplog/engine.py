@@ -132,37 +132,28 @@ class Engine:
         ip = parse_ipv4(ts, data)
         if ip is None:
             return
-        names = self.names
         if isinstance(ip, HeaderError):
             if self.verbose:
                 kind = "ip_short" if ip.kind == "short" else "ip_checksum"
-                self.lines.emit(
-                    ts,
-                    kind,
-                    S=names.host(ip.src, "ip"),
-                    D=names.dst(ip.dst, "ip"),
-                    src=ip.src,
-                    dst=ip.dst,
-                )
+                self._ip_line(ts, kind, ip.src, ip.dst)
             return
         if ip.flags_off & FRAGMENT_BITS:
             frag = ip
             ip, attack = self.frags.feed(ts, frag)
             if attack is not None and self.frag:
-                self.lines.emit(
-                    ts,
-                    attack,
-                    S=names.host(frag.src, "ip"),
-                    D=names.dst(frag.dst, "ip"),
-                    src=frag.src,
-                    dst=frag.dst,
-                    attack=attack.removeprefix("frag_"),
-                )
+                self._ip_line(ts, attack, frag.src, frag.dst, attack=attack.removeprefix("frag_"))
             if ip is None:
                 return
         handler = self.handlers.get(ip.proto)
         if handler is not None:
             handler(ts, ip)
+
+    def _ip_line(self, ts: float, kind: str, src: bytes, dst: bytes, **fields) -> None:
+        """A line about the IP datagram itself (header checks, fragments)."""
+        names = self.names
+        self.lines.emit(
+            ts, kind, S=names.host(src, "ip"), D=names.dst(dst, "ip"), src=src, dst=dst, **fields
+        )
 
     def tick(self, ts: float) -> None:
         """The clock moved without a packet (live daemon): expire what is due,

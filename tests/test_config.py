@@ -71,6 +71,15 @@ SET_WORDS = [
     "tcp_resolve",
     "icmp_resolve",
     "disable_resolver",
+    # pyiplog's own
+    "classic_detection",
+    "json",
+    "ack_scan",
+    "proto_scan",
+    "horizontal_scan",
+    "ping_sweep",
+    "distributed_flood",
+    "decoy_scan",
 ]
 
 

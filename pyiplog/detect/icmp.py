@@ -92,9 +92,7 @@ class DefaultIcmp(IcmpDetector):
         if itype == ECHO_REPLY and self.smurf and not reply:
             return probe("smurf", ts, smurf_source(ip.src), ip.dst, ip.data_len, None, None, False)
         if itype == ECHO and self.ping_sweep and not reply:
-            self.scans.sweep(
-                "ping_sweep", ts, ip.src, ip.dst, src=ip.src, nbytes=ip.data_len, counted=True
-            )
+            self.scans.sweep("ping_sweep", ts, ip.src, ip.dst, src=ip.src, nbytes=ip.data_len)
         if itype == ECHO and self.ping_flood:
             return probe("ping_flood", ts, ip.src, ip.dst, ip.data_len, None, None, False)
         return False

@@ -144,8 +144,9 @@ class ProbeTable:
                 self._wait(ts, key, pair, dport)
             swallowed = False
             if tune.stream_packets and sport is not None:
-                entry.stream = (sport, dport, Window(ts))
-                entry.stream[2].cur = 1
+                stream = Window(ts)
+                stream.add(ts, tune.flood_window)
+                entry.stream = (sport, dport, stream)
             elif flood and tune.flood_packets:
                 entry.cur = 1
                 if tune.flood_packets <= 1:
