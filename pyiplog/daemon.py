@@ -123,6 +123,7 @@ class Daemon:
                 self.opts.promisc,
                 answers=not o.classic_detection,
                 others=o.proto_scan and not o.classic_detection,
+                nd=o.icmp6_nd,
             ),
             useful_filter(self.opts.classic_detection, self.opts.verbose),
         )
@@ -406,7 +407,7 @@ def run_live(opts: Options, config: Config, reload: Callable[[], Loaded]) -> int
     if not names:
         why = "; ".join(f"{name}: {reason}" for name, reason in bad.items())
         raise FatalError(
-            f"Couldn't initialize interfaces. ({why or 'none is up with an IPv4 address'})"
+            f"Couldn't initialize interfaces. ({why or 'none is up with an IP address'})"
         )
     for name, reason in bad.items():
         print(render("not_watching", name=name, reason=reason), file=sys.stderr)

@@ -1,4 +1,5 @@
-"""Frames -> IPv4 datagrams, with iplog's IP header checks (spec A4.1).
+"""Frames -> IPv4 and IPv6 datagrams, with iplog's IP header checks (spec
+A4.1, C4).
 
 Link types: Ethernet (with VLAN tags), Linux cooked SLL and SLL2, raw IP,
 BSD null/loopback.  Only the fixed headers a packet's path needs are read
@@ -9,6 +10,15 @@ input: a frame is either a datagram, a header error, or nothing.
 A source hands the engine batches of *records*: a ``Frame`` (time and the
 link-layer bytes, still to be decoded) or a ``Datagram`` (already decoded by
 ``decode_batch``, which runs in ``iplog -r``'s reading child).
+
+An IPv6 packet becomes the same ``Datagram``: its addresses are 16 bytes
+(how everything after this module tells the families apart), ``ttl`` is
+the hop limit, ``proto`` the upper-layer protocol after the extension
+headers, and ``flags_off`` carries a fragment header's offset and M flag
+in IPv4's layout (so one reassembler serves both).  IPv6 has no DF bit;
+its place is taken by the flow label: a host's TCP/IP stack labels its
+flows (Linux since 3.17, BSD, Windows), a raw-socket scanner does not, so
+a labelled packet counts as DF set (``detect.tcp``'s SYN kinds).
 """
 
 from __future__ import annotations
@@ -29,7 +39,9 @@ from .constants import (
     DLT_RAW,
     DLT_RAW_OPENBSD,
     ETH_TYPE_IP,
+    ETH_TYPE_IP6,
     ETH_TYPES_VLAN,
+    IP_DF,
     IP_MF,
     IP_OFFMASK,
     IP_RF,
@@ -59,6 +71,18 @@ _u16 = struct.Struct("!H")
 IP_HEAD = struct.Struct("!BxHHHBBxx4s4s")
 ETHER_IP_HEAD = struct.Struct("!H" + IP_HEAD.format[1:])  # from the EtherType on
 _ETHER_IP = ETHER_IP_HEAD.unpack_from
+# version+class+flow label, payload length, next header, hop limit, source, destination
+IP6_HEAD = struct.Struct("!IHBB16s16s")
+_IP6 = IP6_HEAD.unpack_from
+FLOW_LABEL = 0xFFFFF
+# Upper layers the fast path hands on as they are (TCP, UDP, ICMPv6); any
+# other next header may be an extension header and takes ``parse_ipv6``.
+IP6_UPPER = frozenset({6, 17, 58})
+# Extension headers walked to the upper layer (RFC 8200 4, RFC 6564's
+# uniform format for 135, 139, 140 and the experimental 253, 254); ESP (50)
+# ends the walk: what follows it is encrypted.
+EXT_HEADERS = frozenset({0, 43, 44, 51, 60, 135, 139, 140, 253, 254})
+MAX_EXT_HEADERS = 16  # more in one packet is an attack on the walk, not traffic
 
 # A link-layer frame as captured: (time, bytes).
 Frame = tuple[float, bytes]
@@ -93,8 +117,17 @@ class HeaderError:
     dst: bytes
 
 
+_ETH_TYPES = (ETH_TYPE_IP, ETH_TYPE_IP6)
+# BSD's address families in either byte order (DLT_NULL is in the writer's):
+# AF_INET is 2 everywhere; AF_INET6 is 24 (NetBSD, OpenBSD), 28 (FreeBSD,
+# DragonFly), 30 (macOS) or 10 (Linux).
+_FAMILIES = frozenset(
+    n.to_bytes(4, order) for n in (2, 10, 24, 28, 30) for order in ("big", "little")
+)
+
+
 def ip_of_frame(dlt: int, frame: bytes) -> bytes | None:
-    """The IPv4 datagram inside a link-layer frame, or None."""
+    """The IPv4 or IPv6 packet inside a link-layer frame, or None."""
     if dlt == DLT_EN10MB:
         if len(frame) < 14:
             return None
@@ -103,26 +136,29 @@ def ip_of_frame(dlt: int, frame: bytes) -> bytes | None:
         while etype in ETH_TYPES_VLAN and len(frame) >= off + 4:
             etype = _u16.unpack_from(frame, off + 2)[0]
             off += 4
-        return frame[off:] if etype == ETH_TYPE_IP else None
+        return frame[off:] if etype in _ETH_TYPES else None
     if dlt == DLT_LINUX_SLL:
-        if len(frame) < 16 or _u16.unpack_from(frame, 14)[0] != ETH_TYPE_IP:
+        if len(frame) < 16 or _u16.unpack_from(frame, 14)[0] not in _ETH_TYPES:
             return None
         return frame[16:]
     if dlt == DLT_LINUX_SLL2:
-        if len(frame) < 20 or _u16.unpack_from(frame, 0)[0] != ETH_TYPE_IP:
+        if len(frame) < 20 or _u16.unpack_from(frame, 0)[0] not in _ETH_TYPES:
             return None
         return frame[20:]
     if dlt in _RAW_TYPES:
-        return frame if frame and frame[0] >> 4 == 4 else None
+        return frame if frame and frame[0] >> 4 in (4, 6) else None
     if dlt in (DLT_NULL, DLT_LOOP):
-        if len(frame) < 4:
+        if len(frame) < 4 or frame[:4] not in _FAMILIES:
             return None
-        family = frame[:4]
-        # AF_INET is 2 everywhere; DLT_NULL is in the writer's byte order.
-        if family in (b"\x02\x00\x00\x00", b"\x00\x00\x00\x02"):
-            return frame[4:]
-        return None
+        return frame[4:]
     return None
+
+
+def parse_ip(ts: float, data: bytes) -> Datagram | HeaderError | None:
+    """``parse_ipv4`` or ``parse_ipv6``, by the version nibble."""
+    if data and data[0] >> 4 == 6:
+        return parse_ipv6(ts, data)
+    return parse_ipv4(ts, data)
 
 
 def header_checksum_ok(header: bytes) -> bool:
@@ -163,6 +199,60 @@ def parse_ipv4(ts: float, data: bytes) -> Datagram | HeaderError | None:
     )
 
 
+def parse_ipv6(ts: float, data: bytes) -> Datagram | HeaderError | None:
+    """Split the IPv6 packet ``data`` (spec C4): the fixed header, then its
+    extension headers (``walk_ipv6``).  None when the fixed header is not
+    all there; a chain cut short is a 'short' header error."""
+    if len(data) < 40:
+        return None
+    vtf, plen, nh, hlim, src, dst = IP6_HEAD.unpack_from(data)
+    if vtf >> 28 != 6:
+        return None
+    end = 40 + plen if plen else len(data)  # 0: a jumbogram (RFC 2675), as captured
+    flags = IP_DF if vtf & FLOW_LABEL else 0
+    ip = make_datagram((ts, nh, src, dst, hlim, 0, flags, end - 40, data[40:end]))
+    return walk_ipv6(ip) if nh in EXT_HEADERS else ip
+
+
+def walk_ipv6(ip: Datagram) -> Datagram | HeaderError:
+    """``ip`` (IPv6, ``proto`` an extension header) with its extension
+    headers skipped: the upper layer's protocol and bytes.  A fragment
+    header sets ``ident`` and ``flags_off`` (offset and M as IPv4 has
+    them; an atomic fragment, RFC 6946, is a whole packet) and ends the
+    walk: what follows belongs to the reassembled packet, which comes here
+    again.  Rare packets, so dpkt reads the headers."""
+    from dpkt import UnpackError, ip6
+
+    payload, nh = ip.payload, ip.proto
+    off = 0
+    ident, flags = ip.ident, ip.flags_off
+    for _ in range(MAX_EXT_HEADERS):
+        if nh not in EXT_HEADERS:
+            break
+        header = ip6.EXT_HDRS_CLS.get(nh, ip6.IP6DstOptsHeader)  # RFC 6564's format
+        try:
+            ext = header(payload[off:])
+        except (UnpackError, IndexError, ValueError):
+            return HeaderError("short", ip.src, ip.dst)
+        off += ext.length
+        if off > len(payload):
+            return HeaderError("short", ip.src, ip.dst)
+        nh = ext.nxt
+        if header is ip6.IP6FragmentHeader:
+            if flags & FRAGMENT_BITS:  # a second fragment header: no packet has one
+                return HeaderError("short", ip.src, ip.dst)
+            if ext.frag_off or ext.m_flag:
+                ident = ext.id
+                flags |= ext.frag_off | (IP_MF if ext.m_flag else 0)
+                break
+    else:
+        if nh in EXT_HEADERS:
+            return HeaderError("short", ip.src, ip.dst)
+    return make_datagram(
+        (ip.ts, nh, ip.src, ip.dst, ip.ttl, ident, flags, ip.data_len - off, payload[off:])
+    )
+
+
 Wire = tuple[list[tuple], list[tuple[int, Frame]]]
 
 
@@ -173,10 +263,11 @@ def decode_wire(dlt: int, frames: Iterable[Frame]) -> Wire:
     tuples cost it and the analysing process a third of a named one.
 
     An untagged Ethernet frame carrying a whole IPv4 datagram with a 20-byte
-    header, not a fragment, checksum right (nearly every frame) is decoded;
-    any other frame stays a ``Frame`` for the engine's general path (link
-    types, VLAN tags, options, header errors, fragments), which
-    ``parse_ipv4`` serves.  A property test holds the two paths equal.
+    header, not a fragment, checksum right, or an IPv6 packet whose next
+    header is TCP, UDP or ICMPv6 (nearly every frame) is decoded; any other
+    frame stays a ``Frame`` for the engine's general path (link types, VLAN
+    tags, options, extension headers, header errors, fragments), which
+    ``parse_ip`` serves.  A property test holds the two paths equal.
     """
     if dlt != DLT_EN10MB:
         return [], list(enumerate(frames))
@@ -208,6 +299,12 @@ def decode_wire(dlt: int, frames: Iterable[Frame]) -> Wire:
                     )
                 )
                 continue
+            if etype == ETH_TYPE_IP6 and len(data) >= 54:
+                vtf, plen, nh, hlim, src, dst = _IP6(data, 14)
+                if vtf >> 28 == 6 and plen and nh in IP6_UPPER:
+                    flags = IP_DF if vtf & FLOW_LABEL else 0
+                    add((frame[0], nh, src, dst, hlim, 0, flags, plen, data[54 : 54 + plen]))
+                    continue
         others.append((i, frame))
     return datagrams, others
 

@@ -19,6 +19,7 @@ from .config.parser import promisc_network
 from .config.rules import Filters
 from .constants import DLT_RAW
 from .decode import (
+    EXT_HEADERS,
     FRAGMENT_BITS,
     Datagram,
     Frame,
@@ -26,7 +27,8 @@ from .decode import (
     Record,
     decode_batch,
     ip_of_frame,
-    parse_ipv4,
+    parse_ip,
+    walk_ipv6,
 )
 from .detect.context import Context, Lines, Names, Ours, SynFloodGuard
 from .detect.counting import Scans
@@ -121,7 +123,7 @@ class Engine:
         self.feed(dlt, decode_batch(dlt, frames))
 
     def feed_ip(self, ts: float, data: bytes) -> None:
-        """One IPv4 datagram without its link layer."""
+        """One IPv4 datagram or IPv6 packet without its link layer."""
         self.feed(DLT_RAW, ((ts, data),))
 
     def _general(self, ts: float, dlt: int, frame: bytes) -> None:
@@ -129,13 +131,11 @@ class Engine:
         data = ip_of_frame(dlt, frame)
         if data is None:
             return
-        ip = parse_ipv4(ts, data)
+        ip = parse_ip(ts, data)
         if ip is None:
             return
         if isinstance(ip, HeaderError):
-            if self.verbose:
-                kind = "ip_short" if ip.kind == "short" else "ip_checksum"
-                self._ip_line(ts, kind, ip.src, ip.dst)
+            self._header_error(ts, ip)
             return
         if ip.flags_off & FRAGMENT_BITS:
             frag = ip
@@ -144,9 +144,22 @@ class Engine:
                 self._ip_line(ts, attack, frag.src, frag.dst, attack=attack.removeprefix("frag_"))
             if ip is None:
                 return
+            if len(ip.src) == 16 and ip.proto in EXT_HEADERS:
+                # IPv6: the headers after the fragment header, now whole
+                ip = walk_ipv6(ip)
+                if isinstance(ip, HeaderError):
+                    self._header_error(ts, ip)
+                    return
+                if ip.flags_off & FRAGMENT_BITS:  # fragmented twice: no stack does that
+                    return
         handler = self.handlers.get(ip.proto)
         if handler is not None:
             handler(ts, ip)
+
+    def _header_error(self, ts: float, error: HeaderError) -> None:
+        if self.verbose:
+            kind = "ip_short" if error.kind == "short" else "ip_checksum"
+            self._ip_line(ts, kind, error.src, error.dst)
 
     def _ip_line(self, ts: float, kind: str, src: bytes, dst: bytes, **fields) -> None:
         """A line about the IP datagram itself (header checks, fragments)."""

@@ -1,4 +1,5 @@
-"""Network interfaces: which are up, and their IPv4 addresses (spec A3).
+"""Network interfaces: which are up, and their IPv4 and IPv6 addresses (spec
+A3, C4; an IPv6 address is 16 bytes, link-local ones included).
 
 Addresses come from getifaddrs(3) (through ctypes), so every address of an
 interface counts, and a change (DHCP) is seen the next time we look.
@@ -19,6 +20,19 @@ class _SockAddr(ctypes.Structure):
         ("port", ctypes.c_ushort),
         ("addr", ctypes.c_ubyte * 4),
     ]
+
+
+class _SockAddr6(ctypes.Structure):
+    _fields_ = [
+        ("family", ctypes.c_ushort),
+        ("port", ctypes.c_ushort),
+        ("flowinfo", ctypes.c_uint32),
+        ("addr", ctypes.c_ubyte * 16),
+        ("scope_id", ctypes.c_uint32),
+    ]
+
+
+_SockAddr6Pointer = ctypes.POINTER(_SockAddr6)
 
 
 class _IfAddrs(ctypes.Structure):
@@ -43,7 +57,7 @@ _libc.freeifaddrs.argtypes = [ctypes.POINTER(_IfAddrs)]
 
 
 def snapshot() -> dict[str, tuple[int, list[bytes]]]:
-    """name -> (flags, IPv4 addresses) for every interface."""
+    """name -> (flags, addresses) for every interface."""
     head = ctypes.POINTER(_IfAddrs)()
     if _libc.getifaddrs(ctypes.byref(head)) != 0:
         raise OSError(ctypes.get_errno(), "getifaddrs failed")
@@ -54,8 +68,11 @@ def snapshot() -> dict[str, tuple[int, list[bytes]]]:
             entry = node.contents
             name = entry.name.decode(errors="replace")
             addrs = result.setdefault(name, (entry.flags, []))[1]
-            if entry.addr and entry.addr.contents.family == socket.AF_INET:
+            family = entry.addr.contents.family if entry.addr else None
+            if family == socket.AF_INET:
                 addrs.append(bytes(entry.addr.contents.addr))
+            elif family == socket.AF_INET6:
+                addrs.append(bytes(ctypes.cast(entry.addr, _SockAddr6Pointer).contents.addr))
             node = entry.next
     finally:
         _libc.freeifaddrs(head)
@@ -74,14 +91,14 @@ def problem(table: dict[str, tuple[int, list[bytes]]], name: str) -> str | None:
     if not flags & IFF_UP:
         return "not up"
     if not addrs:
-        return "without an IPv4 address"
+        return "without an IP address"
     return None
 
 
 def choose(requested: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
     """(interfaces to watch, {requested one that cannot be watched: why}).
 
-    With nothing requested: every interface that is up, has an IPv4 address
+    With nothing requested: every interface that is up, has an IP address
     and is not loopback.
     """
     table = snapshot()

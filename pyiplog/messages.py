@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 
+from .resolve import address_text
+
 # kind: (plain form, log_dest form).  Fields are str.format names.
 MESSAGES: dict[str, tuple[str, str]] = {
     # A4: IP header checks (verbose) and fragments (frag).
@@ -89,6 +91,37 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "icmp_undefined": (
         "ICMP: undefined ICMP type {type} from {S}",
         "ICMP: undefined ICMP type {type} to {D} from {S}",
+    ),
+    # C4: ICMPv6 (RFC 4443), in the ICMP lines' layout.
+    "icmp6_echo_reply": (
+        "ICMPv6: echo reply from {S} ({n} bytes)",
+        "ICMPv6: echo reply from {S} to {D} ({n} bytes)",
+    ),
+    "icmp6_echo": (
+        "ICMPv6: echo from {S} ({n} bytes)",
+        "ICMPv6: echo from {S} to {D} ({n} bytes)",
+    ),
+    "icmp6_unreach": ("ICMPv6: {H}: {text} to ({inner})", "ICMPv6: {H}: {text} to {D} ({inner})"),
+    "icmp6_unreach_undefined": (
+        "ICMPv6: undefined destination unreachable code ({code}) from {S}",
+        "ICMPv6: undefined destination unreachable code ({code}) from {S} to {D}",
+    ),
+    "icmp6_too_big": (
+        "ICMPv6: packet too big from {S} (mtu {mtu}) ({inner})",
+        "ICMPv6: packet too big to {D} from {S} (mtu {mtu}) ({inner})",
+    ),
+    "icmp6_time_exceeded": (
+        "ICMPv6: {S} {text} ({inner})",
+        "ICMPv6: {S} {text} to {D} ({inner})",
+    ),
+    "icmp6_param_problem": (
+        "ICMPv6: parameter problem from {S}: {text} (ptr {ptr}) ({inner})",
+        "ICMPv6: parameter problem to {D} from {S}: {text} (ptr {ptr}) ({inner})",
+    ),
+    "icmp6_named": ("ICMPv6: {name} from {S}", "ICMPv6: {name} to {D} from {S}"),
+    "icmp6_undefined": (
+        "ICMPv6: undefined ICMPv6 type {type} from {S}",
+        "ICMPv6: undefined ICMPv6 type {type} to {D} from {S}",
     ),
     # A8: scans and floods.
     "scan_detected": (
@@ -222,6 +255,68 @@ REDIRECT_FORMS = (
     ("redirect-tos", "host"),
 )
 
+# C4: ICMPv6 destination unreachable texts by code (RFC 4443 3.1, RFC 6550,
+# RFC 8883).
+UNREACH6_TEXTS = (
+    "no route to destination",
+    "communication with destination administratively prohibited",
+    "beyond scope of source address",
+    "address unreachable",
+    "port unreachable",
+    "source address failed ingress/egress policy",
+    "reject route to destination",
+    "error in source routing header",
+    "headers too long",
+)
+TIME_EXCEEDED6_TEXTS = ("hop limit exceeded in transit", "fragment reassembly time exceeded")
+PARAM_PROBLEM6_TEXTS = (
+    "erroneous header field encountered",
+    "unrecognized next header type encountered",
+    "unrecognized IPv6 option encountered",
+    "first fragment has incomplete IPv6 header chain",
+)
+
+# C4: ICMPv6's informational messages by type (IANA's names), and which of
+# them are neighbour discovery and multicast listener discovery: constant on
+# every IPv6 link, logged only with ``set icmp6_nd true``.
+ICMP6_NAMED = {
+    130: "multicast listener query",
+    131: "multicast listener report",
+    132: "multicast listener done",
+    133: "router solicitation",
+    134: "router advertisement",
+    135: "neighbor solicitation",
+    136: "neighbor advertisement",
+    137: "redirect",
+    138: "router renumbering",
+    139: "node information query",
+    140: "node information reply",
+    141: "inverse neighbor discovery solicitation",
+    142: "inverse neighbor discovery advertisement",
+    143: "multicast listener report v2",
+    144: "home agent address discovery request",
+    145: "home agent address discovery reply",
+    146: "mobile prefix solicitation",
+    147: "mobile prefix advertisement",
+    148: "certification path solicitation",
+    149: "certification path advertisement",
+    151: "multicast router advertisement",
+    152: "multicast router solicitation",
+    153: "multicast router termination",
+}
+ICMP6_ND = frozenset(
+    {130, 131, 132, 133, 134, 135, 136, 137, 141, 142, 143, 148, 149, 151, 152, 153}
+)
+# Quoted ICMPv6 messages by type, as an error's INNER names them.
+QUOTED_ICMP6_NAMES = {
+    1: "destination unreachable",
+    2: "packet too big",
+    3: "time exceeded",
+    4: "parameter problem",
+    128: "echo",
+    129: "echo reply",
+}
+
 # A7: names of quoted ICMP types (B10: ICMP_UNDEFINED past the table).
 QUOTED_ICMP_NAMES = (
     "ICMP_ECHO_REPLY",
@@ -279,6 +374,9 @@ RAW_FIELDS: dict[str, tuple[str, ...]] = {
     "udp_dgram": ("ip",),
     "icmp_echo": ("ip",),
     "icmp_echo_reply": ("ip",),
+    "icmp6_echo": ("ip",),
+    "icmp6_echo_reply": ("ip",),
+    "icmp6_too_big": (*_ADDRESSES, "itype", "code", "mtu"),
     "scan_detected": (*_ADDRESSES, "scan", "dport_list", "sport_list"),
     "scan_expired": (*_ADDRESSES, "scan"),
     "reset_expired": (*_ADDRESSES, "scan"),
@@ -293,7 +391,7 @@ ICMP_RAW = (*_ADDRESSES, "itype", "code")  # every other ICMP line
 
 
 def _forms(kind: str, plain: str, dest: str) -> tuple:
-    raw = RAW_FIELDS.get(kind, ICMP_RAW if kind.startswith("icmp_") else ())
+    raw = RAW_FIELDS.get(kind, ICMP_RAW if kind.startswith(("icmp_", "icmp6_")) else ())
     accepted = set(_FIELD.findall(plain)) | set(_FIELD.findall(dest)) | set(raw)
     return _compile(plain, accepted), _compile(dest, accepted)
 
@@ -380,6 +478,7 @@ JSON_EVENTS: dict[str, tuple[str, str | None]] = {
     "started": ("daemon", None),
     "repeated": ("repeat", None),
     **{kind: ("icmp", "icmp") for kind in MESSAGES if kind.startswith("icmp_")},
+    **{kind: ("icmp", "icmp6") for kind in MESSAGES if kind.startswith("icmp6_")},
 }
 FLOOD_KINDS = frozenset(
     {"smurf", "ping_flood", "distributed_flood"}
@@ -408,12 +507,6 @@ class JsonBody(str):
     kind's JSON form gives, in place of the text."""
 
     __slots__ = ()
-
-
-def _address(addr: bytes) -> str:
-    import ipaddress
-
-    return str(ipaddress.ip_address(addr))
 
 
 def _name(shown: str | None, address: str) -> str | None:
@@ -446,6 +539,7 @@ _SAME = (
     ("source_count", "sources"),
     ("source_list", "decoy_sources"),
     ("rate", "rate"),
+    ("mtu", "mtu"),
 )
 
 
@@ -455,7 +549,7 @@ def _hosts(f: dict, obj: dict) -> None:
         addr = f.get(side)
         if addr is None:
             continue
-        text = _address(addr)
+        text = address_text(addr)
         obj.setdefault("family", "ipv4" if len(addr) == 4 else "ipv6")
         obj[side] = text
         name = _name(shown, text)
@@ -468,7 +562,7 @@ def _from_datagram(f: dict) -> None:
     addresses, the destination port or the ICMP type and code from it."""
     ip = f.pop("ip")
     f["src"], f["dst"] = ip.src, ip.dst
-    if ip.proto == 1:
+    if ip.proto in (1, 58):  # ICMP, ICMPv6
         f["itype"], f["code"] = ip.payload[0], ip.payload[1]
     else:
         f["dport"] = int.from_bytes(ip.payload[2:4], "big")

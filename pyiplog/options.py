@@ -93,6 +93,8 @@ class Options:
     ping_sweep: bool = True
     distributed_flood: bool = True
     decoy_scan: bool = True
+    # ICMPv6 neighbour and multicast listener discovery lines (spec C4).
+    icmp6_nd: bool = False
     # Process.
     no_fork: bool = restart(False)
     stdout: bool = restart(False)
@@ -165,6 +167,7 @@ _SET_NAMES = (
     "ping_sweep",
     "distributed_flood",
     "decoy_scan",
+    "icmp6_nd",
 )
 SET_KEYWORDS: dict[str, str] = {name: name for name in _SET_NAMES}
 

@@ -21,10 +21,19 @@ SERVICES = "/etc/services"  # the system databases (the tests pin their own copi
 PROTOCOLS = "/etc/protocols"
 
 
+_MAPPED = bytes(10) + b"\xff\xff"  # ::ffff:0:0/96, IPv4-mapped (RFC 4291 2.5.5.2)
+
+
 def address_text(addr: bytes) -> str:
+    """An address as the lines print it: dotted quad, or RFC 5952's form
+    of an IPv6 address (lower case, the longest run of zero groups as
+    ``::``, an IPv4-mapped address with its dotted quad)."""
     if len(addr) == 4:
         return socket.inet_ntoa(addr)
-    return str(ipaddress.ip_address(addr))  # RFC 5952 for IPv6
+    text = socket.inet_ntop(socket.AF_INET6, addr)
+    if "." in text and addr[:12] != _MAPPED:  # glibc's dotted "::a.b.c.d": not RFC 5952's
+        return str(ipaddress.IPv6Address(addr))
+    return text
 
 
 def read_services(path: str | None = None) -> dict[tuple[int, str], str]:

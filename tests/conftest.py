@@ -66,6 +66,7 @@ GOLDEN_MODULES = (
     "test_golden_icmp_ip",
     "test_golden_run",
     "test_golden_sweeps",
+    "test_golden_ipv6",
 )
 
 

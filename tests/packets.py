@@ -17,6 +17,10 @@ ATTACKER = "198.51.100.7"
 TARGET = "192.0.2.10"
 OTHER = "203.0.113.5"
 T0 = 1_700_000_000.0  # Nov 14 22:13:20 2023 UTC
+# IPv6 (RFC 3849's documentation prefix), as the lines print them.
+ATTACKER6 = "2001:db8::7"
+TARGET6 = "2001:db8:1::10"
+OTHER6 = "2001:db8:2::5"
 
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
 
@@ -117,22 +121,103 @@ def ip_icmp(src=ATTACKER, dst=TARGET, itype=8, code=0, rest=b"\0\0\0\0", data=b"
     return ip(src, dst, 1, icmp_msg(itype, code, rest, data), ttl=ttl)
 
 
+# --- IPv6 -------------------------------------------------------------------------------
+
+HOP_BY_HOP, ROUTING, FRAGMENT, DEST_OPTS = 0, 43, 44, 60
+
+
+def a6(addr: str) -> bytes:
+    return socket.inet_pton(socket.AF_INET6, addr)
+
+
+def ip6(src=ATTACKER6, dst=TARGET6, nh=6, data=b"", hlim=64, flow=0, ext=(), plen=None) -> bytes:
+    """An IPv6 packet; ``ext``: extension headers ``(type, bytes)`` before
+    ``data`` (``ext6`` makes them), ``nh`` the upper layer's protocol."""
+    chain = b""
+    first = nh
+    for kind, body in reversed(ext):
+        chain = bytes([first]) + body[1:] + chain
+        first = kind
+    payload = chain + data
+    plen = len(payload) if plen is None else plen
+    head = struct.pack("!IHBB16s16s", 0x60000000 | flow, plen, first, hlim, a6(src), a6(dst))
+    return head + payload
+
+
+def ext6(kind: int, size: int = 8) -> tuple[int, bytes]:
+    """A hop-by-hop, routing or destination options header of ``size``
+    bytes (a multiple of 8), padded with PadN; its next header is set by
+    ``ip6``."""
+    units = size // 8 - 1
+    if kind == ROUTING:  # type 0 routing header, segments left 0, no addresses
+        return kind, bytes([0, units, 0, 0]) + bytes(size - 4)
+    return kind, bytes([0, units, 1, size - 4]) + bytes(size - 4)
+
+
+def frag6(offset: int, more: bool, ident: int = 0x1234) -> tuple[int, bytes]:
+    """A fragment header (offset in bytes, a multiple of 8)."""
+    return FRAGMENT, struct.pack("!BBHI", 0, 0, offset | (1 if more else 0), ident)
+
+
+def _sum6(src: str, dst: str, nh: int, body: bytes) -> int:
+    pseudo = a6(src) + a6(dst) + struct.pack("!IxxxB", len(body), nh)
+    return dpkt.in_cksum(pseudo + body)
+
+
+def ip6_tcp(
+    src=ATTACKER6, dst=TARGET6, sport=40000, dport=80, flags=SYN, flow=0, hlim=64, ext=()
+) -> bytes:
+    seg = bytearray(tcp_seg(sport, dport, flags))
+    seg[16:18] = b"\0\0"
+    seg[16:18] = struct.pack("!H", _sum6(src, dst, 6, bytes(seg)))
+    return ip6(src, dst, 6, bytes(seg), hlim=hlim, flow=flow, ext=ext)
+
+
+def ip6_udp(
+    src=ATTACKER6, dst=TARGET6, sport=40000, dport=53, payload=b"x" * 10, hlim=64, ext=()
+) -> bytes:
+    body = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    body = body[:6] + struct.pack("!H", _sum6(src, dst, 17, body)) + body[8:]
+    return ip6(src, dst, 17, body, hlim=hlim, ext=ext)
+
+
+def icmp6_msg(itype, code=0, rest=b"\0\0\0\0", data=b"", src=ATTACKER6, dst=TARGET6) -> bytes:
+    body = struct.pack("!BBH", itype, code, 0) + rest + data
+    return body[:2] + struct.pack("!H", _sum6(src, dst, 58, body)) + body[4:]
+
+
+def ip6_icmp(
+    src=ATTACKER6, dst=TARGET6, itype=128, code=0, rest=b"\0\0\0\0", data=b"", hlim=64
+) -> bytes:
+    return ip6(src, dst, 58, icmp6_msg(itype, code, rest, data, src, dst), hlim=hlim)
+
+
+# --- link layers -------------------------------------------------------------------------
+
+
+def _etype(datagram: bytes) -> int:
+    return 0x86DD if datagram[:1] and datagram[0] >> 4 == 6 else 0x0800
+
+
 def ether(datagram: bytes) -> bytes:
     # Plain bytes, not dpkt.ethernet.Ethernet: that decodes the datagram and
     # writes it back with its IP checksum recomputed, mending broken ones.
-    return b"\x02\0\0\0\0\2" + b"\x02\0\0\0\0\1" + b"\x08\x00" + datagram
+    head = b"\x02\0\0\0\0\2" + b"\x02\0\0\0\0\1"
+    return head + struct.pack("!H", _etype(datagram)) + datagram
 
 
 def sll(datagram: bytes) -> bytes:
-    return struct.pack("!HHH8sH", 0, 1, 6, b"\x02\0\0\0\0\1\0\0", 0x0800) + datagram
+    return struct.pack("!HHH8sH", 0, 1, 6, b"\x02\0\0\0\0\1\0\0", _etype(datagram)) + datagram
 
 
 def sll2(datagram: bytes) -> bytes:
-    return struct.pack("!HHIHBB8s", 0x0800, 0, 2, 1, 0, 6, b"\x02\0\0\0\0\1\0\0") + datagram
+    head = struct.pack("!HHIHBB8s", _etype(datagram), 0, 2, 1, 0, 6, b"\x02\0\0\0\0\1\0\0")
+    return head + datagram
 
 
 def null(datagram: bytes) -> bytes:
-    return struct.pack("<I", 2) + datagram
+    # AF_INET, or AF_INET6 as FreeBSD numbers it, in the writer's byte order
+    return struct.pack("<I", 28 if _etype(datagram) == 0x86DD else 2) + datagram
 
 
 def write_pcap(path, frames, linktype=dpkt.pcap.DLT_EN10MB, nano=False) -> str:

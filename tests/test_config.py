@@ -80,6 +80,7 @@ SET_WORDS = [
     "ping_sweep",
     "distributed_flood",
     "decoy_scan",
+    "icmp6_nd",
 ]
 
 

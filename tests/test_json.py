@@ -22,11 +22,16 @@ from pyiplog.output.jsonlines import JsonSyslog
 from live import ENV, IPLOG
 from packets import (
     ATTACKER,
+    ATTACKER6,
     OTHER,
     T0,
     TARGET,
+    TARGET6,
     ether,
     ip,
+    ip6_icmp,
+    ip6_tcp,
+    ip6_udp,
     ip_icmp,
     ip_tcp,
     ip_udp,
@@ -347,3 +352,30 @@ def test_json_to_syslog(tmp_path):
         "event": "daemon",
         "message": "iplog started.",
     }
+
+
+def test_ipv6_lines(tmp_path):
+    """IPv6 (spec C4): family ipv6, RFC 5952 addresses, ICMPv6 as icmp6."""
+    gw = "2001:db8:ffff::1"
+    quoted = ip6_udp(src=TARGET6, dst="2001:db8:2::5", sport=5353, dport=53)
+    packets = [
+        ip6_tcp(dport=22),
+        ip6_icmp(itype=128),
+        ip6_icmp(src=gw, itype=2, rest=struct.pack("!I", 1400), data=quoted),
+    ]
+    path = write_pcap(tmp_path / "v6.pcap", [(T0, ether(p)) for p in packets])
+    objs = iplog_json("-N", "-D", "--json", "-r", path)[1:]
+    for obj in objs:
+        VALIDATOR.validate(obj)
+    assert [(o["event"], o["proto"], o["family"], o["src"], o["dst"]) for o in objs] == [
+        ("connection_attempt", "tcp", "ipv6", ATTACKER6, TARGET6),
+        ("icmp", "icmp6", "ipv6", ATTACKER6, TARGET6),
+        ("icmp", "icmp6", "ipv6", gw, TARGET6),
+    ]
+    assert objs[0]["dport"] == 22
+    assert (objs[1]["icmp_type"], objs[1]["icmp_code"]) == (128, 0)
+    assert objs[2]["mtu"] == 1400
+    assert objs[2]["message"] == (
+        f"ICMPv6: packet too big to {TARGET6} from {gw} (mtu 1400) (udp: dest port 53,"
+        " source port 5353)"
+    )

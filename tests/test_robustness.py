@@ -43,10 +43,18 @@ from live import (
 )
 from packets import (
     ATTACKER,
+    DEST_OPTS,
+    HOP_BY_HOP,
+    SYN,
     T0,
     ether,
+    ext6,
+    frag6,
     icmp_msg,
     ip,
+    ip6_icmp,
+    ip6_tcp,
+    ip6_udp,
     ip_icmp,
     ip_tcp,
     ip_udp,
@@ -78,6 +86,17 @@ SEEDS = [ip_tcp(flags=f) for f in (0, 1, 2, 0x29, 0xC2, 0x12, 0x3F, 0xFF)] + [
     ip(p=6, data=tcp_seg(), off=8, mf=True),
     ip(p=17, data=b"x" * 16, mf=True),
     ip(p=1, data=icmp_msg(11), opts=b"\x01\x01\x01\x00"),
+    # IPv6 (spec C4): the fast path's three, extension headers, fragments, errors
+    ip6_tcp(flags=SYN),
+    ip6_tcp(flags=SYN, flow=5),
+    ip6_udp(),
+    ip6_icmp(itype=128),
+    ip6_icmp(itype=1, code=4, data=ip6_udp()),
+    ip6_icmp(itype=135, hlim=255),
+    ip6_tcp(ext=(ext6(HOP_BY_HOP), ext6(DEST_OPTS, 16))),
+    ip6_udp(ext=(frag6(0, True),)),
+    ip6_udp(ext=(frag6(16, False),)),
+    ip6_udp(ext=(frag6(0, False),)),
 ]
 
 

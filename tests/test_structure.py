@@ -100,6 +100,7 @@ def test_the_checker_sees_cycles():
 
 def test_constants_are_dpkts_and_pypcaps():
     assert constants.ETH_TYPE_IP == dpkt.ethernet.ETH_TYPE_IP
+    assert constants.ETH_TYPE_IP6 == dpkt.ethernet.ETH_TYPE_IP6
     assert constants.ETH_TYPES_VLAN == (
         dpkt.ethernet.ETH_TYPE_8021Q,
         dpkt.ethernet.ETH_TYPE_8021AD,

@@ -21,7 +21,15 @@ from dataclasses import dataclass
 from ..detect import tuning
 from ..messages import printable
 from ..options import SET_KEYWORDS, FatalError, Options
-from .rules import AddrSpec, FilterRule, PortSpec, TypeSpec, evaluation_order
+from .rules import (
+    ICMP6_FIRST_NUMBER,
+    ICMP6_TYPES,
+    AddrSpec,
+    FilterRule,
+    PortSpec,
+    TypeSpec,
+    evaluation_order,
+)
 from .words import WordError, boolean, comma_list, megabytes, syslog_value
 
 # ICMP type names (spec A2, B15): the man page's short names and 2.2.3's long
@@ -232,10 +240,15 @@ def parse_icmp_type(token: str) -> TypeSpec:
     negate = token.startswith("!")
     body = token[1:] if negate else token
     if body.isdigit():
-        if int(body) > 18:
+        number = int(body)
+        if ICMP6_FIRST_NUMBER <= number <= 255:
+            return TypeSpec(number, negate, 6)
+        if number > 18:
             raise RuleError(f"Unknown ICMP type: {body}")
-        return TypeSpec(int(body), negate)
+        return TypeSpec(number, negate)
     name = body.upper()
+    if name in ICMP6_TYPES:
+        return TypeSpec(ICMP6_TYPES[name], negate, 6)
     if name.startswith("ICMP_"):
         name = name[5:]
     if name not in ICMP_TYPES:

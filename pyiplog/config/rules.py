@@ -18,6 +18,27 @@ if TYPE_CHECKING:
 
 ANY_PORT = (0, 65535)
 
+# ICMPv6 types (spec C4) by their names in <netinet/icmp6.h>; numbers from
+# 128 on are ICMPv6's too.  A rule's ICMPv6 type matches ICMPv6 messages
+# only, its ICMP type ICMP messages only.
+ICMP6_TYPES: dict[str, int] = {
+    "ICMP6_DST_UNREACH": 1,
+    "ICMP6_PACKET_TOO_BIG": 2,
+    "ICMP6_TIME_EXCEEDED": 3,
+    "ICMP6_PARAM_PROB": 4,
+    "ICMP6_ECHO_REQUEST": 128,
+    "ICMP6_ECHO_REPLY": 129,
+    "MLD_LISTENER_QUERY": 130,
+    "MLD_LISTENER_REPORT": 131,
+    "MLD_LISTENER_REDUCTION": 132,
+    "ND_ROUTER_SOLICIT": 133,
+    "ND_ROUTER_ADVERT": 134,
+    "ND_NEIGHBOR_SOLICIT": 135,
+    "ND_NEIGHBOR_ADVERT": 136,
+    "ND_REDIRECT": 137,
+}
+ICMP6_FIRST_NUMBER = 128
+
 
 @dataclass(frozen=True)
 class AddrSpec:
@@ -74,16 +95,20 @@ class PortSpec:
 
 @dataclass(frozen=True)
 class TypeSpec:
-    """ICMP type ``[!]T``."""
+    """ICMP type ``[!]T``: of ICMP (``version`` 4) or of ICMPv6 (6)."""
 
     type: int
     negate: bool = False
+    version: int = 4
 
-    def matches(self, icmp_type: int) -> bool:
-        return (icmp_type == self.type) != self.negate
+    def matches(self, icmp_type: int, version: int = 4) -> bool:
+        return (icmp_type == self.type and version == self.version) != self.negate
 
     def __str__(self) -> str:
-        return ("!" if self.negate else "") + str(self.type)
+        text = str(self.type)
+        if self.version == 6 and self.type < 128:  # a number below 128 is ICMP's
+            text = next(name for name, t in ICMP6_TYPES.items() if t == self.type).lower()
+        return ("!" if self.negate else "") + text
 
 
 @dataclass(frozen=True)
@@ -105,7 +130,7 @@ class FilterRule:
             and (self.dst is None or self.dst.matches(dst, version))
             and (self.sport is None or self.sport.matches(sport))
             and (self.dport is None or self.dport.matches(dport))
-            and (self.icmp_type is None or self.icmp_type.matches(icmp_type))
+            and (self.icmp_type is None or self.icmp_type.matches(icmp_type, version))
         )
 
     def __str__(self) -> str:
@@ -268,7 +293,8 @@ class Filters:
     def hides(
         self, proto: str, ip: Datagram, sport: int = 0, dport: int = 0, icmp_type: int = -1
     ) -> bool:
-        """``ignored`` for a datagram, its addresses as they are on the wire."""
+        """``ignored`` for a datagram, its addresses as they are on the wire
+        (an IPv6 packet's ICMPv6 messages are ``icmp``'s, with their types)."""
         return self.ignored(
             proto,
             int.from_bytes(ip.src, "big"),
@@ -276,6 +302,7 @@ class Filters:
             sport,
             dport,
             icmp_type,
+            4 if len(ip.src) == 4 else 6,
         )
 
     def __bool__(self) -> bool:

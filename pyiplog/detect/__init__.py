@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..constants import IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP
+from ..constants import IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP
 from ..decode import Datagram
 from ..options import Options
 from .context import Context, SynFloodGuard
 from .icmp import ClassicIcmp, DefaultIcmp, IcmpDetector
+from .icmp6 import ClassicIcmp6, DefaultIcmp6
 from .other import OtherProtocols
 from .tcp import ClassicTcp, DefaultTcp, TcpDetector
 from .udp import ClassicUdp, DefaultUdp, UdpDetector
@@ -47,10 +48,11 @@ def build(
         )
     if opts.icmp:
         detectors[IPPROTO_ICMP] = (ClassicIcmp if classic else DefaultIcmp)(ctx, opts)
+        detectors[IPPROTO_ICMPV6] = (ClassicIcmp6 if classic else DefaultIcmp6)(ctx, opts)
     if opts.proto_scan and not classic:
         other = OtherProtocols(ctx)
         for proto in range(256):
-            if proto not in (IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP):
+            if proto not in (IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMPV6):
                 detectors[proto] = other
     return detectors
 

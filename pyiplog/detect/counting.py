@@ -34,8 +34,9 @@ SCAN_PROTO: dict[str, str | None] = {**SCAN_PROTOCOLS, "smurf": None, "proto_sca
 
 
 def smurf_source(src: bytes) -> bytes:
-    """Smurf state is per source /24 (spec A8): UDP and ICMP count into it."""
-    return src[:3] + b"\0" if len(src) == 4 else src
+    """Smurf state is per source /24 (spec A8): UDP and ICMP count into it;
+    an IPv6 source per /64 (a link's prefix, spec C4)."""
+    return src[:3] + b"\0" if len(src) == 4 else src[:8] + bytes(8)
 
 
 class Scans:

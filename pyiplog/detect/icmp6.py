@@ -1,0 +1,271 @@
+"""ICMPv6 (spec C4, RFC 4443): ICMP's detectors and lines for IPv6.
+
+Echo requests and replies count toward the ping flood and the smurf attack
+(replies grouped by the source's /64) as ICMP's do, in either counting; in
+the default counting an unreachable refuses the probe it quotes, and a
+parameter problem about an unrecognised next header (IPv6's protocol
+unreachable) is a step of a protocol scan.  Neighbour and multicast
+listener discovery are on every link all the time: a line only with
+``set icmp6_nd true``, never counted.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from ..constants import IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP
+from ..decode import EXT_HEADERS, Datagram, HeaderError, make_datagram, walk_ipv6
+from ..messages import (
+    ICMP6_NAMED,
+    ICMP6_ND,
+    PARAM_PROBLEM6_TEXTS,
+    QUOTED_ICMP6_NAMES,
+    TIME_EXCEEDED6_TEXTS,
+    UNREACH6_TEXTS,
+)
+from ..options import Options
+from .context import Context, Lines, Names
+from .icmp import ECHO, ECHO_REPLY, ClassicIcmp, DefaultIcmp, IcmpDetector
+
+UNREACH6, TOO_BIG, TIME_EXCEEDED6, PARAM_PROBLEM6, ECHO6, ECHO_REPLY6 = 1, 2, 3, 4, 128, 129
+UNRECOGNIZED_NEXT_HEADER = 1  # parameter problem's code
+
+# ICMPv6 types counted as ICMP's (ping flood, smurf, flows); -1: never.
+AS_ICMP = {ECHO6: ECHO, ECHO_REPLY6: ECHO_REPLY}
+
+_u16 = struct.Struct("!H")
+_u32 = struct.Struct("!I")
+_ports = struct.Struct("!HH")
+
+
+def quoted_ipv6(quoted: bytes) -> Datagram | None:
+    """The IPv6 packet an error message quotes (``msg[8:]``), its extension
+    headers skipped; None when its fixed header is not all there."""
+    if len(quoted) < 40 or quoted[0] >> 4 != 6:
+        return None
+    nh, hlim, src, dst = quoted[6], quoted[7], quoted[8:24], quoted[24:40]
+    ip = make_datagram((0.0, nh, src, dst, hlim, 0, 0, len(quoted) - 40, quoted[40:]))
+    if ip.proto in EXT_HEADERS:
+        walked = walk_ipv6(ip)
+        return None if isinstance(walked, HeaderError) else walked
+    return ip
+
+
+class Icmp6Detector(IcmpDetector):
+    """One ICMPv6 message at a time; the counting is that of the ICMP
+    detector class it is mixed with (``ClassicIcmp6``, ``DefaultIcmp6``)."""
+
+    def __init__(self, ctx: Context, opts: Options):
+        super().__init__(ctx, opts)
+        self.nd = opts.icmp6_nd
+
+    def handle(self, ts: float, ip: Datagram) -> None:
+        msg = ip.payload
+        if len(msg) < 4 or len(ip.src) != 16:  # ICMPv6 inside IPv4 is no message
+            return
+        itype, code = msg[0], msg[1]
+        if self.filters is not None and self.filters.hides("icmp", ip, icmp_type=itype):
+            return
+        if itype in ICMP6_ND:
+            if self.nd and not self.scans_only:
+                _named(self.names, self.lines, ts, ip, code, msg)
+            return
+        if self.count6(ts, ip, itype, msg):
+            return
+        if self.scans_only:
+            return
+        _FORMATTERS.get(itype, _named if itype in ICMP6_NAMED else _undefined)(
+            self.names, self.lines, ts, ip, code, msg
+        )
+
+    def count6(self, ts: float, ip: Datagram, itype: int, msg: bytes) -> bool:
+        """Ping flood and smurf, with ICMP's counting."""
+        return self.count(ts, ip, AS_ICMP.get(itype, -1), msg)
+
+
+class ClassicIcmp6(Icmp6Detector, ClassicIcmp):
+    """2.2.3's counting (which never saw IPv6) for the echo messages."""
+
+
+class DefaultIcmp6(Icmp6Detector, DefaultIcmp):
+    """The default counting: ICMP's, and the errors' refusals."""
+
+    def count6(self, ts: float, ip: Datagram, itype: int, msg: bytes) -> bool:
+        if itype == UNREACH6 or (
+            itype == PARAM_PROBLEM6 and msg[1] == UNRECOGNIZED_NEXT_HEADER and self.proto_scan
+        ):
+            quoted = quoted_ipv6(msg[8:])
+            if quoted is not None:
+                self._refused(ts, ip, itype, quoted)
+        return self.count(ts, ip, AS_ICMP.get(itype, -1), msg)
+
+    def _refused(self, ts: float, ip: Datagram, itype: int, quoted: Datagram) -> None:
+        """An error about a probe ``quoted``: an unreachable refuses its port;
+        an unrecognised next header from our host is a protocol scan's step."""
+        src, dst, proto = quoted.src, quoted.dst, quoted.proto
+        if itype == PARAM_PROBLEM6:
+            if proto not in (IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMPV6) and self.ours.has(ip.src):
+                self.scans.sweep(
+                    "proto_scan", ts, (src, dst), proto, src=src, dst=dst, counted=False
+                )
+            return
+        if len(quoted.payload) < 4:
+            return
+        dport = _u16.unpack_from(quoted.payload, 2)[0]
+        if proto == IPPROTO_UDP:
+            self.scans.answered(("udp_scan",), ts, src, dst, dport, refused=True)
+        elif proto == IPPROTO_TCP:
+            self.scans.answered(("syn_scan", "portscan"), ts, src, dst, dport, refused=True)
+
+
+# --- one line per type -------------------------------------------------------------------
+# Each formatter: (names, lines, ts, ip, code, msg), as ICMP's.
+
+
+def describe_quoted6(names: Names, quoted: bytes) -> str:
+    """INNER: the IPv6 packet an error message quotes, as ICMP's lines
+    describe an IPv4 one (``tcp: dest port P, source port Q``)."""
+    ip = quoted_ipv6(quoted)
+    if ip is None:
+        return "truncated"
+    body = ip.payload
+    if ip.proto == IPPROTO_ICMPV6:
+        if not body:
+            return "ICMPv6"
+        name = QUOTED_ICMP6_NAMES.get(body[0]) or ICMP6_NAMED.get(body[0]) or f"type {body[0]}"
+        return f"ICMPv6: {name}"
+    name = names.protocol(ip.proto)
+    if len(body) < 4:
+        return name
+    sport, dport = _ports.unpack_from(body)
+    return f"{name}: dest port {dport}, source port {sport}"
+
+
+def _emit(lines: Lines, ip: Datagram, msg: bytes, ts: float, kind: str, **fields) -> None:
+    fields.setdefault("code", msg[1])
+    lines.emit(ts, kind, src=ip.src, dst=ip.dst, itype=msg[0], **fields)
+
+
+def _echo(names, lines, ts, ip, code, msg):
+    kind = "icmp6_echo_reply" if msg[0] == ECHO_REPLY6 else "icmp6_echo"
+    lines.queue(
+        (
+            ts,
+            lines.forms[kind](
+                S=names.texts.get(ip.src) or names.host(ip.src, "icmp"),
+                D=names.dst(ip.dst, "icmp") if names.dest else "",
+                n=ip.data_len,
+                ip=ip,  # for the JSON lines
+            ),
+        )
+    )
+
+
+def _unreach(names, lines, ts, ip, code, msg):
+    src = names.host(ip.src, "icmp")
+    if code >= len(UNREACH6_TEXTS):
+        _emit(
+            lines,
+            ip,
+            msg,
+            ts,
+            "icmp6_unreach_undefined",
+            S=src,
+            D=names.dst(ip.dst, "icmp"),
+        )
+        return
+    quoted = quoted_ipv6(msg[8:])
+    qdst = quoted.dst if quoted is not None else None
+    head = src if qdst is None or qdst == ip.src else f"(from {src}) {names.host(qdst, 'icmp')}"
+    _emit(
+        lines,
+        ip,
+        msg,
+        ts,
+        "icmp6_unreach",
+        H=head,
+        text=UNREACH6_TEXTS[code],
+        D=names.dst(ip.dst, "icmp"),
+        inner=describe_quoted6(names, msg[8:]),
+    )
+
+
+def _too_big(names, lines, ts, ip, code, msg):
+    _emit(
+        lines,
+        ip,
+        msg,
+        ts,
+        "icmp6_too_big",
+        S=names.host(ip.src, "icmp"),
+        D=names.dst(ip.dst, "icmp"),
+        mtu=_u32.unpack_from(msg, 4)[0] if len(msg) >= 8 else 0,
+        inner=describe_quoted6(names, msg[8:]),
+    )
+
+
+def _time_exceeded(names, lines, ts, ip, code, msg):
+    text = TIME_EXCEEDED6_TEXTS[code] if code < len(TIME_EXCEEDED6_TEXTS) else f"code {code}"
+    _emit(
+        lines,
+        ip,
+        msg,
+        ts,
+        "icmp6_time_exceeded",
+        S=names.host(ip.src, "icmp"),
+        D=names.dst(ip.dst, "icmp"),
+        text=f"time exceeded: {text}",
+        inner=describe_quoted6(names, msg[8:]),
+    )
+
+
+def _param_problem(names, lines, ts, ip, code, msg):
+    text = PARAM_PROBLEM6_TEXTS[code] if code < len(PARAM_PROBLEM6_TEXTS) else f"code {code}"
+    _emit(
+        lines,
+        ip,
+        msg,
+        ts,
+        "icmp6_param_problem",
+        S=names.host(ip.src, "icmp"),
+        D=names.dst(ip.dst, "icmp"),
+        text=text,
+        ptr=_u32.unpack_from(msg, 4)[0] if len(msg) >= 8 else 0,
+        inner=describe_quoted6(names, msg[8:]),
+    )
+
+
+def _named(names, lines, ts, ip, code, msg):
+    _emit(
+        lines,
+        ip,
+        msg,
+        ts,
+        "icmp6_named",
+        name=ICMP6_NAMED[msg[0]],
+        S=names.host(ip.src, "icmp"),
+        D=names.dst(ip.dst, "icmp"),
+    )
+
+
+def _undefined(names, lines, ts, ip, code, msg):
+    _emit(
+        lines,
+        ip,
+        msg,
+        ts,
+        "icmp6_undefined",
+        type=msg[0],
+        S=names.host(ip.src, "icmp"),
+        D=names.dst(ip.dst, "icmp"),
+    )
+
+
+_FORMATTERS = {
+    ECHO6: _echo,
+    ECHO_REPLY6: _echo,
+    UNREACH6: _unreach,
+    TOO_BIG: _too_big,
+    TIME_EXCEEDED6: _time_exceeded,
+    PARAM_PROBLEM6: _param_problem,
+}
