@@ -198,11 +198,13 @@ class Namespaces:
     """Two network namespaces joined by a veth pair: attacker A, target B."""
 
     A_ADDR, B_ADDR = "198.51.100.1", "198.51.100.2"
+    A_ADDR6, B_ADDR6 = "2001:db8::1", "2001:db8::2"  # with ipv6=True
 
-    def __init__(self):
+    def __init__(self, ipv6: bool = False):
         tag = f"{os.getpid() % 100000}"
         self.a, self.b = f"pyiplog-a{tag}", f"pyiplog-b{tag}"
         self.a_if, self.b_if = f"pyia{tag}", f"pyib{tag}"
+        self.ipv6 = ipv6
 
     def __enter__(self):
         for cmd in (
@@ -217,6 +219,34 @@ class Namespaces:
             ["ip", "-n", self.b, "link", "set", self.b_if, "up"],
             ["ip", "-n", self.a, "link", "set", "lo", "up"],
             ["ip", "-n", self.b, "link", "set", "lo", "up"],
+            *(
+                [
+                    [
+                        "ip",
+                        "-n",
+                        self.a,
+                        "addr",
+                        "add",
+                        f"{self.A_ADDR6}/64",
+                        "dev",
+                        self.a_if,
+                        "nodad",
+                    ],
+                    [
+                        "ip",
+                        "-n",
+                        self.b,
+                        "addr",
+                        "add",
+                        f"{self.B_ADDR6}/64",
+                        "dev",
+                        self.b_if,
+                        "nodad",
+                    ],
+                ]
+                if self.ipv6
+                else []
+            ),
         ):
             try:
                 subprocess.run(cmd, check=True, capture_output=True)

@@ -8,7 +8,7 @@ import threading
 
 
 def tcp(addr, port):
-    s = socket.socket()
+    s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind((addr, port))
     s.listen(64)
@@ -18,7 +18,7 @@ def tcp(addr, port):
 
 
 def udp(addr, port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((addr, port))
     while True:
         data, peer = s.recvfrom(2048)

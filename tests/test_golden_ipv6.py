@@ -4,10 +4,14 @@ both forms.  Addresses in RFC 5952 form, the classic ``ADDR:port`` layout."""
 
 from __future__ import annotations
 
+import io
 import struct
+from contextlib import redirect_stdout
+from pathlib import Path
 
 import pytest
 
+from pyiplog import cli
 from pyiplog.constants import DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_NULL, DLT_RAW
 from pyiplog.messages import PARAM_PROBLEM6_TEXTS, UNREACH6_TEXTS
 
@@ -599,3 +603,215 @@ def test_names_and_log_ip(iplog_r):
 def test_timestamps(iplog_r):
     frames = timed([ip6_tcp(dport=22)], start=T0 + 3600)
     assert iplog_r(frames) == [f"Nov 14 23:13:20 TCP: ssh connection attempt from {A}:40000"]
+
+
+# --- real tools (tests/data/record-ipv6.sh: nmap 7.93, iputils between namespaces) -------------
+
+DATA = Path(__file__).resolve().parent / "data"
+PER_PACKET = ("connection attempt", "dgram to", "ICMPv6: ", "last message repeated", "started.")
+R, T = "2001:db8::1", "2001:db8::2"  # the recording's attacker and target
+
+
+def _scan(when, name, ports, end, total, nbytes, sports="[port {}]", dest=False):
+    to = f" to {T}" if dest else ""
+    return [
+        f"Nov 30 {when} TCP: {name} detected{to} [ports {ports},...] from {R} {sports}",
+        f"Nov 30 {end} TCP: {name} mode{to} expired for {R} - received a total of {total}"
+        f" packets ({nbytes} bytes).",
+    ]
+
+
+# capture -> (alarms of the classic counting, plain; of the default counting
+# with -D and -a of the target)
+REAL = {
+    "ipv6-nmap-sS.pcap": (
+        _scan(
+            "05:54:38",
+            "SYN scan",
+            "110,113,21,25,22,80,199,23,135,53",
+            "05:55:28",
+            200,
+            4800,
+            "[port 60546]",
+        ),
+        # the served ports 22 and 80 are no part of it
+        _scan(
+            "05:54:38",
+            "SYN scan",
+            "110,113,21,25,199,23,135,53,111,139",
+            "05:59:38",
+            200,
+            4800,
+            "[port 60546]",
+            dest=True,
+        ),
+    ),
+    "ipv6-nmap-sT.pcap": (  # connect(): the kernel labels the flows, a port scan
+        _scan(
+            "05:54:41",
+            "port scan",
+            "22,135,111,139,143,199,21,80,23,110",
+            "05:55:31",
+            200,
+            8000,
+            "[ports 45090,49680,41712,35146,56524,...]",
+        ),
+        _scan(
+            "05:54:41",
+            "port scan",
+            "135,111,139,143,199,21,23,110,53,25",
+            "05:59:41",
+            200,
+            8000,
+            "[ports 45090,49680,41712,35146,56524,...]",
+            dest=True,
+        ),
+    ),
+    "ipv6-nmap-sF.pcap": (
+        _scan(
+            "05:54:44",
+            "FIN scan",
+            "139,110,80,135,25,53,143,23,111,199",
+            "05:55:35",
+            202,
+            4040,
+            "[port 50049]",
+        ),
+        _scan(
+            "05:54:44",
+            "FIN scan",
+            "139,110,80,135,25,53,143,23,111,199",
+            "05:55:35",
+            202,
+            4040,
+            "[port 50049]",
+            dest=True,
+        ),
+    ),
+    "ipv6-nmap-sN.pcap": (
+        _scan(
+            "05:54:48",
+            "null scan",
+            "135,110,21,113,199,143,22,53,139,25",
+            "05:55:39",
+            202,
+            4040,
+            "[port 46500]",
+        ),
+        _scan(
+            "05:54:48",
+            "null scan",
+            "135,110,21,113,199,143,22,53,139,25",
+            "05:55:39",
+            202,
+            4040,
+            "[port 46500]",
+            dest=True,
+        ),
+    ),
+    "ipv6-nmap-sX.pcap": (
+        _scan(
+            "05:54:53",
+            "Xmas scan",
+            "111,80,135,143,199,25,53,23,113,139",
+            "05:55:44",
+            202,
+            4040,
+            "[port 56763]",
+        ),
+        _scan(
+            "05:54:53",
+            "Xmas scan",
+            "111,80,135,143,199,25,53,23,113,139",
+            "05:55:44",
+            202,
+            4040,
+            "[port 56763]",
+            dest=True,
+        ),
+    ),
+    "ipv6-nmap-sA.pcap": (
+        [],
+        [
+            f"Nov 30 05:54:57 TCP: ACK scan detected to {T} [ports 199,25,135,139,23,21,80,22,"
+            f"113,143] from {R} [port 40914]",
+            f"Nov 30 05:59:57 TCP: ACK scan mode to {T} expired for {R} - 200 probes answered"
+            " with a reset.",
+        ],
+    ),
+    "ipv6-nmap-sU.pcap": (
+        [
+            f"Nov 30 05:55:01 UDP: scan/flood detected [ports 39,73,92,19,98,75,29,69,87,31,...]"
+            f" from {R} [ports 37140,37142]",
+            f"Nov 30 05:55:56 UDP: scan/flood mode expired for {R} - received a total of 156"
+            " packets (1872 bytes).",
+        ],
+        [
+            f"Nov 30 05:55:01 UDP: scan/flood detected to {T} [ports 39,73,92,19,98,75,29,69,87,"
+            f"31,...] from {R} [ports 37140,37142]",
+            f"Nov 30 06:00:06 UDP: scan/flood mode to {T} expired for {R} - received a total of"
+            " 156 packets (1872 bytes).",
+        ],
+    ),
+    "ipv6-ping-flood.pcap": (
+        [
+            f"Nov 30 05:55:09 ICMP: ping flood detected from {R}",
+            # 2.2.3's counting takes the target's 500 replies for a smurf attack
+            "Nov 30 05:55:09 ICMP/UDP: smurf attack detected from 2001:db8::",
+            "Nov 30 05:55:39 ICMP/UDP: smurf attack mode expired for 2001:db8:: - received a"
+            " total of 500 packets (32000 bytes).",
+            f"Nov 30 05:56:09 ICMP: ping flood mode expired for {R} - received a total of 500"
+            " packets (32000 bytes).",
+        ],
+        [
+            f"Nov 30 05:55:09 ICMP: ping flood detected to {T} from {R}",
+            f"Nov 30 05:56:09 ICMP: ping flood mode to {T} expired for {R} - received a total"
+            " of 500 packets (32000 bytes).",
+        ],
+    ),
+}
+
+
+def run_capture(name: str, *args: str) -> list[str]:
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert cli.main(["-C", "/dev/null", "-N", *args, "-r", str(DATA / name)]) == 0
+    return out.getvalue().splitlines()[1:]
+
+
+def alarms(lines: list[str]) -> list[str]:
+    return [line for line in lines if not any(p in line for p in PER_PACKET)]
+
+
+@pytest.mark.parametrize("capture", sorted(REAL))
+def test_real_scans_over_ipv6(capture):
+    classic, default = REAL[capture]
+    assert alarms(run_capture(capture, "--classic-detection")) == classic
+    assert alarms(run_capture(capture, "-D", "-a", T)) == default
+
+
+def test_real_ordinary_traffic(tmp_path):
+    """A connection, three pings, a 3000-byte ping (three fragments each
+    way), a traceroute and the neighbour discovery around them: the lines
+    2.2.3 would write for IPv4, no alarm, no discovery unless asked."""
+    lines = run_capture("ipv6-ordinary.pcap", "-D", "-a", T)
+    assert lines == [
+        f"Nov 30 05:55:12 TCP: http connection attempt to {T} from {R}:45678",
+        f"Nov 30 05:55:12 ICMPv6: echo from {R} to {T} (64 bytes)",
+        "Nov 30 05:55:13 last message repeated 2 times",
+        f"Nov 30 05:55:13 ICMPv6: echo from {R} to {T} (3008 bytes)",
+        f"Nov 30 05:55:13 UDP: traceroute from {R} to {T}",
+        f"Nov 30 05:55:13 UDP: dgram to {T}:port 33435 from {R}:39482 (32 data bytes)",
+        f"Nov 30 05:55:13 ICMPv6: echo from {R} to {T} (64 bytes)",
+    ]
+    for args in ((), ("--classic-detection",)):
+        assert alarms(run_capture("ipv6-ordinary.pcap", *args)) == [
+            f"Nov 30 05:55:13 UDP: traceroute from {R}"
+        ]
+    conf = tmp_path / "iplog.conf"
+    conf.write_text("set icmp6_nd true\n")
+    nd = [line for line in run_capture("ipv6-ordinary.pcap", "-C", str(conf)) if "neighbor" in line]
+    assert nd == [
+        f"Nov 30 05:55:13 ICMPv6: neighbor solicitation from {R}",
+        f"Nov 30 05:55:13 ICMPv6: neighbor advertisement from {T}",
+    ]

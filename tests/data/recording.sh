@@ -3,7 +3,8 @@
 # the attacker $A (198.51.100.1) and the target $B (198.51.100.2), with no
 # other route.  `rec OUT CMD...` runs CMD in $A while tcpdump on the
 # target's side records both directions into OUT (snap length $SNAP, 128 by
-# default); with $ONLY set, only the captures it names are made.
+# default; the packets $FILTER keeps, IPv4 by default); with $ONLY set, only
+# the captures it names are made.
 set -e
 A=pyiplog-rec-a; B=pyiplog-rec-b
 cleanup() { ip netns del $A 2>/dev/null || true; ip netns del $B 2>/dev/null || true; }
@@ -20,7 +21,7 @@ T=198.51.100.2
 rec() {
     out=$1; shift
     if [ -n "$ONLY" ] && ! echo " $ONLY " | grep -q " $out "; then return; fi
-    ip netns exec $B tcpdump -i recb -s "${SNAP:-${DEFAULT_SNAP:-128}}" -U -w "$out" ip 2>/dev/null &
+    ip netns exec $B tcpdump -i recb -s "${SNAP:-${DEFAULT_SNAP:-128}}" -U -w "$out" "${FILTER:-ip}" 2>/dev/null &
     dump=$!
     sleep 1
     ip netns exec $A "$@" >/dev/null 2>&1 || true
