@@ -25,7 +25,7 @@ import pcap
 
 from .config.parser import RuleError, promisc_network
 from .constants import DLT_EN10MB
-from .decode import Frame, Record, assemble, decode_batch, decode_wire
+from .decode import Frame, Record, assemble, decode_batch, decode_wire, ipv6_frames
 from .resolve import address_text
 
 # First four bytes of a pcap (either byte order, micro or nano) or pcapng file.
@@ -379,6 +379,7 @@ class LiveSource:
     ):
         self.name = name
         self.packets = 0
+        self.ipv6 = 0  # of them IPv6
         self.reported_drops = 0
         self.bpf = bpf
         try:
@@ -414,6 +415,7 @@ class LiveSource:
         if n < 0:
             return None
         self.packets += len(batch)
+        self.ipv6 += ipv6_frames(self.dlt, batch)
         return decode_batch(self.dlt, batch)
 
     def drops(self) -> int:

@@ -262,6 +262,7 @@ class Daemon:
                     "stats",
                     name=name,
                     packets=source.packets,
+                    ipv6=source.ipv6,
                     drops=source.drops(),
                     entries=len(self.engine.scans),
                     fragments=len(self.engine.frags),

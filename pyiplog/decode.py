@@ -154,6 +154,29 @@ def ip_of_frame(dlt: int, frame: bytes) -> bytes | None:
     return None
 
 
+_ETH6 = ETH_TYPE_IP6.to_bytes(2, "big")
+_TAGGED = frozenset(t.to_bytes(2, "big") for t in ETH_TYPES_VLAN)
+
+
+def ipv6_frames(dlt: int, frames: Iterable[Frame]) -> int:
+    """How many of ``frames`` carry IPv6 (the USR1 statistics): on
+    Ethernet one comparison a frame, the link layer read for the rest."""
+    count = 0
+    if dlt == DLT_EN10MB:
+        for _, frame in frames:
+            etype = frame[12:14]
+            if etype == _ETH6:
+                count += 1
+            elif etype in _TAGGED:
+                data = ip_of_frame(dlt, frame)
+                count += bool(data) and data[0] >> 4 == 6
+        return count
+    for _, frame in frames:
+        data = ip_of_frame(dlt, frame)
+        count += bool(data) and data[0] >> 4 == 6
+    return count
+
+
 def parse_ip(ts: float, data: bytes) -> Datagram | HeaderError | None:
     """``parse_ipv4`` or ``parse_ipv6``, by the version nibble."""
     if data and data[0] >> 4 == 6:

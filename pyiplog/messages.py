@@ -175,7 +175,8 @@ PROCESS_MESSAGES: dict[str, str] = {
     "iface_reopened": "Interface {name} was reopened.",
     "iface_failed": "Warning: unable to open {name}: {reason}",
     "kernel_drops": "Warning: kernel dropped {n} packets on {name}",
-    "stats": "Statistics for {name}: {packets} packets seen, {drops} dropped by the kernel,"
+    "stats": "Statistics for {name}: {packets} packets seen ({ipv6} IPv6),"
+    " {drops} dropped by the kernel,"
     " {entries} scan entries, {fragments} incomplete datagrams,"
     " {errors} packets not analysed (errors).",
     "reopen_failed": 'Warning: unable to reopen "{path}": {error}; still writing to the'

@@ -490,6 +490,46 @@ def test_check_config_reports_three_bad_lines(tmp_path):
     assert "user iplog" in p.stdout.splitlines()
 
 
+def test_check_config_shows_ipv6_rules(tmp_path):
+    """IPv6 addresses, prefixes, '!' and ICMPv6 types (spec C4), in RFC 5952
+    form, each rule as it reads back; a bad prefix or type is an error."""
+    conf = tmp_path / "iplog.conf"
+    conf.write_text(
+        "ignore tcp from 2001:DB8:0:0::/32 dport 22\n"
+        "log udp to !2001:db8:1::/48\n"
+        "ignore icmp type 128 from fe80::1\n"
+        "ignore icmp type ICMP6_DST_UNREACH to ::ffff:192.0.2.1\n"
+        "ignore icmp type nd_neighbor_solicit\n"
+        "ignore tcp from 2001:db8::/129\n"
+        "ignore icmp type 100\n"
+        "promisc 2001:db8:1::/48,192.0.2.0/24\n"
+    )
+    p = run_check(conf)
+    assert p.returncode == 1
+    assert p.stderr.splitlines() == [
+        "[line 6] Invalid mask: must be in range 1 - 128",
+        "[line 7] Unknown ICMP type: 100",
+    ]
+    rules = [line for line in p.stdout.splitlines() if line.startswith(("log ", "ignore "))]
+    assert rules == [
+        "log udp to !2001:db8:1::/48  # line 2",
+        "ignore tcp from 2001:db8::/32 dport 22  # line 1",
+        "ignore icmp type 128 from fe80::1  # line 3",
+        "ignore icmp type icmp6_dst_unreach to ::ffff:192.0.2.1  # line 4",
+        "ignore icmp type 135  # line 5",
+    ]
+    assert "promisc 2001:db8:1::/48,192.0.2.0/24" in p.stdout.splitlines()
+    again = tmp_path / "again.conf"
+    again.write_text("\n".join(r.split("  #")[0] for r in rules) + "\n")
+    p = run_check(again)
+    assert p.returncode == 0, p.stderr
+    assert [line.split("  #")[0] for line in p.stdout.splitlines() if "icmp type" in line] == [
+        "ignore icmp type 128 from fe80::1",
+        "ignore icmp type icmp6_dst_unreach to ::ffff:192.0.2.1",
+        "ignore icmp type 135",
+    ]
+
+
 def test_check_config_clean_example_exits_zero():
     p = run_check(ROOT / "conf" / "iplog.conf.example")
     assert (p.returncode, p.stderr) == (0, "")

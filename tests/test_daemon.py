@@ -515,7 +515,7 @@ def test_statistics_and_repeats_flushed_on_exit(workdir):
     lines = lines_of(log)
     stats = lines.index(next(x for x in lines if x.startswith("Statistics for lo: ")))
     assert re.fullmatch(
-        r"Statistics for lo: \d+ packets seen, \d+ dropped by the kernel, "
+        r"Statistics for lo: \d+ packets seen \(0 IPv6\), \d+ dropped by the kernel, "
         r"\d+ scan entries, \d+ incomplete datagrams, 0 packets not analysed \(errors\)\.",
         lines[stats],
     )

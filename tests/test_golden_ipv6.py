@@ -38,6 +38,7 @@ from packets import (
     ip6_icmp,
     ip6_tcp,
     ip6_udp,
+    ip_icmp,
     ip_tcp,
     null,
     sll,
@@ -571,6 +572,32 @@ def test_rules_with_ipv6_prefixes(iplog_r, tmp_path):
         f"{S}TCP: telnet connection attempt from {B}:40000",
         f"{S}UDP: dgram to domain from {A}:40000 (10 data bytes)",
         f"{S}TCP: telnet connection attempt from {ATTACKER}:40000",
+    ]
+
+
+def test_icmp_types_of_a_configuration_for_ipv4_mean_the_same(iplog_r, tmp_path):
+    """An ICMP type (2.2.3's names and numbers) also matches its ICMPv6
+    counterpart; an ICMPv6 type only ICMPv6."""
+    frames = timed(
+        [
+            ip6_icmp(itype=128),
+            ip6_icmp(itype=1, code=4, data=quoted_udp6()),
+            ip6_icmp(itype=129),
+            ip_icmp(itype=8),
+            ip_icmp(itype=0),
+        ]
+    )
+    conf = tmp_path / "iplog.conf"
+    conf.write_text("ignore icmp type !echo\n")
+    assert iplog_r(frames, "-C", str(conf)) == [
+        f"{S}ICMPv6: echo from {A} (8 bytes)",
+        f"{S}ICMP: echo from {ATTACKER} (8 bytes)",
+    ]
+    conf.write_text("ignore icmp type icmp6_echo_request\nignore icmp type unreach\n")
+    assert iplog_r(frames, "-C", str(conf)) == [
+        f"{S}ICMPv6: echo reply from {A} (8 bytes)",
+        f"{S}ICMP: echo from {ATTACKER} (8 bytes)",
+        f"{S}ICMP: echo reply from {ATTACKER} (8 bytes)",
     ]
 
 

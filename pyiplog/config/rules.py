@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..resolve import address_text
+
 if TYPE_CHECKING:
     from ..decode import Datagram
 
@@ -20,7 +22,10 @@ ANY_PORT = (0, 65535)
 
 # ICMPv6 types (spec C4) by their names in <netinet/icmp6.h>; numbers from
 # 128 on are ICMPv6's too.  A rule's ICMPv6 type matches ICMPv6 messages
-# only, its ICMP type ICMP messages only.
+# only.  A rule's ICMP type (2.2.3's numbers and names) matches ICMP
+# messages, and the ICMPv6 messages of the same meaning (ICMP6_COUNTERPART):
+# a configuration written for IPv4 (``ignore icmp type !echo``) means the
+# same for IPv6.
 ICMP6_TYPES: dict[str, int] = {
     "ICMP6_DST_UNREACH": 1,
     "ICMP6_PACKET_TOO_BIG": 2,
@@ -38,6 +43,7 @@ ICMP6_TYPES: dict[str, int] = {
     "ND_REDIRECT": 137,
 }
 ICMP6_FIRST_NUMBER = 128
+ICMP6_COUNTERPART = {0: 129, 3: 1, 5: 137, 8: 128, 9: 134, 10: 133, 11: 3, 12: 4}
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,7 @@ class AddrSpec:
         if self.version == 4:
             addr = str(ipaddress.IPv4Address(self.net))
         else:
-            addr = str(ipaddress.IPv6Address(self.net))
+            addr = address_text(self.net.to_bytes(16, "big"))  # RFC 5952, as the lines
         return f"{bang}{addr}" if prefix == bits else f"{bang}{addr}/{prefix}"
 
 
@@ -95,14 +101,27 @@ class PortSpec:
 
 @dataclass(frozen=True)
 class TypeSpec:
-    """ICMP type ``[!]T``: of ICMP (``version`` 4) or of ICMPv6 (6)."""
+    """ICMP type ``[!]T``: of ICMP (``version`` 4, which also matches its
+    ICMPv6 counterpart) or of ICMPv6 only (6)."""
 
     type: int
     negate: bool = False
     version: int = 4
 
+    @property
+    def types6(self) -> tuple[int, ...]:
+        """The ICMPv6 types it matches."""
+        if self.version == 6:
+            return (self.type,)
+        counterpart = ICMP6_COUNTERPART.get(self.type)
+        return () if counterpart is None else (counterpart,)
+
     def matches(self, icmp_type: int, version: int = 4) -> bool:
-        return (icmp_type == self.type and version == self.version) != self.negate
+        if version == 4:
+            hit = self.version == 4 and icmp_type == self.type
+        else:
+            hit = icmp_type in self.types6
+        return hit != self.negate
 
     def __str__(self) -> str:
         text = str(self.type)
@@ -216,7 +235,10 @@ class RuleIndex:
         elif (port := _exact(rule.sport)) is not None:
             self.sport.setdefault(port, []).append(pos)
         elif (itype := _exact(rule.icmp_type)) is not None:
-            self.icmp_type.setdefault(itype, []).append(pos)
+            # filed under its ICMP type and its ICMPv6 ones (a set: the same
+            # number twice would make the rule a candidate twice)
+            for number in {itype, *rule.icmp_type.types6}:
+                self.icmp_type.setdefault(number, []).append(pos)
         else:
             self.general.append(pos)
 
