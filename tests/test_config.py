@@ -419,13 +419,14 @@ def test_man_page_examples_uncommented():
         or line.startswith("#set")
         or line.startswith("#threshold")
     ]
-    assert len(examples) == 18
+    assert len(examples) == 20
     config = parse("\n".join(examples))
     assert config.errors == ()
     # The switches of the scans 2.2.3 never named, and a tuning.
     o = config.apply(Options())
     switches = ("ack_scan", "proto_scan", "horizontal_scan", "ping_sweep", "distributed_flood")
     assert [getattr(o, name) for name in (*switches, "decoy_scan")] == [False] * 6
+    assert o.icmp6_nd is True
     assert o.tuning == (("threshold", "distributed_flood", 5000),)
     assert [str(r) for r in config.filters] == [
         "ignore udp from 192.168.0.1 sport 53",
@@ -437,6 +438,7 @@ def test_man_page_examples_uncommented():
         "ignore icmp type !8",
         "ignore udp from 127.1.2.0/24",
         "ignore udp from 127.1.2.0/24",
+        "ignore tcp from 2001:db8:ff::/48 dport 22",
     ]
 
 

@@ -529,21 +529,28 @@ def test_statistics_and_repeats_flushed_on_exit(workdir):
 
 
 @needs_tools("ip")
-def test_new_address_is_picked_up(workdir):
-    """An address added while running (DHCP) is watched within seconds."""
-    with Namespaces() as ns, daemon_in_b(ns, workdir) as (log, _):
+@pytest.mark.parametrize(
+    "new,prefix,client",
+    [("198.51.100.3", 24, "198.51.100.1"), ("2001:db8::3", 64, "2001:db8::1")],
+    ids=["ipv4", "ipv6"],
+)
+def test_new_address_is_picked_up(workdir, new, prefix, client):
+    """An address added while running (DHCP, SLAAC) is watched within seconds."""
+    with Namespaces(ipv6=True) as ns, daemon_in_b(ns, workdir) as (log, _):
         subprocess.run(
-            ["ip", "-n", ns.b, "addr", "add", "198.51.100.3/24", "dev", ns.b_if], check=True
+            ["ip", "-n", ns.b, "addr", "add", f"{new}/{prefix}", "dev", ns.b_if, "nodad"],
+            check=True,
         )
         time.sleep(6)  # the daemon looks every 5 s
+        family = "AF_INET6" if ":" in new else "AF_INET"
         knock = (
-            "import socket\ns = socket.socket(); s.settimeout(2)\n"
-            "try: s.connect(('198.51.100.3', 2222))\nexcept OSError: pass\n"
+            f"import socket\ns = socket.socket(socket.{family}); s.settimeout(2)\n"
+            f"try: s.connect(({new!r}, 2222))\nexcept OSError: pass\n"
         )
         ns.in_a(sys.executable, "-c", knock, check=True, timeout=10)
         assert wait_for(
             lambda: any(
-                x.startswith("TCP: port 2222 connection attempt from 198.51.100.1:")
+                x.startswith(f"TCP: port 2222 connection attempt from {client}:")
                 for x in lines_of(log)
             )
         )

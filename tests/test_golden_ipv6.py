@@ -545,6 +545,32 @@ def test_ack_scan(iplog_r):
     )
 
 
+def test_distributed_syn_flood(iplog_r):
+    flood = [ip6_tcp(src=f"2001:db8:{i % 250:x}::{i:x}", dport=80) for i in range(2000)]
+    lines = iplog_r(timed(flood, step=0.0004), classic=False)
+    assert [x for x in lines if "connection attempt" not in x] == [
+        f"{S}TCP: distributed SYN flood detected to {D} [port 80] from 1500 sources"
+        " (2502 packets/s)",
+        f"Nov 14 22:13:21 TCP: distributed SYN flood to {D} [port 80] expired - received a"
+        " total of 2000 packets (40000 bytes) from 2000 sources.",
+    ]
+
+
+def test_horizontal_scan(iplog_r):
+    """Port 22 of twelve of our hosts, each refused (nmap -6 -p 22 over a range)."""
+    frames = []
+    for h in range(1, 13):
+        host = f"2001:db8:1::{h:x}"
+        frames.append(ip6_tcp(dst=host, dport=22))
+        frames.append(ip6_tcp(src=host, dst=A, sport=22, dport=40000, flags=RST | ACK, flow=1))
+    hosts = ",".join(f"2001:db8:1::{h:x}" for h in range(1, 11))
+    assert iplog_r(timed(frames, step=0.1), "-a", "2001:db8:1::/64", "-m", classic=False) == [
+        f"Nov 14 22:13:21 TCP: horizontal scan detected to {hosts} [port 22] from {A}",
+        f"Nov 14 22:18:22 TCP: horizontal scan mode expired for {A} - probed a total of 12"
+        " hosts (12 packets).",
+    ]
+
+
 # --- rules, -a, names, JSON ------------------------------------------------------------------
 
 
