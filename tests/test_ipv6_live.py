@@ -8,14 +8,17 @@ ip6.arpa."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
 from benign import resolv_conf
 
 from live import (
@@ -27,6 +30,8 @@ from live import (
     lines_of,
     needs_root,
     needs_tools,
+    on_lo,
+    stop,
     wait_for,
 )
 
@@ -37,10 +42,10 @@ A6, B6 = Namespaces.A_ADDR6, Namespaces.B_ADDR6
 # Lines of single packets (A refuses the echo server's late answers to
 # nmap's UDP probes with port unreachables).
 PER_PACKET = (
-    "connection attempt from",
+    "connection attempt",
     "dgram to",
     "ICMPv6: echo",
-    f"ICMPv6: {A6}: port unreachable to (udp: dest port",
+    f"ICMPv6: {A6}: port unreachable to",
     "last message repeated",
 )
 
@@ -58,16 +63,22 @@ def connect_from_a(ns, port, sport):
 
 @needs_root
 @TOOLS
-def test_scans_and_ordinary_traffic_over_ipv6(tmp_path):
+@pytest.mark.parametrize("promisc", [(), ("-a", "2001:db8::2/128")], ids=["own", "promisc"])
+def test_scans_and_ordinary_traffic_over_ipv6(tmp_path, promisc):
+    """The daemon on B's own addresses, and with B's address as its promisc
+    network (the kernel filter made from an IPv6 prefix; log_dest on)."""
+    to = f" to {B6}" if promisc else ""
     with Namespaces(ipv6=True) as ns:
         servers = ns.popen_b(sys.executable, str(SERVERS), B6, stdout=subprocess.PIPE, text=True)
         try:
             assert servers.stdout.readline().strip() == "ready"
-            with daemon_in_b(ns, tmp_path) as (log, daemon):
+            with daemon_in_b(ns, tmp_path, *promisc) as (log, daemon):
                 connect_from_a(ns, 80, 45678)
                 ns.in_a("ping", "-6", "-n", "-c", "1", B6, check=True, capture_output=True)
-                assert wait_for(has_line(log, f"TCP: http connection attempt from {A6}:45678"))
-                assert wait_for(has_line(log, f"ICMPv6: echo from {A6} (64 bytes)"))
+                assert wait_for(
+                    has_line(log, f"TCP: http connection attempt{to} from {A6}:45678")
+                ), lines_of(log)
+                assert wait_for(has_line(log, f"ICMPv6: echo from {A6}{to} (64 bytes)"))
 
                 scans = {
                     "TCP: SYN scan detected": ["-sS", "-p", "1-200"],
@@ -78,13 +89,13 @@ def test_scans_and_ordinary_traffic_over_ipv6(tmp_path):
                     ns.in_a("nmap", "-6", "-n", "-Pn", *how, B6, capture_output=True, timeout=120)
                     assert wait_for(
                         lambda alarm=alarm: any(
-                            line.startswith(f"{alarm} [ports ") and f" from {A6} [port" in line
+                            line.startswith(f"{alarm}{to} [ports ") and f" from {A6} [port" in line
                             for line in lines_of(log)
                         ),
                         timeout=15,
                     ), (alarm, lines_of(log)[-5:])
                 ns.in_a("ping", "-6", "-n", "-f", "-c", "500", B6, capture_output=True, timeout=60)
-                assert wait_for(has_line(log, f"ICMP: ping flood detected from {A6}"))
+                assert wait_for(has_line(log, f"ICMP: ping flood detected{to} from {A6}"))
                 time.sleep(0.5)
                 daemon.send_signal(signal.SIGUSR1)
                 stats = wait_for(
@@ -100,10 +111,10 @@ def test_scans_and_ordinary_traffic_over_ipv6(tmp_path):
     alarms = [line for line in lines if not per_packet(line) and line not in stats]
     assert [line.split(" [")[0] for line in alarms] == [
         "iplog started.",
-        "TCP: SYN scan detected",
-        "TCP: FIN scan detected",
-        "UDP: scan/flood detected",
-        f"ICMP: ping flood detected from {A6}",
+        f"TCP: SYN scan detected{to}",
+        f"TCP: FIN scan detected{to}",
+        f"UDP: scan/flood detected{to}",
+        f"ICMP: ping flood detected{to} from {A6}",
     ], alarms
 
 
@@ -228,3 +239,24 @@ def test_names_come_from_ptr_records_under_ip6_arpa(tmp_path):
             dnsmasq.wait(10)
     arpa = ".".join(reversed(ipaddress.IPv6Address(A6).exploded.replace(":", ""))) + ".ip6.arpa"
     assert f"query[PTR] {arpa} from {B6}" in queries.read_text()
+
+
+@needs_root
+@needs_tools("ping")
+def test_loopback_ipv6(tmp_path):
+    """What the issue began with: ``ping -6 ::1`` and a connection to
+    ``[::1]:2727`` (refused) each give their line on lo."""
+    log = tmp_path / "lo.log"
+    proc = on_lo("/dev/null", log, tmp_path / "iplog.pid")
+    try:
+        s = socket.socket(socket.AF_INET6)
+        s.bind(("::1", 0))
+        sport = s.getsockname()[1]
+        with contextlib.suppress(OSError):
+            s.connect(("::1", 2727))
+        s.close()
+        subprocess.run(["ping", "-6", "-n", "-c", "1", "::1"], check=True, capture_output=True)
+        assert wait_for(has_line(log, f"TCP: port 2727 connection attempt from ::1:{sport}"))
+        assert wait_for(has_line(log, "ICMPv6: echo from ::1 (64 bytes)"))
+    finally:
+        stop(proc)
