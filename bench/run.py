@@ -1,6 +1,8 @@
 """Benchmark: ``iplog -N -r TRACE -l FILE`` on the two traces of issue 6.
 
-    python bench/run.py [--packets N] [--repeat N] [--classic] [--one-cpu] [mixed] [synflood] [mixed6]
+    python bench/run.py [--packets N] [--repeat N] [--classic] [--one-cpu] [TRACE...]
+
+TRACE: mixed, synflood (the default two), mixed6 (mixed over IPv6).
 
 Generates the traces (bench/gen.py, deterministic) in bench/out/ unless they
 are there, runs the real command in a child process and prints packets/s,

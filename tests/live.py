@@ -267,22 +267,23 @@ class Namespaces:
 
 
 @contextlib.contextmanager
-def daemon_in_b(ns, workdir, *extra):
+def daemon_in_b(ns, workdir, *extra, config="/dev/null", name="live", resolve=False):
     """iplog in the target namespace on its veth end, foreground, names not
-    resolved; yields its log and its process."""
-    log = workdir / "live.log"
+    resolved unless ``resolve``; yields its log (``name``.log) and its
+    process.  Two at once need two names."""
+    log = workdir / f"{name}.log"
     daemon = ns.popen_b(
         *IPLOG,
         "-C",
-        "/dev/null",
-        "-N",
+        str(config),
+        *(() if resolve else ("-N",)),
         "-o",
         "-i",
         ns.b_if,
         *extra,
         "-l",
         str(log),
-        f"--pid-file={workdir}/iplog.pid",
+        f"--pid-file={workdir}/{name}.pid",
         env=ENV,
     )
     try:

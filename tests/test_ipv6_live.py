@@ -22,8 +22,6 @@ import pytest
 from benign import resolv_conf
 
 from live import (
-    ENV,
-    IPLOG,
     Namespaces,
     daemon_in_b,
     has_line,
@@ -122,51 +120,36 @@ def test_scans_and_ordinary_traffic_over_ipv6(tmp_path, promisc):
 @TOOLS
 def test_neighbour_discovery_of_a_link_alarms_nothing(tmp_path):
     """A's link goes down and up (duplicate address detection, router
-    solicitations, MLD reports), the neighbour caches are flushed and A
-    and B ping each other three times: one daemon logs the echoes only, one with ``set icmp6_nd
-    true`` the discovery too; neither alarms."""
+    solicitations, MLD reports), the neighbour caches are flushed and A and
+    B ping each other three times: one daemon logs the echoes only, one with
+    ``set icmp6_nd true`` the discovery too; neither alarms."""
     conf = tmp_path / "nd.conf"
     conf.write_text("set icmp6_nd true\n")
-    nd_log = tmp_path / "nd.log"
-    with Namespaces(ipv6=True) as ns, daemon_in_b(ns, tmp_path) as (log, _daemon):
-        nd = ns.popen_b(
-            *IPLOG,
-            "-C",
-            str(conf),
-            "-N",
-            "-o",
-            "-i",
-            ns.b_if,
-            "-l",
-            str(nd_log),
-            f"--pid-file={tmp_path}/nd.pid",
-            env=ENV,
-        )
-        try:
-            assert wait_for(has_line(nd_log, "iplog started."))
-            keep = f"net.ipv6.conf.{ns.a_if}.keep_addr_on_down=1"  # 2001:db8::1 stays
-            ns.in_a("sysctl", "-qw", keep, check=True)
-            subprocess.run(["ip", "-n", ns.a, "link", "set", ns.a_if, "down"], check=True)
-            subprocess.run(["ip", "-n", ns.a, "link", "set", ns.a_if, "up"], check=True)
-            time.sleep(3)  # A's DAD, router solicitations, MLD reports
-            for _ in range(3):
-                for ns_name, dev in ((ns.a, ns.a_if), (ns.b, ns.b_if)):
-                    subprocess.run(["ip", "-n", ns_name, "neigh", "flush", "dev", dev], check=True)
-                # B asks for A first (A's advertisement comes to B), then A pings B
-                subprocess.run(
-                    ["ip", "netns", "exec", ns.b, "ping", "-6", "-n", "-c", "1", A6],
-                    capture_output=True,
-                    timeout=10,
-                )
-                ns.in_a("ping", "-6", "-n", "-c", "1", B6, capture_output=True, timeout=10)
-            assert wait_for(
-                lambda: any("neighbor advertisement" in line for line in lines_of(nd_log))
-            ), lines_of(nd_log)
-            time.sleep(1)
-            plain, with_nd = lines_of(log), lines_of(nd_log)
-        finally:
-            nd.terminate()
-            nd.wait(10)
+    with (
+        Namespaces(ipv6=True) as ns,
+        daemon_in_b(ns, tmp_path) as (log, _),
+        daemon_in_b(ns, tmp_path, config=conf, name="nd") as (nd_log, _),
+    ):
+        keep = f"net.ipv6.conf.{ns.a_if}.keep_addr_on_down=1"  # 2001:db8::1 stays
+        ns.in_a("sysctl", "-qw", keep, check=True)
+        subprocess.run(["ip", "-n", ns.a, "link", "set", ns.a_if, "down"], check=True)
+        subprocess.run(["ip", "-n", ns.a, "link", "set", ns.a_if, "up"], check=True)
+        time.sleep(3)  # A's DAD, router solicitations, MLD reports
+        for _ in range(3):
+            for ns_name, dev in ((ns.a, ns.a_if), (ns.b, ns.b_if)):
+                subprocess.run(["ip", "-n", ns_name, "neigh", "flush", "dev", dev], check=True)
+            # B asks for A first (A's advertisement comes to B), then A pings B
+            subprocess.run(
+                ["ip", "netns", "exec", ns.b, "ping", "-6", "-n", "-c", "1", A6],
+                capture_output=True,
+                timeout=10,
+            )
+            ns.in_a("ping", "-6", "-n", "-c", "1", B6, capture_output=True, timeout=10)
+        assert wait_for(
+            lambda: any("neighbor advertisement" in line for line in lines_of(nd_log))
+        ), lines_of(nd_log)
+        time.sleep(1)
+        plain, with_nd = lines_of(log), lines_of(nd_log)
     assert plain[0] == "iplog started."
     echoes = {f"ICMPv6: echo from {A6} (64 bytes)", f"ICMPv6: echo reply from {A6} (64 bytes)"}
     assert set(plain[1:]) <= echoes | {"last message repeated 1 times"}, plain
@@ -205,22 +188,7 @@ def test_names_come_from_ptr_records_under_ip6_arpa(tmp_path):
         try:
             assert servers.stdout.readline().strip() == "ready"
             assert wait_for(lambda: "started" in (queries.read_text() if queries.exists() else ""))
-            log = tmp_path / "names.log"
-            daemon = ns.popen_b(
-                *IPLOG,
-                "-C",
-                "/dev/null",
-                "-w",
-                "-o",
-                "-i",
-                ns.b_if,
-                "-l",
-                str(log),
-                f"--pid-file={tmp_path}/names.pid",
-                env=ENV,
-            )
-            try:
-                assert wait_for(has_line(log, "iplog started."))
+            with daemon_in_b(ns, tmp_path, "-w", resolve=True) as (log, _):
                 # The first lines may come before the name (lookups never hold
                 # a line back): a connection from a new port until one has it.
                 for sport in range(45678, 45688):
@@ -229,9 +197,6 @@ def test_names_come_from_ptr_records_under_ip6_arpa(tmp_path):
                         break
                 named = f"TCP: http connection attempt from scanner6.example ({A6}):{sport}"
                 assert wait_for(has_line(log, named)), lines_of(log)
-            finally:
-                daemon.terminate()
-                daemon.wait(10)
         finally:
             servers.kill()
             dnsmasq.terminate()

@@ -144,7 +144,7 @@ def describe_quoted(names: Names, quoted: bytes) -> str:
     return f"{name}: dest port {dport}, source port {sport}"
 
 
-def _emit(lines: Lines, ip: Datagram, msg: bytes, ts: float, kind: str, **fields) -> None:
+def emit(lines: Lines, ip: Datagram, msg: bytes, ts: float, kind: str, **fields) -> None:
     """A line of an ICMP message, with what the JSON lines need besides."""
     fields.setdefault("code", msg[1])
     lines.emit(ts, kind, src=ip.src, dst=ip.dst, itype=msg[0], **fields)
@@ -154,8 +154,9 @@ def _quoted_dst(msg: bytes) -> bytes | None:
     return msg[24:28] if len(msg) >= 28 else None
 
 
-def _echo(names, lines, ts, ip, code, msg):
-    kind = "icmp_echo_reply" if msg[0] == ECHO_REPLY else "icmp_echo"
+def echo_line(names: Names, lines: Lines, ts: float, ip: Datagram, kind: str) -> None:
+    """An echo's or echo reply's line (ICMP's and ICMPv6's): a flood writes
+    one a packet, so the form is called directly."""
     lines.queue(
         (
             ts,
@@ -169,10 +170,22 @@ def _echo(names, lines, ts, ip, code, msg):
     )
 
 
+def unreach_head(names: Names, src: str, ip: Datagram, qdst: bytes | None) -> str:
+    """H of an unreachable's line: the sender, or ``(from SENDER) HOST`` when
+    it speaks for the quoted packet's destination HOST (a router)."""
+    if qdst is None or qdst == ip.src:
+        return src
+    return f"(from {src}) {names.host(qdst, 'icmp')}"
+
+
+def _echo(names, lines, ts, ip, code, msg):
+    echo_line(names, lines, ts, ip, "icmp_echo_reply" if msg[0] == ECHO_REPLY else "icmp_echo")
+
+
 def _unreach(names, lines, ts, ip, code, msg):
     src = names.host(ip.src, "icmp")
     if code >= len(UNREACH_TEXTS):
-        _emit(
+        emit(
             lines,
             ip,
             msg,
@@ -183,9 +196,8 @@ def _unreach(names, lines, ts, ip, code, msg):
             D=names.dst(ip.dst, "icmp"),
         )
         return
-    qdst = _quoted_dst(msg)
-    head = src if qdst is None or qdst == ip.src else f"(from {src}) {names.host(qdst, 'icmp')}"
-    _emit(
+    head = unreach_head(names, src, ip, _quoted_dst(msg))
+    emit(
         lines,
         ip,
         msg,
@@ -199,7 +211,7 @@ def _unreach(names, lines, ts, ip, code, msg):
 
 
 def _named(names, lines, ts, ip, code, msg):
-    _emit(
+    emit(
         lines,
         ip,
         msg,
@@ -213,7 +225,7 @@ def _named(names, lines, ts, ip, code, msg):
 
 def _redirect(names, lines, ts, ip, code, msg):
     if code >= len(REDIRECT_FORMS) or len(msg) < 8:
-        _emit(
+        emit(
             lines,
             ip,
             msg,
@@ -226,7 +238,7 @@ def _redirect(names, lines, ts, ip, code, msg):
         return
     redirect, target = REDIRECT_FORMS[code]
     qdst = _quoted_dst(msg) or bytes(4)
-    _emit(
+    emit(
         lines,
         ip,
         msg,
@@ -250,7 +262,7 @@ def _router_advert(names, lines, ts, ip, code, msg):
         if at + 4 > len(msg):
             break
         routers.append(address_text(msg[at : at + 4]))
-    _emit(
+    emit(
         lines,
         ip,
         msg,
@@ -264,7 +276,7 @@ def _router_advert(names, lines, ts, ip, code, msg):
 
 
 def _time_exceeded(names, lines, ts, ip, code, msg):
-    _emit(
+    emit(
         lines,
         ip,
         msg,
@@ -277,7 +289,7 @@ def _time_exceeded(names, lines, ts, ip, code, msg):
 
 
 def _param_problem(names, lines, ts, ip, code, msg):
-    _emit(
+    emit(
         lines,
         ip,
         msg,
@@ -293,7 +305,7 @@ def _timestamp_reply(names, lines, ts, ip, code, msg):
     # B5: a reply, and the transmit time is milliseconds since midnight UT.
     millis = _u32.unpack_from(msg, 16)[0] if len(msg) >= 20 else 0
     secs = (millis // 1000) % 86400
-    _emit(
+    emit(
         lines,
         ip,
         msg,
@@ -308,7 +320,7 @@ def _timestamp_reply(names, lines, ts, ip, code, msg):
 def _mask_reply(names, lines, ts, ip, code, msg):
     # B6, B16: network byte order, printed as a dotted quad, never resolved.
     mask = address_text(msg[8:12]) if len(msg) >= 12 else "0.0.0.0"
-    _emit(
+    emit(
         lines,
         ip,
         msg,
@@ -321,7 +333,7 @@ def _mask_reply(names, lines, ts, ip, code, msg):
 
 
 def _undefined(names, lines, ts, ip, code, msg):
-    _emit(
+    emit(
         lines,
         ip,
         msg,

@@ -25,7 +25,16 @@ from ..messages import (
 )
 from ..options import Options
 from .context import Context, Lines, Names
-from .icmp import ECHO, ECHO_REPLY, ClassicIcmp, DefaultIcmp, IcmpDetector
+from .icmp import (
+    ECHO,
+    ECHO_REPLY,
+    ClassicIcmp,
+    DefaultIcmp,
+    IcmpDetector,
+    echo_line,
+    emit,
+    unreach_head,
+)
 
 UNREACH6, TOO_BIG, TIME_EXCEEDED6, PARAM_PROBLEM6, ECHO6, ECHO_REPLY6 = 1, 2, 3, 4, 128, 129
 UNRECOGNIZED_NEXT_HEADER = 1  # parameter problem's code
@@ -141,124 +150,65 @@ def describe_quoted6(names: Names, quoted: bytes) -> str:
     return f"{name}: dest port {dport}, source port {sport}"
 
 
-def _emit(lines: Lines, ip: Datagram, msg: bytes, ts: float, kind: str, **fields) -> None:
-    fields.setdefault("code", msg[1])
-    lines.emit(ts, kind, src=ip.src, dst=ip.dst, itype=msg[0], **fields)
+def _line(names: Names, lines: Lines, ts: float, ip: Datagram, msg: bytes, kind: str, **fields):
+    """A line of an ICMPv6 message to its destination (D); from its sender
+    (S) unless the line names it otherwise (H, or S given)."""
+    if "S" not in fields and "H" not in fields:
+        fields["S"] = names.host(ip.src, "icmp")
+    emit(lines, ip, msg, ts, kind, D=names.dst(ip.dst, "icmp"), **fields)
+
+
+def _text(texts: tuple[str, ...], code: int) -> str:
+    return texts[code] if code < len(texts) else f"code {code}"
 
 
 def _echo(names, lines, ts, ip, code, msg):
-    kind = "icmp6_echo_reply" if msg[0] == ECHO_REPLY6 else "icmp6_echo"
-    lines.queue(
-        (
-            ts,
-            lines.forms[kind](
-                S=names.texts.get(ip.src) or names.host(ip.src, "icmp"),
-                D=names.dst(ip.dst, "icmp") if names.dest else "",
-                n=ip.data_len,
-                ip=ip,  # for the JSON lines
-            ),
-        )
-    )
+    echo_line(names, lines, ts, ip, "icmp6_echo_reply" if msg[0] == ECHO_REPLY6 else "icmp6_echo")
 
 
 def _unreach(names, lines, ts, ip, code, msg):
     src = names.host(ip.src, "icmp")
     if code >= len(UNREACH6_TEXTS):
-        _emit(
-            lines,
-            ip,
-            msg,
-            ts,
-            "icmp6_unreach_undefined",
-            S=src,
-            D=names.dst(ip.dst, "icmp"),
-        )
+        _line(names, lines, ts, ip, msg, "icmp6_unreach_undefined", S=src)
         return
     quoted = quoted_ipv6(msg[8:])
-    qdst = quoted.dst if quoted is not None else None
-    head = src if qdst is None or qdst == ip.src else f"(from {src}) {names.host(qdst, 'icmp')}"
-    _emit(
+    _line(
+        names,
         lines,
+        ts,
         ip,
         msg,
-        ts,
         "icmp6_unreach",
-        H=head,
+        H=unreach_head(names, src, ip, quoted.dst if quoted is not None else None),
         text=UNREACH6_TEXTS[code],
-        D=names.dst(ip.dst, "icmp"),
         inner=describe_quoted6(names, msg[8:]),
     )
 
 
 def _too_big(names, lines, ts, ip, code, msg):
-    _emit(
-        lines,
-        ip,
-        msg,
-        ts,
-        "icmp6_too_big",
-        S=names.host(ip.src, "icmp"),
-        D=names.dst(ip.dst, "icmp"),
-        mtu=_u32.unpack_from(msg, 4)[0] if len(msg) >= 8 else 0,
-        inner=describe_quoted6(names, msg[8:]),
-    )
+    mtu = _u32.unpack_from(msg, 4)[0] if len(msg) >= 8 else 0
+    inner = describe_quoted6(names, msg[8:])
+    _line(names, lines, ts, ip, msg, "icmp6_too_big", mtu=mtu, inner=inner)
 
 
 def _time_exceeded(names, lines, ts, ip, code, msg):
-    text = TIME_EXCEEDED6_TEXTS[code] if code < len(TIME_EXCEEDED6_TEXTS) else f"code {code}"
-    _emit(
-        lines,
-        ip,
-        msg,
-        ts,
-        "icmp6_time_exceeded",
-        S=names.host(ip.src, "icmp"),
-        D=names.dst(ip.dst, "icmp"),
-        text=f"time exceeded: {text}",
-        inner=describe_quoted6(names, msg[8:]),
-    )
+    text = f"time exceeded: {_text(TIME_EXCEEDED6_TEXTS, code)}"
+    inner = describe_quoted6(names, msg[8:])
+    _line(names, lines, ts, ip, msg, "icmp6_time_exceeded", text=text, inner=inner)
 
 
 def _param_problem(names, lines, ts, ip, code, msg):
-    text = PARAM_PROBLEM6_TEXTS[code] if code < len(PARAM_PROBLEM6_TEXTS) else f"code {code}"
-    _emit(
-        lines,
-        ip,
-        msg,
-        ts,
-        "icmp6_param_problem",
-        S=names.host(ip.src, "icmp"),
-        D=names.dst(ip.dst, "icmp"),
-        text=text,
-        ptr=_u32.unpack_from(msg, 4)[0] if len(msg) >= 8 else 0,
-        inner=describe_quoted6(names, msg[8:]),
-    )
+    ptr = _u32.unpack_from(msg, 4)[0] if len(msg) >= 8 else 0
+    text, inner = _text(PARAM_PROBLEM6_TEXTS, code), describe_quoted6(names, msg[8:])
+    _line(names, lines, ts, ip, msg, "icmp6_param_problem", text=text, ptr=ptr, inner=inner)
 
 
 def _named(names, lines, ts, ip, code, msg):
-    _emit(
-        lines,
-        ip,
-        msg,
-        ts,
-        "icmp6_named",
-        name=ICMP6_NAMED[msg[0]],
-        S=names.host(ip.src, "icmp"),
-        D=names.dst(ip.dst, "icmp"),
-    )
+    _line(names, lines, ts, ip, msg, "icmp6_named", name=ICMP6_NAMED[msg[0]])
 
 
 def _undefined(names, lines, ts, ip, code, msg):
-    _emit(
-        lines,
-        ip,
-        msg,
-        ts,
-        "icmp6_undefined",
-        type=msg[0],
-        S=names.host(ip.src, "icmp"),
-        D=names.dst(ip.dst, "icmp"),
-    )
+    _line(names, lines, ts, ip, msg, "icmp6_undefined", type=msg[0])
 
 
 _FORMATTERS = {
