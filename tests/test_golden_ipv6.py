@@ -305,6 +305,17 @@ def test_fragment_attacks(iplog_r, tmp_path):
     assert iplog_r(frames, "-C", str(conf)) == []
 
 
+def test_too_many_fragments(iplog_r):
+    """2,049 pieces of one packet: more than any link makes (as IPv4's)."""
+    pieces = [ip6(nh=17, data=b"x" * 8, ext=(frag6(8 * i, True, 7),)) for i in range(2049)]
+    both(
+        iplog_r,
+        timed(pieces, step=0.0001),
+        [f"{S}Too many IP fragments from {A}"],
+        [f"{S}Too many IP fragments to {D} from {A}"],
+    )
+
+
 def test_ipv4_and_ipv6_fragments_never_mix(iplog_r):
     udp = ip6_udp(dport=53, payload=b"q" * 40)
     pieces = fragments(udp)
