@@ -17,8 +17,10 @@ the hop limit, ``proto`` the upper-layer protocol after the extension
 headers, and ``flags_off`` carries a fragment header's offset and M flag
 in IPv4's layout (so one reassembler serves both).  IPv6 has no DF bit;
 its place is taken by the flow label: a host's TCP/IP stack labels its
-flows (Linux since 3.17, BSD, Windows), a raw-socket scanner does not, so
-a labelled packet counts as DF set (``detect.tcp``'s SYN kinds).
+flows (Linux since 3.17, FreeBSD), a raw-socket scanner (nmap -6 -sS)
+does not, so a labelled packet counts as DF set (``detect.tcp``'s SYN
+kinds).  A stack that labels nothing makes its connect() scans SYN scans
+instead of port scans: still reported, under the other name.
 """
 
 from __future__ import annotations
