@@ -25,7 +25,7 @@ import pcap
 
 from .config.parser import RuleError, promisc_network
 from .constants import DLT_EN10MB
-from .decode import Frame, Record, assemble, decode_batch, decode_wire, ipv6_frames
+from .decode import Frame, Record, assemble, decode_batch, decode_wire
 from .resolve import address_text
 
 # First four bytes of a pcap (either byte order, micro or nano) or pcapng file.
@@ -415,8 +415,9 @@ class LiveSource:
         if n < 0:
             return None
         self.packets += len(batch)
-        self.ipv6 += ipv6_frames(self.dlt, batch)
-        return decode_batch(self.dlt, batch)
+        wire = decode_wire(self.dlt, batch)
+        self.ipv6 += wire[2]
+        return assemble(wire)
 
     def drops(self) -> int:
         try:

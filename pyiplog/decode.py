@@ -161,8 +161,8 @@ _TAGGED = frozenset(t.to_bytes(2, "big") for t in ETH_TYPES_VLAN)
 
 
 def ipv6_frames(dlt: int, frames: Iterable[Frame]) -> int:
-    """How many of ``frames`` carry IPv6 (the USR1 statistics): on
-    Ethernet one comparison a frame, the link layer read for the rest."""
+    """How many of ``frames`` carry IPv6 (the USR1 statistics; ``decode_wire``
+    counts an untagged Ethernet frame itself)."""
     count = 0
     if dlt == DLT_EN10MB:
         for _, frame in frames:
@@ -278,7 +278,9 @@ def walk_ipv6(ip: Datagram) -> Datagram | HeaderError:
     )
 
 
-Wire = tuple[list[tuple], list[tuple[int, Frame]]]
+# decode_wire's result: the datagrams' fields, the frames left (with their
+# positions), and how many frames carried IPv6 (the USR1 statistics).
+Wire = tuple[list[tuple], list[tuple[int, Frame]], int]
 
 
 def decode_wire(dlt: int, frames: Iterable[Frame]) -> Wire:
@@ -293,12 +295,15 @@ def decode_wire(dlt: int, frames: Iterable[Frame]) -> Wire:
     frame stays a ``Frame`` for the engine's general path (link types, VLAN
     tags, options, extension headers, header errors, fragments), which
     ``parse_ip`` serves.  A property test holds the two paths equal.
+    The IPv6 frames are counted on the way (an IPv4 frame pays nothing).
     """
     if dlt != DLT_EN10MB:
-        return [], list(enumerate(frames))
+        frames = list(frames)
+        return [], list(enumerate(frames)), ipv6_frames(dlt, frames)
     datagrams: list[tuple] = []
     others: list[tuple[int, Frame]] = []
     add = datagrams.append
+    ipv6 = 0
     for i, frame in enumerate(frames):
         data = frame[1]
         if len(data) >= 34:
@@ -324,19 +329,23 @@ def decode_wire(dlt: int, frames: Iterable[Frame]) -> Wire:
                     )
                 )
                 continue
-            if etype == ETH_TYPE_IP6 and len(data) >= 54:
-                vtf, plen, nh, hlim, src, dst = _IP6(data, 14)
-                if vtf >> 28 == 6 and plen and nh in IP6_UPPER:
-                    flags = IP_DF if vtf & FLOW_LABEL else 0
-                    add((frame[0], nh, src, dst, hlim, 0, flags, plen, data[54 : 54 + plen]))
-                    continue
+            if etype == ETH_TYPE_IP6:
+                ipv6 += 1
+                if len(data) >= 54:
+                    vtf, plen, nh, hlim, src, dst = _IP6(data, 14)
+                    if vtf >> 28 == 6 and plen and nh in IP6_UPPER:
+                        flags = IP_DF if vtf & FLOW_LABEL else 0
+                        add((frame[0], nh, src, dst, hlim, 0, flags, plen, data[54 : 54 + plen]))
+                        continue
         others.append((i, frame))
-    return datagrams, others
+    if others:  # the IPv6 frames not counted above: VLAN-tagged or short ones
+        ipv6 += ipv6_frames(dlt, [f for _, f in others if len(f[1]) < 34 or f[1][12:14] in _TAGGED])
+    return datagrams, others, ipv6
 
 
 def assemble(wire: Wire) -> list[Record]:
     """``decode_wire``'s result as records, in the frames' order."""
-    datagrams, others = wire
+    datagrams, others, _ = wire
     records: list[Record] = list(map(make_datagram, datagrams))
     for i, frame in others:
         records.insert(i, frame)

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from pyiplog import cli
-from pyiplog.constants import DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_NULL, DLT_RAW
+from pyiplog.constants import DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_NULL, DLT_RAW
+from pyiplog.decode import decode_wire
 from pyiplog.messages import PARAM_PROBLEM6_TEXTS, UNREACH6_TEXTS
 
 from packets import (
@@ -31,6 +32,7 @@ from packets import (
     TARGET6,
     URG,
     a6,
+    ether,
     ext6,
     frag6,
     icmp6_msg,
@@ -879,3 +881,16 @@ def test_real_ordinary_traffic(tmp_path):
         f"Nov 30 05:55:13 ICMPv6: neighbor solicitation from {R}",
         f"Nov 30 05:55:13 ICMPv6: neighbor advertisement from {T}",
     ]
+
+
+def test_ipv6_frames_are_counted_for_the_statistics():
+    """decode_wire counts the frames that carry IPv6 (the USR1 line), on
+    the fast path and off it, for every link type."""
+    v6 = [ip6_tcp(), ip6_udp(ext=(ext6(DEST_OPTS),)), ip6_icmp()[:30], ip6(nh=59)]
+    v4 = [ip_tcp(), ip_icmp(itype=8)]
+    tagged = ether(ip6_tcp())
+    tagged = tagged[:12] + b"\x81\x00\x00\x05" + tagged[12:]  # an 802.1Q tag
+    frames = [(T0, ether(p)) for p in v6 + v4] + [(T0, tagged), (T0, b"\x02" * 13)]
+    assert decode_wire(DLT_EN10MB, frames)[2] == 5
+    for link, wrap in ((DLT_LINUX_SLL, sll), (DLT_NULL, null), (DLT_RAW, lambda d: d)):
+        assert decode_wire(link, [(T0, wrap(p)) for p in v6 + v4])[2] == 4, link
