@@ -55,7 +55,11 @@ def file_lines(tmp_path, capsys) -> list[str]:
         "Nov 14 22:13:21 TCP: SYN scan detected [ports 1,2,3] from 2001:db8::7 [port 40000]",
         "Nov 14 22:13:22 TCP: port scan detected to 2001:db8::1 [port 80] from 2001:db8::66"
         " [ports 1,2]",
+        "Nov 14 22:13:22 TCP: Bogus TCP flags set by 2001:db8::7:40000 (dest port 25)",
+        "Nov 14 22:13:22 TCP: Bogus TCP flags set by 2001:db8::7:40000 (dest 2001:db8:1::10:25)",
+        "Nov 14 22:13:22 Duplicate IP fragments to 2001:db8:1::10 from 2001:db8::7",
         "Nov 14 22:13:23 ICMP/UDP: smurf attack detected from 198.51.100.0",
+        "Nov 14 22:13:23 ICMP/UDP: smurf attack detected from 2001:db8:5::",
         "Nov 14 22:13:24 TCP: SYN scan mode expired for 203.0.113.5 - received a total of 12"
         " packets (240 bytes).",
     ]
