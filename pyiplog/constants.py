@@ -30,6 +30,8 @@ IPPROTO_ICMP: int = socket.IPPROTO_ICMP
 IPPROTO_TCP: int = socket.IPPROTO_TCP
 IPPROTO_UDP: int = socket.IPPROTO_UDP
 IPPROTO_ICMPV6: int = socket.IPPROTO_ICMPV6
+IPPROTO_FRAGMENT: int = socket.IPPROTO_FRAGMENT  # IPv6's fragment header
+IPPROTO_AH: int = socket.IPPROTO_AH  # its length counts 4-octet units
 
 # EtherTypes.
 ETH_TYPE_IP = 0x0800

@@ -212,6 +212,15 @@ def test_extension_headers_are_walked(iplog_r):
     ]
 
 
+def test_the_longest_chain_is_walked(iplog_r):
+    """Fifteen destination options headers of 2,048 bytes (all Pad1): the
+    walk reads each one's length, never its options."""
+    padded = (DEST_OPTS, bytes([0, 255]) + bytes(2046))
+    packet = ip6_tcp(dport=22, ext=(padded,) * 15)
+    assert len(packet) > 30_000
+    assert one(iplog_r, packet) == [f"{S}TCP: ssh connection attempt from {A}:40000"]
+
+
 def test_broken_chains_are_short_packets(iplog_r):
     cut = ip6_tcp(dport=22, ext=(ext6(DEST_OPTS, 64),))[: 40 + 30]  # header says 64
     endless = ip6_tcp(dport=22, ext=tuple(ext6(DEST_OPTS) for _ in range(17)))
