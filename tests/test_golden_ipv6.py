@@ -9,6 +9,7 @@ import struct
 from contextlib import redirect_stdout
 from pathlib import Path
 
+import dpkt
 import pytest
 
 from pyiplog import cli
@@ -212,13 +213,19 @@ def test_extension_headers_are_walked(iplog_r):
     ]
 
 
-def test_the_longest_chain_is_walked(iplog_r):
+def test_the_longest_chain_is_walked(tmp_path, capsys):
     """Fifteen destination options headers of 2,048 bytes (all Pad1): the
     walk reads each one's length, never its options."""
     padded = (DEST_OPTS, bytes([0, 255]) + bytes(2046))
     packet = ip6_tcp(dport=22, ext=(padded,) * 15)
     assert len(packet) > 30_000
-    assert one(iplog_r, packet) == [f"{S}TCP: ssh connection attempt from {A}:40000"]
+    path = tmp_path / "long.pcap"
+    with open(path, "wb") as fh:  # a snap length that keeps the whole packet
+        dpkt.pcap.Writer(fh, snaplen=65535).writepkt(ether(packet), ts=T0)
+    assert cli.main(["-C", "/dev/null", "-N", "-r", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        f"{S}TCP: ssh connection attempt from {A}:40000"
+    ]
 
 
 def test_broken_chains_are_short_packets(iplog_r):
