@@ -1,10 +1,13 @@
 """Soak (issue 12): the live daemon under random-source floods, as root.
 
     python bench/soak.py [--seconds 90] [--rate 20000] [--kinds tcp,udp,icmp,frag] [--json]
+    python bench/soak.py --kinds tcp6,udp6,icmp6,frag6     # the same over IPv6
 
 For each kind of flood it makes two network namespaces joined by a veth
-pair (192.0.2.1, where iplog runs on its veth end with the default options
-and name lookups on; 192.0.2.2, the attacker), floods 192.0.2.1 for the
+pair (192.0.2.1 and 2001:db8:5::1, where iplog runs on its veth end with
+the default options and name lookups on; 192.0.2.2 and 2001:db8:5::2, the
+attacker), floods the target (IPv6 kinds: its IPv6 address, from random
+sources of 3fff::/20, RFC 9637's documentation prefix) for the
 given time from random spoofed sources (no route leads anywhere else: the
 target's answers to the spoofed sources are dropped where they start), runs
 a real nmap SYN scan from 192.0.2.2 half-way through, and samples iplog's
@@ -29,7 +32,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET, ATTACKER = "192.0.2.1", "192.0.2.2"
-KINDS = ("tcp", "udp", "icmp", "frag")
+TARGET6, ATTACKER6 = "2001:db8:5::1", "2001:db8:5::2"
+KINDS = ("tcp", "udp", "icmp", "frag")  # the default; each with "6" after it over IPv6
 
 # The flood, run in the attacker's namespace: raw IPv4 datagrams from random
 # sources to TARGET at RATE a second for SECONDS, at most RATE * SECONDS.
@@ -77,6 +81,35 @@ while sent < total:
 print(sent, flush=True)
 """
 
+# The same over IPv6: raw packets with their IPv6 header (IPPROTO_RAW), from
+# random sources of 3fff::/20 (no route leads there from the target).
+SENDER6 = SENDER.replace(
+    "sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)",
+    "sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)",
+).replace("dst = socket.inet_aton(target)", "dst = socket.inet_pton(socket.AF_INET6, target)")
+SENDER6 = (
+    SENDER6[: SENDER6.index("def datagram(i):")]
+    + r"""
+def datagram(i):
+    src = bytes.fromhex("3fff") + rng.getrandbits(112).to_bytes(14, "big")
+    if kind == "tcp":
+        nh, body = 6, struct.pack("!HHIIBBHHH", rng.randrange(1024, 65536), 80, i, 0, 0x50, 0x02,
+                                  65535, 0, 0)
+    elif kind == "udp":
+        nh, body = 17, struct.pack("!HHHH", rng.randrange(1024, 65536), rng.randrange(1, 65536),
+                                   18, 0) + b"u" * 10
+    elif kind == "icmp":
+        nh = 58
+        body = struct.pack("!BBHHH", 128, 0, 0, rng.randrange(65536), i & 0xFFFF) + b"p" * 56
+    else:  # the first fragment of a packet that never completes
+        nh = 44
+        body = struct.pack("!BBHI", 17, 0, 1, i) + struct.pack("!HHHH", 4000, 53, 1008, 0)
+        body += b"f" * 64
+    return struct.pack("!IHBB16s16s", 0x60000000, len(body), nh, 64, src, dst) + body
+"""
+    + SENDER6[SENDER6.index("total = int(rate * seconds)") :]
+)
+
 
 def run(*cmd: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, check=True, capture_output=True, **kw)
@@ -96,11 +129,12 @@ class Pair:
             run("ip", "link", "add", self.t_if, "type", "veth", "peer", "name", self.a_if)
             run("ip", "link", "set", self.t_if, "netns", self.target)
             run("ip", "link", "set", self.a_if, "netns", self.attacker)
-            for ns, dev, addr in (
-                (self.target, self.t_if, TARGET),
-                (self.attacker, self.a_if, ATTACKER),
+            for ns, dev, addr, addr6 in (
+                (self.target, self.t_if, TARGET, TARGET6),
+                (self.attacker, self.a_if, ATTACKER, ATTACKER6),
             ):
                 run("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
+                run("ip", "-n", ns, "addr", "add", f"{addr6}/64", "dev", dev, "nodad")
                 run("ip", "-n", ns, "link", "set", dev, "up")
                 run("ip", "-n", ns, "link", "set", "lo", "up")
         except subprocess.CalledProcessError:
@@ -126,6 +160,8 @@ def rss_kb(pid: int) -> int:
 
 def soak(kind: str, seconds: float, rate: int, work: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    ipv6 = kind.endswith("6")
+    target, attacker = (TARGET6, ATTACKER6) if ipv6 else (TARGET, ATTACKER)
     log = work / f"{kind}.log"
     with Pair(f"{os.getpid() % 10000}{kind[0]}") as pair:
         daemon = subprocess.Popen(
@@ -159,9 +195,9 @@ def soak(kind: str, seconds: float, rate: int, work: Path) -> dict:
                     pair.attacker,
                     sys.executable,
                     "-c",
-                    SENDER,
-                    kind,
-                    TARGET,
+                    SENDER6 if ipv6 else SENDER,
+                    kind.removesuffix("6"),
+                    target,
                     str(rate),
                     str(seconds),
                 ),
@@ -174,7 +210,10 @@ def soak(kind: str, seconds: float, rate: int, work: Path) -> dict:
                 if scan is None and time.monotonic() - started >= seconds / 2:
                     scan = subprocess.Popen(
                         pair.exec(
-                            pair.attacker, "nmap", "-n", "-Pn", "-sS", "-T4", "-p", "1-200", TARGET
+                            pair.attacker,
+                            "nmap",
+                            *(["-6"] if ipv6 else []),
+                            *("-n", "-Pn", "-sS", "-T4", "-p", "1-200", target),
                         ),
                         stdout=subprocess.DEVNULL,
                         stderr=subprocess.DEVNULL,
@@ -196,8 +235,8 @@ def soak(kind: str, seconds: float, rate: int, work: Path) -> dict:
         "idle_rss_mb": round(idle / 1024, 1),
         "peak_rss_mb": round(max(samples) / 1024, 1),
         "last_rss_mb": round(samples[-1] / 1024, 1),
-        "scan_reported": any("SYN scan detected" in x and f"from {ATTACKER}" in x for x in lines),
-        "scan_ended_early": any(f"expired for {ATTACKER}" in x for x in lines),
+        "scan_reported": any("SYN scan detected" in x and f"from {attacker} " in x for x in lines),
+        "scan_ended_early": any(f"expired for {attacker} " in x for x in lines),
         "lines": len(lines),
     }
 
