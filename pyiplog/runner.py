@@ -7,6 +7,7 @@ is closed with its ``mode expired`` line (spec C1).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import signal
 import sys
@@ -91,6 +92,23 @@ def run_file(opts: Options, config: Config | None, lookup: HostLookup | None = N
     return 0
 
 
+M_ARENA_MAX = -8  # glibc's mallopt(3) parameter
+
+
+def one_malloc_arena() -> None:
+    """Let every thread allocate from glibc's main malloc arena (before any
+    thread starts).  By default each thread that calls malloc gets an arena
+    of its own, and the name lookups' worker threads left about 3 MB of
+    freed memory resident in theirs under a flood of new sources (a UDP
+    flood: 63.2 -> 60.1 MB at 45 s).  They allocate little; the lock they
+    share with the main thread costs nothing measurable.  Not glibc: nothing
+    to set."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).mallopt(M_ARENA_MAX, 1)
+
+
 def run_options(opts: Options, config: Config, reload: Callable[[], Loaded]) -> int:
     """``iplog -r`` or the live daemon; ``reload`` gives the options anew (SIGHUP)."""
     # Every packet allocates a few short-lived objects and makes no cycle:
@@ -101,6 +119,7 @@ def run_options(opts: Options, config: Config, reload: Callable[[], Loaded]) -> 
     # and again (227 collections, 375 ms a million packets of a SYN flood with
     # a line each); at 50,000 it ran once.
     logs.setup()  # diagnostics to stderr (the daemon moves them to syslog when it detaches)
+    one_malloc_arena()
     old = gc.get_threshold()
     gc.set_threshold(*GC_THRESHOLD)
     try:
