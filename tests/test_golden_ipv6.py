@@ -439,6 +439,31 @@ def test_quoted_packets(iplog_r):
         ]
 
 
+def test_quoted_fragments(iplog_r):
+    """A quoted first fragment has its ports; a later one has none."""
+    first = ip6_udp(src=D, dst=B, sport=5353, dport=53, ext=(frag6(0, True),))
+    later = ip6(D, B, 17, b"\0\x35\x14\xe9" + bytes(12), ext=(frag6(16, False),))
+    assert iplog_r(timed([ip6_icmp(src=GW, itype=3, data=q) for q in (first, later)])) == [
+        f"{S}ICMPv6: {GW} time exceeded: hop limit exceeded in transit"
+        " (udp: dest port 53, source port 5353)",
+        f"{S}ICMPv6: {GW} time exceeded: hop limit exceeded in transit (udp)",
+    ]
+
+
+def test_protocol_scan_from_parameter_problems(iplog_r):
+    """Our host's "unrecognized next header" answers (IPv6's protocol
+    unreachable) make a protocol scan of the probes they quote."""
+    protos = [4, 8, 9, 38, 41, 47, 50, 103, 112, 132]
+    answers = [
+        ip6_icmp(src=D, dst=A, itype=4, code=1, rest=struct.pack("!I", 6), data=ip6(nh=p))
+        for p in protos
+    ]
+    lines = iplog_r(timed(answers), "-a", "2001:db8:1::/48", classic=False)
+    assert lines[0] == (
+        f"{S}IP: protocol scan detected to {D} [protocols 4,8,9,38,41,47,50,103,112,132] from {A}"
+    )
+
+
 def test_packet_too_big(iplog_r):
     both(
         iplog_r,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 
-from ..constants import IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP
+from ..constants import IP_OFFMASK, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP
 from ..decode import EXT_HEADERS, Datagram, HeaderError, make_datagram, walk_ipv6
 from ..messages import (
     ICMP6_NAMED,
@@ -49,14 +49,18 @@ _ports = struct.Struct("!HH")
 
 def quoted_ipv6(quoted: bytes) -> Datagram | None:
     """The IPv6 packet an error message quotes (``msg[8:]``), its extension
-    headers skipped; None when its fixed header is not all there."""
+    headers skipped (a later fragment's payload left out: it holds no
+    ports); None when its fixed header is not all there."""
     if len(quoted) < 40 or quoted[0] >> 4 != 6:
         return None
     nh, hlim, src, dst = quoted[6], quoted[7], quoted[8:24], quoted[24:40]
     ip = make_datagram((0.0, nh, src, dst, hlim, 0, 0, len(quoted) - 40, quoted[40:]))
     if ip.proto in EXT_HEADERS:
-        walked = walk_ipv6(ip)
-        return None if isinstance(walked, HeaderError) else walked
+        ip = walk_ipv6(ip)
+        if isinstance(ip, HeaderError):
+            return None
+        if ip.flags_off & IP_OFFMASK:  # a later fragment: no upper-layer header in it
+            ip = ip._replace(payload=b"")
     return ip
 
 
