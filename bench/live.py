@@ -1,12 +1,13 @@
 """Live benchmark (issue 17, as root): the daemon capturing a replayed trace.
 
-    python bench/live.py [--trace synflood|mixed] [--rates 100000,200000,...]
+    python bench/live.py [--trace synflood|mixed|mixed6] [--rates 100000,200000,...]
                          [--runs N] [--seconds S] [--classic] [--buffer MB]
 
 Two network namespaces joined by a veth pair, made here and removed at the
 end: tcpreplay in the sender's replays a bench/gen.py trace at a fixed rate
 (``top``: as fast as it can) onto the veth; iplog in the other one (which
-holds the trace's server address, 192.0.2.10) captures it.  Daemon and
+holds the trace's server address, 192.0.2.10, and mixed6's, 2001:db8:1::10)
+captures it.  Daemon and
 sender are pinned to different CPUs.  Per rate and run it prints: packets
 sent (and the rate tcpreplay reached), seen by iplog, dropped by the
 kernel, lines written against the lines ``iplog -r`` writes for the trace
@@ -38,6 +39,7 @@ HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 IPLOG = [sys.executable, "-m", "pyiplog"]
 SERVER = "192.0.2.10"  # bench/gen.py's destination
+SERVER6 = "2001:db8:1::10"  # and the mixed6 trace's
 A, B = "pyiplog-live-a", "pyiplog-live-b"
 A_IF, B_IF = "plivea", "pliveb"
 
@@ -55,6 +57,7 @@ def namespaces_up() -> None:
     sh("ip", "link", "set", B_IF, "netns", B)
     sh("ip", "-n", A, "addr", "add", "198.51.100.1/24", "dev", A_IF)
     sh("ip", "-n", B, "addr", "add", f"{SERVER}/24", "dev", B_IF)
+    sh("ip", "-n", B, "addr", "add", f"{SERVER6}/64", "dev", B_IF, "nodad")
     for ns, dev in ((A, A_IF), (B, B_IF), (A, "lo"), (B, "lo")):
         sh("ip", "-n", ns, "link", "set", dev, "up")
 
@@ -212,7 +215,7 @@ def one_run(path: Path, rate: str, extra: list[str], cpus: tuple[int, int], work
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--trace", default="synflood", choices=["synflood", "mixed"])
+    ap.add_argument("--trace", default="synflood", choices=["synflood", "mixed", "mixed6"])
     ap.add_argument("--rates", default="100000,200000,300000", help="packets/s, or top")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=10.0)
