@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from .pairs import PairTable
 from .scans import MAX_DPORTS, MAX_SPORTS, Ended, ScanKind
 from .scans import Entry as ScanEntry
-from .sweeps import Window
+from .sweeps import Window, slide
 
 MAX_ENTRIES = 8192  # pairs per kind (see pairs.py for who goes first)
 MAX_PENDING = 256  # unanswered probes remembered per pair
@@ -51,7 +51,7 @@ class Tuning:
 
 
 class Entry(ScanEntry):
-    __slots__ = ("cur", "failed", "pending", "prev", "served", "stream", "win_start")
+    __slots__ = ("cur", "failed", "pending", "prev", "served", "start", "stream")
 
     def __init__(self, src: bytes, dst: bytes, ts: float):
         super().__init__(src, dst)
@@ -59,7 +59,7 @@ class Entry(ScanEntry):
         self.pending: dict[int, float] | None = None  # port -> when probed
         self.failed: set[int] | None = None
         self.served: set[int] | None = None
-        self.win_start = ts  # sliding window: this window's count, the previous one's
+        self.start = ts  # sliding window (sweeps.slide): this window's count, the previous one's
         self.cur = 0
         self.prev = 0
         # A stream's ports and rate: (sport, dport, Window) when the kind has one.
@@ -191,24 +191,18 @@ class ProbeTable:
                 self._detect(ts, key, entry)
                 self._report()
                 return True
-        elif flood and tune.flood_packets and (tune.flood_served or not served):
-            # The packets of the last ``window`` seconds, estimated from this
-            # window's count and the previous one's (a sliding window).
-            window = tune.flood_window
-            elapsed = ts - entry.win_start
-            if elapsed >= window:
-                entry.prev = entry.cur if elapsed < 2 * window else 0
-                entry.win_start += window * (elapsed // window)
-                entry.cur = 0
-                elapsed = ts - entry.win_start
-            entry.cur += 1
-            if entry.prev * (1 - elapsed / window) + entry.cur >= tune.flood_packets:
-                if dport is not None and dport not in entry.dports:
-                    entry.dports.insert(0, dport)  # the flooded port, served or not
-                    del entry.dports[MAX_DPORTS:]
-                self._detect(ts, key, entry)
-                self._report()
-                return True
+        elif (
+            flood
+            and tune.flood_packets
+            and (tune.flood_served or not served)
+            and slide(entry, ts, tune.flood_window) >= tune.flood_packets
+        ):
+            if dport is not None and dport not in entry.dports:
+                entry.dports.insert(0, dport)  # the flooded port, served or not
+                del entry.dports[MAX_DPORTS:]
+            self._detect(ts, key, entry)
+            self._report()
+            return True
         return False
 
     def answered(

@@ -63,10 +63,24 @@ class SweepTuning:
     window: float  # the longest gap (a flood: the rate's window)
 
 
+def slide(counter, ts: float, window: float) -> float:
+    """Count a packet at ``ts`` on ``counter`` (any object with ``start``,
+    ``cur`` and ``prev``: a ``Window``, or a probe entry, which carries its
+    own to spare an object per pair); the packets within the last
+    ``window`` seconds, estimated from this window's count and the previous
+    one's (a sliding window)."""
+    elapsed = ts - counter.start
+    if elapsed >= window:
+        counter.prev = counter.cur if elapsed < 2 * window else 0
+        counter.start += window * (elapsed // window)
+        counter.cur = 0
+        elapsed = ts - counter.start
+    counter.cur += 1
+    return counter.prev * (1 - elapsed / window) + counter.cur
+
+
 class Window:
-    """Packets of the last ``window`` seconds, estimated from this window's
-    count and the previous one's (a sliding window, as ``probes.py`` keeps
-    inline on its hot path)."""
+    """Packets of the last ``window`` seconds (``slide``)."""
 
     __slots__ = ("cur", "prev", "start")
 
@@ -75,16 +89,7 @@ class Window:
         self.cur = 0
         self.prev = 0
 
-    def add(self, ts: float, window: float) -> float:
-        """Count a packet at ``ts``; the packets within the last ``window``."""
-        elapsed = ts - self.start
-        if elapsed >= window:
-            self.prev = self.cur if elapsed < 2 * window else 0
-            self.start += window * (elapsed // window)
-            self.cur = 0
-            elapsed = ts - self.start
-        self.cur += 1
-        return self.prev * (1 - elapsed / window) + self.cur
+    add = slide  # (ts, window) -> the packets within the last window
 
 
 class Rate(Window):
