@@ -24,12 +24,18 @@ PROTOCOLS = "/etc/protocols"
 _MAPPED = bytes(10) + b"\xff\xff"  # ::ffff:0:0/96, IPv4-mapped (RFC 4291 2.5.5.2)
 
 
+# The dotted quad's parts: four of them cost less than half of inet_ntoa
+# (a random-source flood writes a new address a packet).
+DECIMAL = tuple(map(str, range(256)))
+
+
 def address_text(addr: bytes) -> str:
     """An address as the lines print it: dotted quad, or RFC 5952's form
     of an IPv6 address (lower case, the longest run of zero groups as
     ``::``, an IPv4-mapped address with its dotted quad)."""
     if len(addr) == 4:
-        return socket.inet_ntoa(addr)
+        a, b, c, d = addr
+        return f"{DECIMAL[a]}.{DECIMAL[b]}.{DECIMAL[c]}.{DECIMAL[d]}"
     text = socket.inet_ntop(socket.AF_INET6, addr)
     if "." in text and addr[:12] != _MAPPED:  # glibc's dotted "::a.b.c.d": not RFC 5952's
         return str(ipaddress.IPv6Address(addr))

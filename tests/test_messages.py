@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from conftest import RENDERED
+from hypothesis import given
+from hypothesis import strategies as st
 
+from pyiplog.detect.context import Names, SynFloodGuard
 from pyiplog.messages import MESSAGES, port_list, template_regex
+from pyiplog.options import Options
+from pyiplog.resolve import Namer, address_text
 
 
 def test_every_message_kind_has_a_golden_sample(request):
@@ -33,3 +40,11 @@ def test_template_regex_matches_its_own_lines():
     regex = template_regex(MESSAGES["tcp_attempt"][0])
     assert regex.match("TCP: ssh connection attempt from 192.0.2.1:4000")
     assert not regex.match("TCP: ssh connection attempt to 192.0.2.1 from 192.0.2.2")
+
+
+@given(st.binary(min_size=4, max_size=4))
+def test_dotted_quads_as_inet_ntoa_writes_them(addr):
+    """The dotted quad is built from a table (a flood writes a new address a
+    packet); it must read as libc's, with -N (Names' own copy) and without."""
+    plain = Names(Options(disable_resolver=True), Namer(), SynFloodGuard())
+    assert address_text(addr) == plain.host(addr, "tcp") == socket.inet_ntoa(addr)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from socket import inet_ntoa
 from typing import TYPE_CHECKING
 
 from ..config.rules import AddrSpec, Filters
 from ..messages import FORMS, json_forms
 from ..options import Options
-from ..resolve import Namer, address_text
+from ..resolve import DECIMAL, Namer, address_text
 from .counting import Scans
 
 if TYPE_CHECKING:
@@ -80,7 +79,11 @@ class Names:
 
     def host(self, addr: bytes, proto: str | None) -> str:
         if self.plain:
-            text = inet_ntoa(addr) if len(addr) == 4 else address_text(addr)
+            if len(addr) == 4:  # address_text's dotted quad, inline
+                a, b, c, d = addr
+                text = f"{DECIMAL[a]}.{DECIMAL[b]}.{DECIMAL[c]}.{DECIMAL[d]}"
+            else:
+                text = address_text(addr)
             texts = self.texts
             if len(texts) >= MAX_TEXTS:
                 texts.clear()

@@ -20,7 +20,7 @@ from ..messages import SCAN_NAMES, SCAN_PROTOCOLS, port_list
 from ..resolve import address_text
 from .flows import FlowTable
 from .probes import ProbeTable
-from .scans import COUNTED, DETECTED, MAX_DPORTS, MAX_SPORTS, ScanTable
+from .scans import MAX_DPORTS, MAX_SPORTS, ScanTable
 from .sweeps import MAX_SHOWN, Group, Sweep, SweepTable
 from .tuning import Detection
 
@@ -51,6 +51,12 @@ class Scans:
         self.horizontal = False  # horizontal scans are counted (set by the engine)
         self.decoys = False  # lockstep scans are grouped (set by the engine)
         self.probes.on_failed = self._probe_failed
+        # count(key, ts, src, dst, nbytes, sport=None, dport=None): a packet
+        # toward a scan (2.2.3's counting); true (DETECTED, SWALLOWED) when
+        # the packet stops there.  The table's own method: no call between
+        # it and the detectors on the hot path.
+        self.count = self.table.count
+        self.table.on_detected = self._detected
         self.names: Names | None = None
         self.lines: Lines | None = None
 
@@ -65,24 +71,8 @@ class Scans:
         self.lines = lines
 
     # --- 2.2.3's counting -------------------------------------------------------
-
-    def count(
-        self,
-        key: str,
-        ts: float,
-        src: bytes,
-        dst: bytes,
-        nbytes: int,
-        sport: int | None = None,
-        dport: int | None = None,
-    ) -> bool:
-        """Count a packet toward a scan; True when the packet stops here."""
-        status = self.table.count(key, ts, src, dst, nbytes, sport, dport)
-        if status == COUNTED:
-            return False
-        if status == DETECTED:
-            self._detected(ts, key, self.table.entry(key, src, dst))
-        return True
+    # ``count`` (set in ``__init__``) is ``ScanTable.count`` itself; its
+    # detections come back through ``_detected``.
 
     # --- the default counting ---------------------------------------------------------
     # ``probes.packet(key, ts, src, dst, nbytes, sport, dport, probe, flood)`` and

@@ -138,9 +138,12 @@ class PairTable:
         the table is full, only if the sketch has seen the pair before."""
         if len(self.probation) + len(self.protected) < self.max_entries:
             return True
-        if self.sightings is None:
-            self.sightings = Sightings(self.sketch_bits)
-        return self.sightings.seen(pair)
+        return (self.sightings or self.sighted()).seen(pair)
+
+    def sighted(self) -> Sightings:
+        """The sketch, made when the table first fills."""
+        self.sightings = Sightings(self.sketch_bits)
+        return self.sightings
 
     def add(self, pair, entry):
         """Insert a new pair that ``admit`` let in; returns the entry evicted

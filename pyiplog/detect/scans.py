@@ -9,6 +9,7 @@ is bounded by ``max_entries`` per kind, whatever the traffic (spec C6).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..messages import SCAN_NAMES
@@ -78,6 +79,8 @@ class ScanTable:
         self.tables: dict[str, PairTable] = {k: PairTable(max_entries) for k in kinds}
         self.ended: list[Ended] = []  # evicted scans, drained by ``expire``
         self.next_due = float("inf")  # nothing to expire before this
+        # Called with (ts, key, entry) as a pair reaches its threshold.
+        self.on_detected: Callable[[float, str, Entry], None] = lambda ts, key, entry: None
 
     def _end(self, when: float, kind: ScanKind, entry: Entry) -> None:
         if entry.detected:
@@ -98,15 +101,24 @@ class ScanTable:
         kind = self.kinds[key]
         table = self.tables[key]
         pair = (src, dst)
-        entry = table.get(pair)
+        # PairTable.get and .admit, inline: a flood of new pairs ends here,
+        # twice a SYN in 2.2.3's counting (each call saved about 2% of it)
+        protected, probation = table.protected, table.probation
+        entry = protected.get(pair)
+        if entry is None:
+            entry = probation.get(pair)
+            if entry is None and table.pinned:
+                entry = table.pinned.get(pair)
         if entry is not None and entry.expiry <= ts:
             table.remove(pair)
             self._end(entry.expiry, kind, entry)
             entry = None
         new = entry is None
         if new:
-            if not table.admit(pair):  # full, and a pair never seen: not kept
-                return COUNTED
+            if len(probation) + len(protected) >= table.max_entries:
+                sightings = table.sightings or table.sighted()
+                if not sightings.seen(pair):
+                    return COUNTED  # full, and a pair never seen lately: not kept
             entry = Entry(src, dst)
         entry.count += 1
         entry.bytes += nbytes
@@ -128,11 +140,9 @@ class ScanTable:
             ended = table.pin(pair)  # kept until its own expiry
             if ended is not None:
                 self._end(ts, kind, ended)
+            self.on_detected(ts, key, entry)
             return DETECTED
         return COUNTED
-
-    def entry(self, key: str, src: bytes, dst: bytes) -> Entry | None:
-        return self.tables[key].get((src, dst))
 
     def expire(self, ts: float) -> list[Ended]:
         """Remove pairs silent past their timeout; return the detected ones."""
