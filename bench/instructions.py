@@ -11,9 +11,9 @@ large trace of the same kind (bench/gen.py, deterministic), and prints the
 difference divided by the packets between them: the steady-state cost of a
 packet, start-up and the end of the file left out.  PYTHONHASHSEED is fixed:
 with a random seed the dicts' layout, and the count, change from run to run.
-A count repeats to within a few instructions; compare counts made the same
-way, though: the same code run from another directory and with another log
-path (an ad hoc script) counted 2% fewer.
+A count repeats to within a few instructions; compare counts made in the
+same checkout, though (put the other code's ``pyiplog/`` in it): the same
+code run from another directory counted 2% differently.
 
     python bench/instructions.py --classic-detection   # the SYN flood, a line a SYN
 
