@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from ..config.rules import AddrSpec, Filters
 from ..messages import FORMS, json_forms
 from ..options import Options
-from ..resolve import DECIMAL, Namer, address_text
+from ..resolve import Namer, address_text
 from .counting import Scans
 
 if TYPE_CHECKING:
@@ -79,11 +79,7 @@ class Names:
 
     def host(self, addr: bytes, proto: str | None) -> str:
         if self.plain:
-            if len(addr) == 4:  # address_text's dotted quad, inline
-                a, b, c, d = addr
-                text = f"{DECIMAL[a]}.{DECIMAL[b]}.{DECIMAL[c]}.{DECIMAL[d]}"
-            else:
-                text = address_text(addr)
+            text = address_text(addr)
             texts = self.texts
             if len(texts) >= MAX_TEXTS:
                 texts.clear()
