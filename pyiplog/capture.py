@@ -25,7 +25,7 @@ import pcap
 
 from .config.parser import RuleError, promisc_network
 from .constants import DLT_EN10MB
-from .decode import Frame, Record, assemble, decode_batch, decode_wire
+from .decode import LINK_TYPES, Frame, Record, assemble, decode_batch, decode_wire
 from .resolve import address_text
 
 # First four bytes of a pcap (either byte order, micro or nano) or pcapng file.
@@ -150,7 +150,10 @@ class FileSource:
         if path != "-":
             try:
                 magic = None  # a pipe (a FIFO, <(tcpdump -w -)) has no bytes to spare
-                if stat.S_ISREG(os.stat(path).st_mode):
+                mode = os.stat(path).st_mode
+                if stat.S_ISDIR(mode):
+                    raise CaptureError(f"Unable to read {label}: it is a directory")
+                if stat.S_ISREG(mode):
                     with open(path, "rb") as fh:
                         magic = fh.read(4)
             except OSError as exc:
@@ -164,6 +167,8 @@ class FileSource:
                 f"Unable to read {label}: not a pcap or pcapng capture file (or a truncated header)"
             ) from None
         self.dlt = self.handle.datalink()
+        if self.dlt not in LINK_TYPES:
+            bpf = ""  # libpcap cannot filter it, and nothing in it is read (the caller says so)
         if bpf and self.dlt == DLT_EN10MB:  # tagged frames too (libpcap's idiom)
             bpf = f"({bpf}) or (vlan and ({bpf}))"
         if bpf:

@@ -40,11 +40,13 @@ from .messages import render
 from .options import FatalError, Options
 from .output import LogTarget
 from .pidfile import PidFile
+from .resolve import CachedResolver
 from .wiring import build_engine, build_filters, build_namer, open_output
 
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0  # expiry sweep and output flush when no packet comes
+IDENT_TICK = 0.1  # the same while ident answers are awaited (their lines on time)
 RETRY_SECONDS = 30.0  # reopening interfaces that went down (spec A3)
 DROPS_EVERY = 60.0  # at most one kernel-drop warning a minute per interface (spec C6)
 ADDRESS_CHECK_SECONDS = 5.0  # picking up address changes (DHCP)
@@ -271,6 +273,27 @@ class Daemon:
             )
         for name in self.down:
             self.say(now, render("iface_down", name=name))
+        engine = self.engine
+        lookup = engine.namer.lookup
+        if isinstance(lookup, CachedResolver):
+            self.say(
+                now,
+                render(
+                    "lookup_stats",
+                    started=lookup.started,
+                    refused=lookup.refused,
+                    cached=len(lookup),
+                ),
+            )
+        if engine.ident is not None:
+            i = engine.ident
+            self.say(
+                now,
+                render("ident_stats", asked=i.asked, refused=i.refused, abandoned=i.abandoned),
+            )
+        if isinstance(engine.fool, Replier):
+            f = engine.fool
+            self.say(now, render("fool_stats", sent=f.sent, limited=f.limited, answers=f.answers))
 
     # -- main loop --
 
@@ -293,7 +316,9 @@ class Daemon:
         ready()
         while True:
             by_fd = {s.fileno(): s for s in self.sources.values()}
-            for fd, event in self.poller.poll(TICK_SECONDS * 1000):
+            ident = self.engine.ident
+            waiting = ident is not None and ident.pending  # their lines are due on time
+            for fd, event in self.poller.poll((IDENT_TICK if waiting else TICK_SECONDS) * 1000):
                 if fd == rpipe:
                     _drain(rpipe)
                     continue

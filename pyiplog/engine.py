@@ -52,7 +52,7 @@ class Engine:
         filters: Filters | None = None,
         namer: Namer | None = None,
         ident: IdentLookups | None = None,
-        fool: Callable[[Datagram, bytes], None] | None = None,
+        fool: Callable[[float, Datagram, bytes], None] | None = None,
     ):
         self.ident = ident  # the live daemon's edges (detect.context.Context)
         self.fool = fool
@@ -69,7 +69,7 @@ class Engine:
         """Options, rules and names in force (start, SIGHUP).  Scan, flow and
         fragment state are kept; the detectors are built anew."""
         self.namer = namer
-        self.names = names = Names(opts, namer, self.guard)
+        self.names = names = Names(opts, namer, self.guard, self.scans)
         self.ours.set_networks([s for net in opts.promisc for s in promisc_network(net)])
         self.lines.configure(opts.log_dest, opts.json)
         self.scans.configure(Detection(opts.tuning, opts.classic_detection), names, self.lines)
@@ -141,7 +141,16 @@ class Engine:
             frag = ip
             ip, attack = self.frags.feed(ts, frag)
             if attack is not None and self.frag:
-                self._ip_line(ts, attack, frag.src, frag.dst, attack=attack.removeprefix("frag_"))
+                names = self.names
+                self.lines.emit(
+                    ts,
+                    attack,
+                    S=names.alarm(frag.src, "ip"),
+                    D=names.dst(frag.dst, "ip"),
+                    src=frag.src,
+                    dst=frag.dst,
+                    attack=attack.removeprefix("frag_"),
+                )
             if ip is None:
                 return
             if len(ip.src) == 16 and ip.proto in EXT_HEADERS:
@@ -161,12 +170,10 @@ class Engine:
             kind = "ip_short" if error.kind == "short" else "ip_checksum"
             self._ip_line(ts, kind, error.src, error.dst)
 
-    def _ip_line(self, ts: float, kind: str, src: bytes, dst: bytes, **fields) -> None:
-        """A line about the IP datagram itself (header checks, fragments)."""
+    def _ip_line(self, ts: float, kind: str, src: bytes, dst: bytes) -> None:
+        """A line about the IP datagram's header."""
         names = self.names
-        self.lines.emit(
-            ts, kind, S=names.host(src, "ip"), D=names.dst(dst, "ip"), src=src, dst=dst, **fields
-        )
+        self.lines.emit(ts, kind, S=names.host(src, "ip"), D=names.dst(dst, "ip"), src=src, dst=dst)
 
     def tick(self, ts: float) -> None:
         """The clock moved without a packet (live daemon): expire what is due,

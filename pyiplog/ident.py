@@ -3,10 +3,15 @@
 For a connection attempt to a port this host listens on, iplog asks the
 client's ident service (TCP port 113) who opened the connection and logs
 ``from user@host:port`` as 2.2.3 did.  The question goes out on a worker
-thread with a short timeout; the attempt's line waits for the answer (or
-its absence: then it is the ordinary line) and every other line goes on.
-Lookups are bounded: at most ``MAX_PENDING`` at once and ``RATE`` a second
-(a SYN flood from spoofed sources is not asked about); past that the line is
+thread; the attempt's line waits for the answer (or its absence: then it is
+the ordinary line) and every other line goes on.
+
+On time whatever the wire does (docs/wire.md W6): the ``TIMEOUT`` budget
+counts from the packet, not from when a worker takes the question; a
+question still unasked when its budget is spent is abandoned and its line
+written without a user.  Bounded: at most ``MAX_PENDING`` at once, each on
+a worker of its own (none waits for another), and ``RATE`` a second (a SYN
+flood from spoofed sources is not asked about); past that the line is
 written at once without a user.
 
 Which ports listen comes from ``/proc/net/tcp`` and ``/proc/net/tcp6``
@@ -22,12 +27,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from .resolve import address_text
+from .resolve import TokenBucket, address_text
 
 IDENT_PORT = 113
 TIMEOUT = 3.0  # seconds for the whole exchange
-MAX_PENDING = 32
+MAX_PENDING = 32  # lookups at once, each on its own worker thread
 RATE = 20.0  # lookups a second, on average (a burst of MAX_PENDING)
+MIN_LEFT = 0.05  # seconds: a budget with less left is abandoned, never asked
 LISTEN_STATE = "0A"
 PROC_TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
 _USER = re.compile(r"^\s*\d+\s*,\s*\d+\s*:\s*USERID\s*:[^:]*:(.*)$")
@@ -88,18 +94,23 @@ def listening_ports(tables: tuple[str, ...] = PROC_TABLES) -> frozenset[int]:
 
 class IdentLookups:
     """The lookups in flight; ``done()`` gives the lines whose answer is in,
-    each as ``(ts, user or None, finish)``: ``finish(user)`` makes the line."""
+    each as ``(ts, user or None, finish)``: ``finish(user)`` makes the line.
+
+    ``clock`` times the budgets (monotonic); ``wall`` is the clock the
+    packets' times come from, to know how old a packet already is."""
 
     def __init__(
         self,
         asker: Callable[..., str | None] = ask,
         ports: Callable[[], frozenset[int]] = listening_ports,
         clock: Callable[[], float] = time.monotonic,
-        workers: int = 4,
+        wall: Callable[[], float] = time.time,
+        workers: int = MAX_PENDING,
     ):
         self.asker = asker
         self.ports = ports
         self.clock = clock
+        self.wall = wall
         from concurrent.futures import ThreadPoolExecutor  # only with get_ident
 
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ident")
@@ -107,8 +118,10 @@ class IdentLookups:
         self.pending = 0
         self._listening: frozenset[int] = frozenset()
         self._read_at = float("-inf")
-        self._tokens = float(MAX_PENDING)
-        self._filled_at = clock()
+        self._bucket = TokenBucket(RATE, MAX_PENDING, now=clock())
+        self.asked = 0  # questions sent
+        self.refused = 0  # not asked: the rate limit or MAX_PENDING
+        self.abandoned = 0  # budget spent before a worker took it
 
     def listening(self, port: int) -> bool:
         now = self.clock()
@@ -126,21 +139,26 @@ class IdentLookups:
         server_port: int,
         finish: Callable[[str | None], tuple[float, str]],
     ) -> bool:
-        """Ask about a connection; False when no lookup may start now (the
-        caller writes its line as it is)."""
+        """Ask about a connection seen at ``ts``; False when no lookup may
+        start now (the caller writes its line as it is)."""
         now = self.clock()
-        self._tokens = min(float(MAX_PENDING), self._tokens + (now - self._filled_at) * RATE)
-        self._filled_at = now
-        if self.pending >= MAX_PENDING or self._tokens < 1.0:
+        if self.pending >= MAX_PENDING or not self._bucket.take(now):
+            self.refused += 1
             return False
-        self._tokens -= 1.0
         self.pending += 1
+        deadline = now + TIMEOUT - max(0.0, self.wall() - ts)  # the budget, from the packet
 
         def work() -> None:
-            try:
-                user = self.asker(client, client_port, server, server_port)
-            except Exception:
-                user = None
+            user = None
+            left = deadline - self.clock()
+            if left < MIN_LEFT:
+                self.abandoned += 1
+            else:
+                self.asked += 1
+                try:
+                    user = self.asker(client, client_port, server, server_port, timeout=left)
+                except Exception:
+                    user = None
             self._done.append((finish, user))
 
         self._pool.submit(work)

@@ -19,7 +19,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .config.parser import Config, RuleError, promisc_network
-from .config.words import WordError, boolean_or_toggle, comma_list, megabytes, syslog_value
+from .config.words import (
+    WordError,
+    boolean_or_toggle,
+    comma_list,
+    megabytes,
+    per_second,
+    syslog_value,
+)
 from .messages import render
 from .options import DEFAULT_CONFIG, FatalError, Options, normalise
 
@@ -80,6 +87,14 @@ OPTS: tuple[Opt, ...] = (
         "capture_buffer",
         "Kernel capture ring per interface, in MB (default 8).",
         "<MB>",
+    ),
+    Opt(
+        ("lookup-rate",),
+        None,
+        "arg",
+        "lookup_rate",
+        "Name lookups started a second, at most (default 20).",
+        "<N>",
     ),
     Opt(("facility",), None, "arg", "facility", "Use the specified syslog facility.", "<facility>"),
     Opt(("priority",), None, "arg", "priority", "Use the specified syslog priority.", "<priority>"),
@@ -242,7 +257,14 @@ def load(tokens: tuple[Token, ...], config: Config) -> Loaded:
             except WordError as exc:
                 raise FatalError(str(exc)) from None
             opts = opts.replace(**{opt.field: flag})
-        elif name in ("facility", "priority", "interface", "promisc", "capture-buffer"):
+        elif name in (
+            "facility",
+            "priority",
+            "interface",
+            "promisc",
+            "capture-buffer",
+            "lookup-rate",
+        ):
             opts = opts.replace(**_checked(opt, value, warnings))
         elif name in ("logfile", "stdout"):
             if given is not None and given != name:
@@ -271,6 +293,8 @@ def _checked(opt: Opt, value: str, warnings: list[str]) -> dict:
     try:
         if name == "capture-buffer":
             return {opt.field: megabytes(value)}
+        if name == "lookup-rate":
+            return {opt.field: per_second(value)}
         names = comma_list(value)
         if name == "promisc":
             for net in names:

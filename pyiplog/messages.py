@@ -153,13 +153,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{name} mode expired for {S} - probed a total of {hosts} hosts ({count} packets).",
     ),
     "flood_detected": (
-        "{name} detected to {T} [port {port}] from {sources} sources ({rate} packets/s)",
-        "{name} detected to {T} [port {port}] from {sources} sources ({rate} packets/s)",
+        "{name} detected to {T}{ports} from {sources} sources ({rate} packets/s)",
+        "{name} detected to {T}{ports} from {sources} sources ({rate} packets/s)",
+    ),
+    "flood_summary": (
+        "{name} to {T}{ports} going on - received {count} packets ({bytes} bytes)"
+        " from {sources} sources so far.",
+        "{name} to {T}{ports} going on - received {count} packets ({bytes} bytes)"
+        " from {sources} sources so far.",
     ),
     "flood_expired": (
-        "{name} to {T} [port {port}] expired - received a total of {count} packets"
+        "{name} to {T}{ports} expired - received a total of {count} packets"
         " ({bytes} bytes) from {sources} sources.",
-        "{name} to {T} [port {port}] expired - received a total of {count} packets"
+        "{name} to {T}{ports} expired - received a total of {count} packets"
         " ({bytes} bytes) from {sources} sources.",
     ),
     # A9: the log itself.
@@ -179,6 +185,12 @@ PROCESS_MESSAGES: dict[str, str] = {
     " {drops} dropped by the kernel,"
     " {entries} scan entries, {fragments} incomplete datagrams,"
     " {errors} packets not analysed (errors).",
+    "lookup_stats": "Name lookups: {started} started, {refused} not started (rate limit or"
+    " in flight), {cached} names cached.",
+    "ident_stats": "Ident lookups: {asked} asked, {refused} not asked (rate limit or in flight),"
+    " {abandoned} abandoned (budget spent).",
+    "fool_stats": "fool_nmap: {sent} answers sent, {limited} held back by the rate limits,"
+    " {answers} fool_nmap answers not answered.",
     "reopen_failed": 'Warning: unable to reopen "{path}": {error}; still writing to the'
     " file that was open.",
     "config_kept": "Warning: {path} has errors; keeping the running configuration.",
@@ -217,6 +229,8 @@ SCAN_NAMES: dict[str, str] = {
     "horizontal_udp": "UDP: horizontal scan",
     "ping_sweep": "ICMP: ping sweep",
     "distributed_flood": "TCP: distributed SYN flood",
+    "distributed_udp": "UDP: distributed flood",
+    "distributed_icmp": "ICMP: distributed flood",
 }
 
 # A7: destination unreachable texts by code (B4: the real code's text).
@@ -385,8 +399,9 @@ RAW_FIELDS: dict[str, tuple[str, ...]] = {
     "proto_scan_detected": (*_ADDRESSES, "scan", "protocol_list"),
     "sweep_detected": (*_ADDRESSES, "scan", "port", "host_list"),
     "sweep_expired": (*_ADDRESSES, "scan", "port", "host_count"),
-    "flood_detected": (*_ADDRESSES, "scan", "source_count"),
-    "flood_expired": (*_ADDRESSES, "scan", "source_count"),
+    "flood_detected": (*_ADDRESSES, "scan", "port", "source_count"),
+    "flood_summary": (*_ADDRESSES, "scan", "port", "source_count"),
+    "flood_expired": (*_ADDRESSES, "scan", "port", "source_count"),
 }
 ICMP_RAW = (*_ADDRESSES, "itype", "code")  # every other ICMP line
 
@@ -475,6 +490,7 @@ JSON_EVENTS: dict[str, tuple[str, str | None]] = {
     "sweep_detected": ("scan_start", None),
     "sweep_expired": ("scan_end", None),
     "flood_detected": ("scan_start", None),
+    "flood_summary": ("scan_update", None),
     "flood_expired": ("scan_end", None),
     "started": ("daemon", None),
     "repeated": ("repeat", None),
@@ -482,8 +498,8 @@ JSON_EVENTS: dict[str, tuple[str, str | None]] = {
     **{kind: ("icmp", "icmp6") for kind in MESSAGES if kind.startswith("icmp6_")},
 }
 FLOOD_KINDS = frozenset(
-    {"smurf", "ping_flood", "distributed_flood"}
-)  # scan_start/end are flood_start/end
+    {"smurf", "ping_flood", "distributed_flood", "distributed_udp", "distributed_icmp"}
+)  # scan_start/update/end are flood_start/update/end
 SCAN_PROTOCOLS = {
     "portscan": "tcp",
     "null_scan": "tcp",
@@ -500,6 +516,8 @@ SCAN_PROTOCOLS = {
     "horizontal_udp": "udp",
     "ping_sweep": "icmp",
     "distributed_flood": "tcp",
+    "distributed_udp": "udp",
+    "distributed_icmp": "icmp",
 }
 
 

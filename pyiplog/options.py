@@ -95,6 +95,8 @@ class Options:
     decoy_scan: bool = True
     # ICMPv6 neighbour and multicast listener discovery lines (spec C4).
     icmp6_nd: bool = False
+    # Name lookups started a second, at most (docs/wire.md W3).
+    lookup_rate: int = 20
     # Process.
     no_fork: bool = restart(False)
     stdout: bool = restart(False)
@@ -204,7 +206,6 @@ def normalise(opts: Options) -> tuple[Options, list[str]]:
             fin_scan=False,
             xmas_scan=False,
             ack_scan=False,
-            distributed_flood=False,
         )
     if not o.icmp:
         changes.update(ping_flood=False, ping_sweep=False)

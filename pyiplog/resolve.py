@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -71,28 +72,111 @@ def read_protocols(path: str | None = None) -> dict[int, str]:
     return table
 
 
-def reverse_lookup(addr: bytes) -> str | None:
-    """The system's reverse lookup (may block for seconds)."""
+# A host name as the lines may print it (RFC 1123 labels; the underscore
+# that real zones use too): at most 253 characters, nothing that a log
+# reader could take for another field.
+MAX_NAME = 253
+_NAME = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*\.?\Z")
+
+
+def looks_like_address(name: str) -> bool:
+    """Whether ``name`` would be read as an address: by inet_aton (which
+    takes ``10``, ``127.1``, ``0x7f.1``), as an IPv6 address, or as digits
+    and dots only.  A PTR record saying so names nobody (docs/wire.md W1)."""
+    bare = name.rstrip(".")
     try:
-        return socket.gethostbyaddr(address_text(addr))[0]
+        socket.inet_aton(bare)
+        return True
+    except OSError:
+        pass
+    try:
+        socket.inet_pton(socket.AF_INET6, bare)
+        return True
+    except OSError:
+        pass
+    return bool(bare) and not bare.strip("0123456789.")
+
+
+def trusted_name(name: str | None) -> str | None:
+    """``name`` if it may stand for a host in a line: a well-formed host
+    name of at most ``MAX_NAME`` characters that is not an address."""
+    if not name or len(name) > MAX_NAME or not _NAME.match(name) or looks_like_address(name):
+        return None
+    return name.rstrip(".")
+
+
+def _forward(name: str, family: int) -> set[bytes]:
+    """The addresses ``name`` resolves to in ``family`` (may block)."""
+    try:
+        infos = socket.getaddrinfo(name, None, family, socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return set()
+    return {socket.inet_pton(family, info[4][0].split("%")[0]) for info in infos}
+
+
+def confirmed_lookup(
+    addr: bytes,
+    reverse: Callable[[str], str] = lambda text: socket.gethostbyaddr(text)[0],
+    forward: Callable[[str, int], set[bytes]] = _forward,
+) -> str | None:
+    """A name for ``addr`` that its owner cannot simply claim: the PTR
+    record's name, only if it is a trusted name (``trusted_name``) and
+    resolves forward to ``addr`` itself (forward-confirmed reverse DNS, as
+    OpenSSH's UseDNS and tcp_wrappers' PARANOID check).  May block for
+    seconds: the resolver runs it on a worker thread."""
+    try:
+        name = trusted_name(reverse(address_text(addr)))
     except (OSError, UnicodeError):
         return None
+    if name is None:
+        return None
+    family = socket.AF_INET if len(addr) == 4 else socket.AF_INET6
+    return name if addr in forward(name, family) else None
+
+
+class TokenBucket:
+    """At most ``rate`` a second on average, ``burst`` at once: what the
+    resolver (lookups), ident and fool_nmap (replies) may start."""
+
+    __slots__ = ("burst", "filled_at", "rate", "tokens")
+
+    def __init__(self, rate: float, burst: float | None = None, now: float = 0.0):
+        self.rate = rate
+        self.burst = rate if burst is None else burst
+        self.tokens = self.burst
+        self.filled_at = now
+
+    def take(self, now: float) -> bool:
+        """One token at ``now``, if there is one."""
+        tokens = self.tokens + (now - self.filled_at) * self.rate
+        self.tokens = tokens if tokens < self.burst else self.burst
+        self.filled_at = now
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
+
+
+LOOKUP_RATE = 20  # name lookups started a second (lookup_rate in iplog.conf(5))
 
 
 class CachedResolver:
-    """Reverse lookups off the packet path (spec B12, C7), with 2.2.3's
+    """Reverse lookups off the packet path (docs/wire.md W3), with 2.2.3's
     one-hour cache (``dns_cache``).
 
-    Lookups run on a few worker threads.  A name that is not back within
-    ``wait`` seconds is printed as the address this time; once it is back
-    it is used (and cached).  The live daemon waits 0 s: capture never
+    Lookups (``confirmed_lookup``: a PTR query, then a forward query for
+    the name it gave) run on a few worker threads.  A name that is not back
+    within ``wait`` seconds is printed as the address this time; once it is
+    back it is used (and cached).  The live daemon waits 0 s: capture never
     waits for DNS.  ``-r`` waits a little, so names appear as they would;
     after ``GIVE_UP`` lookups that did not come back in time it stops
     waiting (a dead name server must not make a capture take hours).
 
-    Bounded whatever the traffic: at most ``MAX_PENDING`` lookups queued or
-    running (past that, an address stays an address: a flood of spoofed
-    sources is not looked up) and ``MAX_CACHED`` names.  Without
+    Bounded whatever the traffic: at most ``rate`` lookups started a second
+    (a token bucket, ``lookup_rate``), at most ``MAX_PENDING`` queued or
+    running, ``MAX_CACHED`` names.  Past those an address stays an address:
+    a flood of spoofed sources cannot make the resolver a query amplifier.
+    ``cached`` never starts a lookup (while a flood is open).  Without
     ``dns_cache`` a name that came back is used once, then forgotten.
     """
 
@@ -104,9 +188,10 @@ class CachedResolver:
         self,
         cache: bool = True,
         wait: float = 0.0,
-        lookup=reverse_lookup,
+        lookup=confirmed_lookup,
         clock: Callable[[], float] = time.monotonic,
         workers: int = 4,
+        rate: float = LOOKUP_RATE,
     ):
         from concurrent.futures import ThreadPoolExecutor
 
@@ -114,11 +199,19 @@ class CachedResolver:
         self.wait = wait
         self.lookup = lookup
         self.clock = clock
+        self.bucket = TokenBucket(rate, now=clock())
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="resolver")
         # Written by the worker threads too: single dict operations only.
         self._names: dict[bytes, tuple[float, str | None]] = {}
         self._pending: dict = {}
         self.late = 0
+        self.started = 0  # lookups started
+        self.refused = 0  # lookups not started: the rate limit or the in-flight bound
+
+    def cached(self, addr: bytes) -> str | None:
+        """The name known for ``addr``, starting no lookup."""
+        hit = self._known(addr)
+        return hit[1] if hit is not None else None
 
     def __call__(self, addr: bytes) -> str | None:
         hit = self._known(addr)
@@ -126,8 +219,10 @@ class CachedResolver:
             return hit[1]
         future = self._pending.get(addr)
         if future is None:
-            if len(self._pending) >= self.MAX_PENDING:
-                return None  # a flood of new addresses: no more lookups queued
+            if len(self._pending) >= self.MAX_PENDING or not self.bucket.take(self.clock()):
+                self.refused += 1
+                return None  # a flood of new addresses: no more lookups started
+            self.started += 1
             future = self._pool.submit(self.lookup, addr)
             self._pending[addr] = future
             future.add_done_callback(functools.partial(self._done, addr))
@@ -163,12 +258,15 @@ class CachedResolver:
         if future.cancelled():
             return
         try:
-            name = future.result()
+            name = trusted_name(future.result())
         except Exception:
             name = None
         if len(self._names) >= self.MAX_CACHED:
             self._names.clear()
         self._names[addr] = (self.clock(), name)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -187,14 +285,26 @@ class Namer:
         self.services = read_services() if services is None else services
         self.protocols = read_protocols() if protocols is None else protocols
 
-    def host(self, addr: bytes, resolve: bool = True) -> str:
+    def host(
+        self, addr: bytes, resolve: bool = True, start: bool = True, with_address: bool = False
+    ) -> str:
+        """``addr`` as a line prints it: its name if one is known (and
+        ``resolve``), ``name (address)`` with log_ip or ``with_address``,
+        else the address.  ``start``: a lookup may start (not while a
+        flood is open, docs/wire.md W4)."""
         text = address_text(addr)
-        if not resolve or self.lookup is None:
+        lookup = self.lookup
+        if not resolve or lookup is None:
             return text
-        name = self.lookup(addr)
+        if start:
+            name = lookup(addr)
+        elif isinstance(lookup, CachedResolver):
+            name = lookup.cached(addr)
+        else:
+            name = None  # a plain lookup function: looking up is starting
         if not name:
             return text
-        return f"{name} ({text})" if self.log_ip else name
+        return f"{name} ({text})" if self.log_ip or with_address else name
 
     def service_table(self, proto: str) -> dict[int, str]:
         """``port -> name`` for one protocol; a line prints

@@ -25,7 +25,7 @@ def build_namer(opts: Options, lookup: HostLookup | None = None, wait: float = 0
     if opts.disable_resolver:
         lookup = None
     elif lookup is None:
-        lookup = CachedResolver(cache=opts.dns_cache, wait=wait)
+        lookup = CachedResolver(cache=opts.dns_cache, wait=wait, rate=opts.lookup_rate)
     return Namer(lookup, log_ip=opts.log_ip)
 
 
@@ -41,7 +41,7 @@ def build_engine(
     lookup: HostLookup | None = None,
     wait: float = 0.0,
     ident: IdentLookups | None = None,
-    fool: Callable[[Datagram, bytes], None] | None = None,
+    fool: Callable[[float, Datagram, bytes], None] | None = None,
 ) -> Engine:
     return Engine(opts, build_filters(opts, config), build_namer(opts, lookup, wait), ident, fool)
 

@@ -67,6 +67,7 @@ GOLDEN_MODULES = (
     "test_golden_run",
     "test_golden_sweeps",
     "test_golden_ipv6",
+    "test_golden_wire",
 )
 
 

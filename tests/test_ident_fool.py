@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from pyiplog.decode import parse_ipv4
-from pyiplog.foolnmap import Replier, is_probe, junk_reply
+from pyiplog.foolnmap import ANSWER_FLAGS, Replier, is_answer, is_probe, junk_reply
 from pyiplog.ident import MAX_PENDING, IdentLookups, listening_ports, parse_reply
 
 from live import Namespaces, daemon_in_b, lines_of, needs_root, needs_tools, wait_for
@@ -55,8 +55,11 @@ def test_listening_ports_from_proc(tmp_path):
 
 def test_ident_lookups_are_bounded():
     gate = threading.Event()
-    lookups = IdentLookups(asker=lambda *a: gate.wait(5) and "u", ports=lambda: frozenset({22}))
-    started = [lookups.start(0.0, b"1234", 1, b"5678", 22, lambda u: (0.0, u)) for _ in range(40)]
+    lookups = IdentLookups(
+        asker=lambda *a, timeout: gate.wait(5) and "u", ports=lambda: frozenset({22})
+    )
+    now = time.time()
+    started = [lookups.start(now, b"1234", 1, b"5678", 22, lambda u: (0.0, u)) for _ in range(40)]
     assert started == [True] * MAX_PENDING + [False] * (40 - MAX_PENDING)
     gate.set()
     assert wait_for(lambda: len(lookups._done) == MAX_PENDING)
@@ -105,7 +108,8 @@ def test_the_junk_answer():
     assert (src, dst) == (a(TARGET), a(ATTACKER))
     sport, dport, seq, _ack, off, flags, win, _, urp = struct.unpack_from("!HHIIBBHHH", reply, 20)
     assert (sport, dport, seq, off, win) == (22, 40000, 1000, 0x50, 1)
-    assert flags == (now ^ 0x12345678) & 0xFF and urp == now & 0xFFFF
+    assert flags == ANSWER_FLAGS[(now ^ 0x12345678) % len(ANSWER_FLAGS)] and urp == now & 0xFFFF
+    assert not is_probe(flags) and is_answer(parse_ipv4(0.0, reply), reply[20:])
     assert checksum_ok(reply[:20])
     pseudo = dst + src  # as the probe's source will check it
     assert checksum_ok(a(TARGET) + a(ATTACKER) + struct.pack("!BBH", 0, 6, 20) + reply[20:])
@@ -258,8 +262,8 @@ def test_a_failing_answer_is_said_once(caplog):
     logger.addHandler(caplog.handler)
     try:
         with caplog.at_level(logging.WARNING, logger="pyiplog.foolnmap"):
-            replier(probe, probe.payload)
-            replier(probe, probe.payload)
+            replier(0.0, probe, probe.payload)
+            replier(1.0, probe, probe.payload)
     finally:
         logger.removeHandler(caplog.handler)
         logger.propagate = saved

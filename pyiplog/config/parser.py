@@ -30,7 +30,7 @@ from .rules import (
     TypeSpec,
     evaluation_order,
 )
-from .words import WordError, boolean, comma_list, megabytes, syslog_value
+from .words import WordError, boolean, comma_list, megabytes, per_second, syslog_value
 
 # ICMP type names (spec A2, B15): the man page's short names and 2.2.3's long
 # ones, each with an optional ICMP_ prefix, matched exactly.
@@ -84,7 +84,9 @@ _PARAMS = {  # keyword -> (Options field, what "Missing X parameter" names)
     "logfile": ("logfile", "log file"),
     "pid-file": ("pid_file", "pid file"),
     "capture_buffer": ("capture_buffer", "capture buffer"),
+    "lookup_rate": ("lookup_rate", "lookup rate"),
 }
+_NUMBERS = {"capture_buffer": megabytes, "lookup_rate": per_second}
 _DOTTED = re.compile(r"\d+(?:\.\d+){0,3}\Z")
 
 HostResolver = Callable[[str], list[str]]
@@ -333,9 +335,9 @@ class _Rules:
         if not args:
             raise RuleError(f"Missing {what} parameter")
         value = args[0]
-        if name == "capture_buffer":
+        if name in _NUMBERS:
             try:
-                value = megabytes(value)
+                value = _NUMBERS[name](value)
             except WordError as exc:
                 raise RuleError(str(exc)) from None
         effects.append(("set", name, value))

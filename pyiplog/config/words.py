@@ -66,6 +66,16 @@ def megabytes(word: str) -> int:
     return int(word)
 
 
+MAX_LOOKUP_RATE = 10000  # name lookups a second
+
+
+def per_second(word: str) -> int:
+    """``lookup_rate``: whole lookups a second, 0 (none) to MAX_LOOKUP_RATE."""
+    if not word.isdigit() or int(word) > MAX_LOOKUP_RATE:
+        raise WordError(f'Invalid lookup rate: "{word}" (lookups a second, 0 to {MAX_LOOKUP_RATE})')
+    return int(word)
+
+
 def comma_list(text: str) -> tuple[str, ...]:
     """``eth0,eth1`` -> ("eth0", "eth1"); empty items dropped."""
     return tuple(x for x in text.split(",") if x)

@@ -61,12 +61,18 @@ class Names:
     first.
     """
 
-    def __init__(self, opts: Options, namer: Namer, guard: SynFloodGuard):
+    def __init__(
+        self, opts: Options, namer: Namer, guard: SynFloodGuard, scans: Scans | None = None
+    ):
         self.namer = namer
         self.guard = guard
         self.dest = opts.log_dest
         self.plain = opts.disable_resolver
         self.tcp_guarded = opts.syn_flood
+        # The default counting: no lookup starts while a flood is open, and an
+        # alarm names its source's address too (docs/wire.md W2, W4).
+        self.floods = None if opts.classic_detection else scans
+        self.alarm_address = not opts.classic_detection
         self.resolve = {
             "tcp": opts.tcp_resolve,
             "udp": opts.udp_resolve,
@@ -87,10 +93,24 @@ class Names:
             return text
         if proto is None:
             return address_text(addr)
+        return self._named(addr, proto, False)
+
+    def alarm(self, addr: bytes, proto: str | None) -> str:
+        """The source of an alarm (a scan, bogus flags, a fragment attack):
+        in the default counting ``name (address)`` whenever a name is
+        printed, so that what bans on the line has the address it needs
+        (docs/wire.md W2); 2.2.3's form in the classic counting."""
+        if self.plain or proto is None:
+            return self.host(addr, proto)
+        return self._named(addr, proto, self.alarm_address)
+
+    def _named(self, addr: bytes, proto: str, with_address: bool) -> str:
         resolve = self.resolve[proto]
         if proto == "tcp" and resolve and self.tcp_guarded and self.guard.active:
             resolve = False
-        return self.namer.host(addr, resolve)
+        floods = self.floods
+        start = floods is None or not floods.floods_open
+        return self.namer.host(addr, resolve, start, with_address)
 
     def dst(self, addr: bytes, proto: str | None) -> str:
         """The destination as printed, or "" when log_dest is off (never shown)."""
@@ -178,7 +198,7 @@ class Context:
     # The live daemon's edges, when their options are on: ident lookups
     # (``ident.IdentLookups``) and fool_nmap's sender (``foolnmap.Replier``).
     ident: IdentLookups | None = None
-    fool: Callable[[Datagram, bytes], None] | None = None
+    fool: Callable[[float, Datagram, bytes], None] | None = None
 
 
 class DetectorBase:

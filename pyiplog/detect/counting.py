@@ -21,7 +21,7 @@ from ..resolve import address_text
 from .flows import FlowTable
 from .probes import ProbeTable
 from .scans import MAX_DPORTS, MAX_SPORTS, ScanTable
-from .sweeps import MAX_SHOWN, Group, Sweep, SweepTable
+from .sweeps import FLOODS, MAX_SHOWN, Group, Sweep, SweepTable
 from .tuning import Detection
 
 if TYPE_CHECKING:
@@ -112,9 +112,15 @@ class Scans:
             kind = "horizontal_udp" if key == "udp_scan" else "horizontal_tcp"
             self.sweep(kind, ts, (src, port), dst, src=src, port=port)
 
-    def flood_detected(self, ts: float, dst: bytes, port: int) -> None:
-        """``sweeps.flood`` said DETECTED for this SYN: write the flood's line."""
-        self._sweep_detected(ts, self.sweeps.tables["distributed_flood"].get((dst, port)))
+    def flood_detected(self, kind: str, ts: float, dst: bytes, port: int | None) -> None:
+        """``sweeps.flood`` said DETECTED for this packet: write the flood's line."""
+        self._sweep_detected(ts, self.sweeps.tables[kind].get((dst, port)))
+
+    @property
+    def floods_open(self) -> int:
+        """Flood alarms open now (default counting): while any is, no name
+        lookup starts (docs/wire.md W4)."""
+        return self.probes.floods_open + self.sweeps.floods_open
 
     def _sweep_detected(self, when: float, entry: Sweep) -> None:
         self._sweep_line(when, entry, ended=False)
@@ -122,14 +128,14 @@ class Scans:
     def _sweep_ended(self, when: float, entry: Sweep) -> None:
         self._sweep_line(when, entry, ended=True)
 
-    def _sweep_line(self, when: float, entry: Sweep, ended: bool) -> None:
-        """A sweep kind's start or end line (iplog(8) lists them)."""
+    def _sweep_line(self, when: float, entry: Sweep, ended: bool, summary: bool = False) -> None:
+        """A sweep kind's start, summary or end line (iplog(8) lists them)."""
         kind, names = entry.kind, self.names
         proto = SCAN_PROTO[kind]
         shown, more = entry.shown, len(entry.items) > MAX_SHOWN
         fields: dict = {"name": SCAN_NAMES[kind], "src": entry.src, "dst": entry.dst, "scan": kind}
         if entry.src is not None:
-            fields["S"] = names.host(entry.src, proto)
+            fields["S"] = names.host(entry.src, proto) if ended else names.alarm(entry.src, proto)
         if ended:
             fields["count"] = entry.count
         if kind in ("ack_scan", "maimon_scan", "proto_scan"):
@@ -152,15 +158,17 @@ class Scans:
                     dport_list=tuple(shown),
                     sport_list=tuple(sports),
                 )
-        elif kind == "distributed_flood":
-            message = "flood_expired" if ended else "flood_detected"
+        elif kind in FLOODS:
+            message = "flood_summary" if summary else "flood_expired" if ended else "flood_detected"
             fields.update(
                 T=names.host(entry.dst, proto),
                 port=entry.port,
+                ports="" if entry.port is None else f" [port {entry.port}]",
                 sources=entry.distinct,
                 source_count=len(entry.items),
             )
-            if ended:
+            if ended or summary:
+                fields["count"] = entry.count
                 fields["bytes"] = entry.bytes
             else:
                 fields["rate"] = entry.rate
@@ -212,7 +220,7 @@ class Scans:
             when,
             "scan_detected",
             name=self.table.kinds[key].name,
-            S=names.host(entry.src, proto),
+            S=names.alarm(entry.src, proto),
             D=names.dst(entry.dst, proto),
             dports=port_list(entry.dports, len(entry.dports) >= MAX_DPORTS),
             sports=port_list(entry.sports, len(entry.sports) >= MAX_SPORTS),
@@ -232,11 +240,14 @@ class Scans:
         swept = self.sweeps.expire(ts)  # may grow while probes fail above
         events = [(e.when, 1, e) for e in ended] + [(w, 0, (k, en)) for w, k, en in found]
         events += [(when, 2, entry) for when, entry in swept]
+        events += [(when, 3, entry) for when, entry in self.sweeps.summaries(ts)]
         events.sort(key=lambda ev: (ev[0], ev[1]))
         names = self.names
         for when, is_end, item in events:
             self._close_groups(when)  # a detection below may still join a group
-            if is_end == 2:
+            if is_end == 3:
+                self._sweep_line(when, item, ended=False, summary=True)
+            elif is_end == 2:
                 self._sweep_ended(when, item)
             elif is_end:
                 proto = SCAN_PROTO.get(item.kind.key)

@@ -51,7 +51,7 @@ class Tuning:
 
 
 class Entry(ScanEntry):
-    __slots__ = ("cur", "failed", "pending", "prev", "served", "start", "stream")
+    __slots__ = ("cur", "failed", "flood", "pending", "prev", "served", "start", "stream")
 
     def __init__(self, src: bytes, dst: bytes, ts: float):
         super().__init__(src, dst)
@@ -64,6 +64,7 @@ class Entry(ScanEntry):
         self.prev = 0
         # A stream's ports and rate: (sport, dport, Window) when the kind has one.
         self.stream: tuple[int, int, Window] | None = None
+        self.flood = False  # detected as a flood (a rate), not a scan
 
 
 class ProbeTable:
@@ -89,11 +90,14 @@ class ProbeTable:
         self.ended: list[Ended] = []
         self.detections: list[tuple[float, str, Entry]] = []
         self.next_due = float("inf")
+        self.floods_open = 0  # pairs detected as floods, not yet ended
         # Told of every probe that failed: (ts, key, src, dst, port).
         self.on_failed: Callable[[float, str, bytes, bytes, int], None] | None = None
 
     def _end(self, when: float, key: str, entry: Entry) -> None:
         if entry.detected:
+            if entry.flood:
+                self.floods_open -= 1
             self.ended.append(Ended(when, self.kinds[key], entry))
             if when < self.next_due:
                 self.next_due = when
@@ -150,7 +154,7 @@ class ProbeTable:
             elif flood and tune.flood_packets:
                 entry.cur = 1
                 if tune.flood_packets <= 1:
-                    self._detect(ts, key, entry)
+                    self._detect(ts, key, entry, flood=True)
                     swallowed = True
             if self.detections:
                 self._report()
@@ -188,7 +192,7 @@ class ProbeTable:
         stream = entry.stream
         if stream is not None and stream[0] == sport and stream[1] == dport:
             if flood and stream[2].add(ts, tune.flood_window) >= tune.stream_packets:
-                self._detect(ts, key, entry)
+                self._detect(ts, key, entry, flood=True)
                 self._report()
                 return True
         elif (
@@ -200,7 +204,7 @@ class ProbeTable:
             if dport is not None and dport not in entry.dports:
                 entry.dports.insert(0, dport)  # the flooded port, served or not
                 del entry.dports[MAX_DPORTS:]
-            self._detect(ts, key, entry)
+            self._detect(ts, key, entry, flood=True)
             self._report()
             return True
         return False
@@ -263,8 +267,11 @@ class ProbeTable:
         if not entry.detected and len(entry.failed) >= self.tuning[key].scan_ports:
             self._detect(ts, key, entry)
 
-    def _detect(self, ts: float, key: str, entry: Entry) -> None:
+    def _detect(self, ts: float, key: str, entry: Entry, flood: bool = False) -> None:
         entry.detected = True
+        if flood:
+            entry.flood = True
+            self.floods_open += 1
         self.detections.append((ts, key, entry))
         ended = self.tables[key].pin((entry.src, entry.dst))  # kept until its own expiry
         if ended is not None:
@@ -282,6 +289,8 @@ class ProbeTable:
         for key, table in self.tables.items():
             for entry in table.expired(ts):
                 if entry.detected:
+                    if entry.flood:
+                        self.floods_open -= 1
                     ended.append(Ended(entry.expiry, self.kinds[key], entry))
         self.next_due = min(
             [t.next_due for t in self.tables.values()] + ([waiting[0][0]] if waiting else [])

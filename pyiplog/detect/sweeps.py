@@ -21,10 +21,14 @@ the scans of ``probes.py``.  What a kind counts:
   hosts of ours whose probe failed (refused or unanswered, as
   ``probes.py`` decides): one port over many hosts;
 - ``ping_sweep``: per source, the hosts of ours it sent an echo request;
-- ``distributed_flood``: per (our host, port), SYNs from any source at a
-  rate (``threshold`` within ``window`` seconds) from at least
-  ``MIN_SOURCES`` sources; while it lasts, the SYNs' per-packet lines are
-  folded into it (``SWALLOWED``).
+- ``distributed_flood``, ``distributed_udp``, ``distributed_icmp``: per
+  (our host, port; ICMP: our host), SYNs, UDP datagrams or ICMP messages
+  from any source at a rate (``threshold`` within ``window`` seconds) from
+  at least ``MIN_SOURCES`` sources; while it lasts, the packets' per-packet
+  lines are folded into it (``SWALLOWED``) and counted, a summary line is
+  written every ``FLOOD_SUMMARY`` seconds, and no name lookup is started
+  (docs/wire.md W4): a random-source flood writes three kinds of line, not
+  a line a packet.
 
 State is bounded as the other tables' (``pairs.PairTable``): a spoofed
 flood churns the probation segment, a detected sweep stays until it ends.
@@ -48,7 +52,10 @@ SKETCH_BITS = 20  # a full table's sketch of new keys (pairs.Sightings): 1 MiB
 MAX_ITEMS = 4096  # distinct items counted per key (sources of a flood: "at least")
 MAX_SHOWN = 10  # items a line lists
 MAX_SPORTS = 5
-MIN_SOURCES = 100  # a SYN flood from fewer sources is the per-source kind's
+MIN_SOURCES = 100  # a flood from fewer sources is the per-source kind's
+FLOOD_SUMMARY = 60.0  # seconds between two summaries of an open distributed flood
+# The distributed floods: SYNs, UDP datagrams, ICMP messages to one port of ours.
+FLOODS = ("distributed_flood", "distributed_udp", "distributed_icmp")
 
 DECOY_WINDOW = 10.0  # seconds after a scan's detection that lockstep scans join it
 MAX_GROUPS = 1024  # scans that decoys may join, at a time
@@ -123,6 +130,7 @@ class Sweep:
         "rate",
         "sports",
         "src",
+        "summary_at",
     )
 
     def __init__(self, kind: str, src, dst, port, ts: float):
@@ -137,6 +145,7 @@ class Sweep:
         self.expiry = ts
         self.detected = False
         self.rate = 0  # a flood's packets a second until it was detected
+        self.summary_at = float("inf")  # an open flood's next summary
 
     @property
     def shown(self) -> list:
@@ -201,7 +210,9 @@ class SweepTable:
         """``tuning``: every kind's numbers (``tuning.SWEEPS``)."""
         self.tables = {kind: PairTable(MAX_ENTRIES, SKETCH_BITS) for kind in tuning}
         self.decoys = Decoys()
-        self.rates: dict[tuple[bytes, int], Rate] = {}  # SYNs a port of ours (flood)
+        # Packets a port of ours, per flood kind (see ``flood``).
+        self.rates: dict[str, dict[tuple[bytes, int | None], Rate]] = {k: {} for k in FLOODS}
+        self.floods: dict[tuple[str, object], Sweep] = {}  # the open floods, by (kind, key)
         self.ended: list[tuple[float, Sweep]] = []
         self.next_due = float("inf")
         self.configure(tuning)
@@ -209,8 +220,11 @@ class SweepTable:
     def configure(self, tuning: dict[str, SweepTuning]) -> None:
         """New numbers (start, SIGHUP); the state is kept."""
         self.tuning = dict(tuning)
-        flood = self.tuning["distributed_flood"]
-        self.flood_threshold, self.flood_window = flood.threshold, flood.window
+
+    @property
+    def floods_open(self) -> int:
+        """Distributed floods detected and not yet ended."""
+        return len(self.floods)
 
     def group(self, when: float, key: str, src: bytes, dst: bytes, ports: list[int]) -> bool:
         """``Decoys.joins``, keeping ``next_due``."""
@@ -220,8 +234,16 @@ class SweepTable:
 
     def _end(self, when: float, entry: Sweep) -> None:
         if entry.detected:
+            self._closed(entry)
             self.ended.append((when, entry))
             self.next_due = min(self.next_due, when)
+
+    def _closed(self, entry: Sweep) -> None:
+        """A detected sweep ended: no more summaries of it, if a flood."""
+        if entry.kind in FLOODS:
+            key = (entry.kind, (entry.dst, entry.port))
+            if self.floods.get(key) is entry:
+                del self.floods[key]
 
     def _entry(self, kind: str, ts: float, key, src, dst, port) -> Sweep | None:
         table = self.tables[kind]
@@ -277,24 +299,29 @@ class SweepTable:
             return entry
         return None
 
-    def flood(self, ts: float, dst: bytes, port: int, src: bytes, nbytes: int) -> int:
-        """A SYN to our ``dst``:``port``: COUNTED, DETECTED or SWALLOWED
-        (a detected flood: the SYN's own line is folded into it).
+    def flood(
+        self, kind: str, ts: float, dst: bytes, port: int | None, src: bytes, nbytes: int
+    ) -> int:
+        """A packet of flood ``kind`` to our ``dst``:``port`` (ICMP: no
+        port): COUNTED, DETECTED or SWALLOWED (a detected flood: the
+        packet's own line is folded into it).
 
-        Every SYN of the host comes here: until a flood is detected a
-        ``Rate`` (a plain dict's entry) counts it; the flood's ``Sweep``
+        Every such packet of the host comes here: until a flood is detected
+        a ``Rate`` (a plain dict's entry) counts it; the flood's ``Sweep``
         (bounded and expired as the other kinds') exists only once detected.
         """
         key = (dst, port)
-        rate = self.rates.get(key)
+        rates = self.rates[kind]
+        rate = rates.get(key)
         if rate is None:
-            if len(self.rates) >= MAX_ENTRIES:
-                del self.rates[next(iter(self.rates))]
-            rate = self.rates[key] = Rate(ts)
+            if len(rates) >= MAX_ENTRIES:
+                del rates[next(iter(rates))]
+            rate = rates[key] = Rate(ts)
         elif rate.sweep is not None:
-            return self._flooded(ts, key, rate, src, nbytes)
+            return self._flooded(kind, ts, key, rate, src, nbytes)
+        tune = self.tuning[kind]
         # Inline, not Window.add: every SYN of the host comes here.
-        window = self.flood_window
+        window = tune.window
         elapsed = ts - rate.start
         if ts - rate.last >= window:  # a pause: a new count
             rate.reset(ts)
@@ -312,12 +339,10 @@ class SweepTable:
         if len(sources) < MAX_ITEMS:
             sources.add(src)
         if (
-            rate.prev * (1 - elapsed / window) + rate.cur < self.flood_threshold
+            rate.prev * (1 - elapsed / window) + rate.cur < tune.threshold
             or len(sources) < MIN_SOURCES
         ):
             return COUNTED
-        kind = "distributed_flood"
-        tune = self.tuning[kind]
         entry = self._entry(kind, ts, key, None, dst, port)
         if entry is None:
             return COUNTED
@@ -329,9 +354,8 @@ class SweepTable:
         rate.sweep = entry
         return DETECTED
 
-    def _flooded(self, ts: float, key, rate: Rate, src: bytes, nbytes: int) -> int:
-        """A SYN while the flood lasts: into its totals; or it ended: count afresh."""
-        kind = "distributed_flood"
+    def _flooded(self, kind: str, ts: float, key, rate: Rate, src: bytes, nbytes: int) -> int:
+        """A packet while the flood lasts: into its totals; or it ended: count afresh."""
         entry = self._entry(kind, ts, key, None, key[0], key[1])
         if entry is rate.sweep:
             entry.count += 1
@@ -342,10 +366,26 @@ class SweepTable:
         if entry is not None:
             self.tables[kind].remove(key)
         rate.reset(ts)
-        return self.flood(ts, key[0], key[1], src, nbytes)
+        return self.flood(kind, ts, key[0], key[1], src, nbytes)
+
+    def summaries(self, ts: float) -> list[tuple[float, Sweep]]:
+        """The open floods whose summary is due by ``ts``: (when, entry),
+        each once (its next one ``FLOOD_SUMMARY`` seconds on)."""
+        due = []
+        for entry in self.floods.values():
+            while entry.summary_at <= ts and entry.summary_at < entry.expiry:
+                due.append((entry.summary_at, entry))
+                entry.summary_at += FLOOD_SUMMARY
+        if due:
+            self._due()
+        return due
 
     def _detect(self, ts: float, kind: str, key, entry: Sweep) -> None:
         entry.detected = True
+        if kind in FLOODS:
+            entry.summary_at = ts + FLOOD_SUMMARY
+            self.floods[(kind, key)] = entry
+            self.next_due = min(self.next_due, entry.summary_at)
         ended = self.tables[kind].pin(key)  # kept until its own expiry
         if ended is not None:
             self._end(ts, ended)
@@ -358,7 +398,10 @@ class SweepTable:
             return []
         ended, self.ended = self.ended, []
         for table in self.tables.values():
-            ended += [(e.expiry, e) for e in table.expired(ts) if e.detected]
+            for entry in table.expired(ts):
+                if entry.detected:
+                    self._closed(entry)
+                    ended.append((entry.expiry, entry))
         self._due()
         ended.sort(key=lambda pair: pair[0])
         return ended
@@ -372,7 +415,8 @@ class SweepTable:
 
     def _due(self) -> None:
         tables = min(t.next_due for t in self.tables.values())
-        self.next_due = min(tables, self.decoys.next_due)
+        summaries = min((e.summary_at for e in self.floods.values()), default=float("inf"))
+        self.next_due = min(tables, self.decoys.next_due, summaries)
 
     def __len__(self) -> int:
         return sum(len(t) for t in self.tables.values())

@@ -101,6 +101,7 @@ class TcpDetector(DetectorBase):
         self.scans_only = opts.scans_only
         self.last_bogus_src = previous.last_bogus_src if previous is not None else None
         self.fool = ctx.fool
+        self.local = ctx.ours  # this host's own addresses, whatever the counting
         self.ident = ctx.ident
 
     # --- what the countings decide ------------------------------------------------
@@ -141,7 +142,10 @@ class TcpDetector(DetectorBase):
         if self.filters is not None and self.filters.hides("tcp", ip, sport, dport):
             return
         if self.fool is not None and PROBE_FLAGS[flags]:
-            self.fool(ip, seg)  # spec A5 step 2
+            # Only for this host, never to itself (docs/wire.md W5).
+            local = self.local.addresses
+            if ip.dst in local and ip.src not in local:
+                self.fool(ts, ip, seg)
         if flags & self.answer_flags:
             self.answered(ts, ip, sport, dport, flags)
         if self.ours.known and self.ours.outgoing(ip.src, ip.dst):
@@ -160,7 +164,7 @@ class TcpDetector(DetectorBase):
                 self.lines.emit(
                     ts,
                     "tcp_bogus",
-                    S=names.host(ip.src, "tcp"),
+                    S=names.alarm(ip.src, "tcp"),
                     sport=sport,
                     D=names.dst(ip.dst, "tcp"),
                     dport=dport,
@@ -175,7 +179,7 @@ class TcpDetector(DetectorBase):
             folded = self.fold_flood(ts, ip.dst, dport, ip.src, ip.data_len)
             if folded:  # the flood's alarm says it, not a line per SYN
                 if folded == FLOOD_DETECTED:
-                    self.scans.flood_detected(ts, ip.dst, dport)
+                    self.scans.flood_detected("distributed_flood", ts, ip.dst, dport)
                 return
         kind = self.syn_kinds[1 if ip.flags_off & IP_DF else 0]
         if kind is not None and self.count_syn(kind, ts, ip.src, ip.dst, ip.data_len, sport, dport):
@@ -266,7 +270,7 @@ class DefaultTcp(TcpDetector):
         self.syn_kinds = ("syn_scan" if opts.syn_scan else portscan, portscan)
         self.count_syn = self.scans.probes.packet  # the default counting of a probe
         if opts.distributed_flood:
-            self.fold_flood = self.scans.sweeps.flood
+            self.fold_flood = partial(self.scans.sweeps.flood, "distributed_flood")
         self.reset_scans = opts.ack_scan
         self.reply_wait = self.scans.probes.reply_wait
         # SYN-ACK and FIN+ACK segments lately seen: (src, dst, dport) -> (time, flags).

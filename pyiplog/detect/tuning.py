@@ -21,8 +21,9 @@ on the counting:
   ``proto_scan`` (protocols), ``horizontal_scan`` (hosts whose probe to one
   port failed), ``ping_sweep`` (hosts sent an echo request): the threshold
   is distinct items and the window the longest gap;
-  ``distributed_flood``: SYNs to one port of ours within the window, from
-  at least ``sweeps.MIN_SOURCES`` sources.
+  ``distributed_flood``: SYNs, UDP datagrams or ICMP messages to one port
+  of ours (ICMP: one host) within the window, from at least
+  ``sweeps.MIN_SOURCES`` sources.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ SWEEPS: dict[str, SweepTuning] = {
     "horizontal_udp": SweepTuning(10, 300.0),
     "ping_sweep": SweepTuning(32, 10.0),
     "distributed_flood": SweepTuning(1500, 1.0),
+    "distributed_udp": SweepTuning(1500, 1.0),
+    "distributed_icmp": SweepTuning(1500, 1.0),
 }
 STEALTH = ("null_scan", "fin_scan", "xmas_scan")  # counted as 2.2.3 did in both modes
 FLOOD_SIDE = {"syn_flood": ("portscan", "syn_scan"), "udp_flood": ("udp_scan",)}
@@ -73,7 +76,7 @@ SWEEP_NAMES = {
     "proto_scan": ("proto_scan",),
     "horizontal_scan": ("horizontal_tcp", "horizontal_udp"),
     "ping_sweep": ("ping_sweep",),
-    "distributed_flood": ("distributed_flood",),
+    "distributed_flood": ("distributed_flood", "distributed_udp", "distributed_icmp"),
 }
 
 DETECTORS = tuple(CLASSIC_KINDS) + tuple(FLOOD_SIDE) + tuple(SWEEP_NAMES) + ("udp_stream", "reply")
