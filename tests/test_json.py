@@ -92,7 +92,8 @@ def first_of_each(objs: list[dict]) -> dict[str, dict]:
 def test_every_event_kind(tmp_path):
     objs = iplog_json("-N", "-V", "--json", "-r", every_event_capture(tmp_path / "all.pcap"))
     first = first_of_each(objs)
-    assert sorted(first) == sorted(EVENTS)
+    # flood_update (a distributed flood's summary, a minute in): test_golden_wire
+    assert sorted(first) == sorted(set(EVENTS) - {"flood_update"})
     hosts = {"family": "ipv4", "src": ATTACKER, "dst": TARGET}
     assert first == {
         "daemon": {
