@@ -147,8 +147,10 @@ class TokenBucket:
         self.filled_at = now
 
     def take(self, now: float) -> bool:
-        """One token at ``now``, if there is one."""
-        tokens = self.tokens + (now - self.filled_at) * self.rate
+        """One token at ``now``, if there is one (a clock that went back
+        adds nothing)."""
+        elapsed = now - self.filled_at
+        tokens = self.tokens + (elapsed if elapsed > 0 else 0.0) * self.rate
         self.tokens = tokens if tokens < self.burst else self.burst
         self.filled_at = now
         if self.tokens < 1.0:

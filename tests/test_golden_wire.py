@@ -301,3 +301,19 @@ def test_an_ident_budget_counts_from_the_packet():
     assert asked == [round(TIMEOUT - 1.0, 1)]
     assert (lookups.asked, lookups.abandoned) == (1, 1)
     lookups.close()
+
+
+# --- small ---------------------------------------------------------------------------------
+
+
+def test_a_directory_given_to_r_says_so(tmp_path, capsys):
+    assert cli.main(["-C", "/dev/null", "-N", "-r", str(tmp_path)]) == 255
+    assert capsys.readouterr().err == f'Fatal: Unable to read "{tmp_path}": it is a directory\n'
+
+
+def test_an_unsupported_link_type_is_one_short_line(tmp_path, capsys):
+    capture = write_pcap(tmp_path / "ieee.pcap", [(T0, b"\0" * 40)], linktype=147)
+    assert cli.main(["-C", "/dev/null", "-N", "-r", str(capture)]) == 0
+    assert capsys.readouterr().err == (
+        f"iplog: {capture}: link type 147 is not supported: no packet in it can be analysed\n"
+    )
