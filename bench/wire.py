@@ -96,10 +96,10 @@ def run(kind: str, seconds: float, code: Path, work: Path) -> dict:
         f"--log-facility={queries}", f"--pid-file={work}/dnsmasq.pid", "--user=root",
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(code)}
+    env = {**os.environ, "PYTHONPATH": str(code)}  # and cwd: python -m looks there first
     daemon = in_ns(
         B, sys.executable, "-m", "pyiplog", "-C", "/dev/null", "-o", "-i", B_IF,
-        "-l", str(log), f"--pid-file={work}/iplog.pid", env=env,
+        "-l", str(log), f"--pid-file={work}/iplog.pid", env=env, cwd=code,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 10
