@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from benign import resolv_conf
+from test_ident_fool import LISTENER
 
 from pyiplog.foolnmap import REPLY_RATE
 from pyiplog.ident import TIMEOUT
@@ -62,15 +63,6 @@ while True:
     held.append(conn)  # never answered
 """
 
-LISTENER = r"""
-import socket
-srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("0.0.0.0", 2222)); srv.listen(1024)
-print("ready", flush=True)
-while True:
-    conn, _ = srv.accept(); conn.close()
-"""
-
 CONNECT = r"""
 import socket, sys
 src, dst = sys.argv[1], sys.argv[2]
@@ -88,9 +80,11 @@ def sink(ns: Namespaces) -> None:
 
 
 @contextlib.contextmanager
-def tcpdump(ns_name: str, iface: str, out: Path, expr: str):
+def tcpdump(ns_name: str | None, iface: str, out: Path, expr: str):
+    """tcpdump on ``iface`` of namespace ``ns_name`` (None: this host's)."""
+    where = ["ip", "netns", "exec", ns_name] if ns_name else []
     dump = subprocess.Popen(
-        ["ip", "netns", "exec", ns_name, "tcpdump", "-n", "-i", iface, "-U", "-w", str(out), expr],
+        [*where, "tcpdump", "-n", "-i", iface, "-U", "-w", str(out), expr],
         stderr=subprocess.PIPE,
     )
     time.sleep(1)
@@ -154,7 +148,7 @@ def test_fool_nmap_never_answers_this_hosts_own_probe(tmp_path):
     proc = on_lo("/dev/null", log, tmp_path / "iplog.pid", "-z")
     answers = tmp_path / "answers.pcap"
     try:
-        with tcpdump_host("lo", answers, "tcp and ip[4:2] = 255 and ip[8] = 255"):
+        with tcpdump(None, "lo", answers, "tcp and ip[4:2] = 255 and ip[8] = 255"):
             sys.path.insert(0, str(ROOT / "tests"))
             import socket
 
@@ -169,20 +163,6 @@ def test_fool_nmap_never_answers_this_hosts_own_probe(tmp_path):
         stop(proc)
     assert read_dump(answers) == []
     assert not [x for x in lines_of(log) if "Bogus" in x], lines_of(log)
-
-
-@contextlib.contextmanager
-def tcpdump_host(iface: str, out: Path, expr: str):
-    dump = subprocess.Popen(
-        ["tcpdump", "-n", "-i", iface, "-U", "-w", str(out), expr], stderr=subprocess.PIPE
-    )
-    time.sleep(1)
-    try:
-        yield
-    finally:
-        time.sleep(0.5)
-        dump.send_signal(signal.SIGINT)
-        dump.wait(10)
 
 
 @needs_root
