@@ -51,6 +51,8 @@ class Scans:
         self.horizontal = False  # horizontal scans are counted (set by the engine)
         self.decoys = False  # lockstep scans are grouped (set by the engine)
         self.probes.on_failed = self._probe_failed
+        for counter in self.sweeps.counters.values():  # a flood's start line
+            counter.on_detected = self._sweep_detected
         # count(key, ts, src, dst, nbytes, sport=None, dport=None): a packet
         # toward a scan (2.2.3's counting); true (DETECTED, SWALLOWED) when
         # the packet stops there.  The table's own method: no call between
@@ -111,10 +113,6 @@ class Scans:
         if self.horizontal:
             kind = "horizontal_udp" if key == "udp_scan" else "horizontal_tcp"
             self.sweep(kind, ts, (src, port), dst, src=src, port=port)
-
-    def flood_detected(self, kind: str, ts: float, dst: bytes, port: int | None) -> None:
-        """``sweeps.flood`` said DETECTED for this packet: write the flood's line."""
-        self._sweep_detected(ts, self.sweeps.tables[kind].get((dst, port)))
 
     @property
     def floods_open(self) -> int:

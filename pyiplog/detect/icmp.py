@@ -10,7 +10,6 @@ formatters.
 from __future__ import annotations
 
 import struct
-from functools import partial
 
 from ..constants import IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP
 from ..decode import Datagram
@@ -19,7 +18,6 @@ from ..options import Options
 from ..resolve import address_text
 from .context import Context, DetectorBase, Lines, Names
 from .counting import smurf_source
-from .sweeps import DETECTED as FLOOD_DETECTED
 
 ECHO_REPLY, UNREACH, REDIRECT, ECHO, ROUTER_ADVERT = 0, 3, 5, 8, 9
 TIME_EXCEEDED, PARAM_PROBLEM, TSTAMP_REPLY, MASK_REPLY = 11, 12, 14, 18
@@ -76,9 +74,8 @@ class DefaultIcmp(IcmpDetector):
         super().__init__(ctx, opts)
         self.ping_sweep = opts.ping_sweep
         self.proto_scan = opts.proto_scan
-        self.fold_flood = (
-            partial(self.scans.sweeps.flood, "distributed_icmp") if opts.distributed_flood else None
-        )
+        flood = self.scans.sweeps.counters["distributed_icmp"]
+        self.fold_flood = flood.packet if opts.distributed_flood else None
 
     def count(self, ts: float, ip: Datagram, itype: int, msg: bytes) -> bool:
         if itype == UNREACH and len(msg) >= 8 + 20:
@@ -93,12 +90,12 @@ class DefaultIcmp(IcmpDetector):
                 reply = note(ts, IPPROTO_ICMP, ip.src, 0, ip.dst, ident)
         if self.ours.known and self.ours.outgoing(ip.src, ip.dst):
             return True
-        if not reply and self.fold_flood is not None:
-            folded = self.fold_flood(ts, ip.dst, None, ip.src, ip.data_len)
-            if folded:  # the flood's alarm says it, not a line per message
-                if folded == FLOOD_DETECTED:
-                    self.scans.flood_detected("distributed_icmp", ts, ip.dst, None)
-                return True
+        if (
+            not reply
+            and self.fold_flood is not None
+            and self.fold_flood(ts, ip.dst, None, ip.src, ip.data_len)
+        ):
+            return True  # the flood's alarm says it, not a line per message
         probe = self.scans.probes.packet
         if itype == ECHO_REPLY and self.smurf and not reply:
             return probe("smurf", ts, smurf_source(ip.src), ip.dst, ip.data_len, None, None, False)

@@ -25,7 +25,7 @@ the scans of ``probes.py``.  What a kind counts:
   (our host, port; ICMP: our host), SYNs, UDP datagrams or ICMP messages
   from any source at a rate (``threshold`` within ``window`` seconds) from
   at least ``MIN_SOURCES`` sources; while it lasts, the packets' per-packet
-  lines are folded into it (``SWALLOWED``) and counted, a summary line is
+  lines are folded into it (``FloodCounter``) and counted, a summary line is
   written every ``FLOOD_SUMMARY`` seconds, and no name lookup is started
   (docs/wire.md W4): a random-source flood writes three kinds of line, not
   a line a packet.
@@ -43,6 +43,7 @@ nmap -D sends every probe from each decoy and the real source in turn.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .pairs import PairTable
@@ -59,9 +60,6 @@ FLOODS = ("distributed_flood", "distributed_udp", "distributed_icmp")
 
 DECOY_WINDOW = 10.0  # seconds after a scan's detection that lockstep scans join it
 MAX_GROUPS = 1024  # scans that decoys may join, at a time
-
-# What ``flood`` says of a SYN.
-COUNTED, DETECTED, SWALLOWED = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -205,13 +203,90 @@ class Decoys:
         return out
 
 
+class FloodCounter:
+    """One distributed flood kind (``FLOODS``): a ``Rate`` per port of ours
+    (ICMP: per host of ours) until a flood is detected, then its ``Sweep``
+    in the sweep table.  ``packet`` is bound straight into a detector:
+    every SYN, datagram or message to us comes here."""
+
+    def __init__(self, kind: str, sweeps: SweepTable):
+        self.kind = kind
+        self.sweeps = sweeps
+        self.rates: dict[tuple[bytes, int | None], Rate] = {}
+        self.threshold, self.window = 0, 0.0  # SweepTable.configure sets them
+        # Told of a flood as it is detected, before its packet is folded.
+        self.on_detected: Callable[[float, Sweep], None] = lambda when, entry: None
+
+    def packet(self, ts: float, dst: bytes, port: int | None, src: bytes, nbytes: int) -> bool:
+        """A packet to our ``dst``:``port`` (ICMP: no port); True when it is
+        folded into a flood (its own line is not written)."""
+        key = (dst, port)
+        rates = self.rates
+        rate = rates.get(key)
+        if rate is None:
+            if len(rates) >= MAX_ENTRIES:
+                del rates[next(iter(rates))]
+            rate = rates[key] = Rate(ts)
+        elif rate.sweep is not None:
+            return self._flooded(ts, key, rate, src, nbytes)
+        # Inline, not Window.add: every SYN of the host comes here.
+        window = self.window
+        elapsed = ts - rate.start
+        if ts - rate.last >= window:  # a pause: a new count
+            rate.reset(ts)
+            elapsed = 0.0
+        elif elapsed >= window:
+            rate.prev = rate.cur if elapsed < 2 * window else 0
+            rate.start += window * (elapsed // window)
+            rate.cur = 0
+            elapsed = ts - rate.start
+        rate.last = ts
+        rate.cur += 1
+        rate.count += 1
+        rate.bytes += nbytes
+        sources = rate.sources
+        if len(sources) < MAX_ITEMS:
+            sources.add(src)
+        if (
+            rate.prev * (1 - elapsed / window) + rate.cur < self.threshold
+            or len(sources) < MIN_SOURCES
+        ):
+            return False
+        kind, sweeps = self.kind, self.sweeps
+        entry = sweeps._entry(kind, ts, key, None, dst, port)
+        if entry is None:
+            return False
+        entry.count, entry.bytes = rate.count, rate.bytes
+        entry.items = dict.fromkeys(sources)
+        # Its rate so far: the packets since its first, over that time.
+        entry.rate = round(rate.count / max(ts - rate.first, 1 / self.threshold))
+        sweeps._detect(ts, kind, key, entry)
+        rate.sweep = entry
+        self.on_detected(ts, entry)
+        return True
+
+    def _flooded(self, ts: float, key, rate: Rate, src: bytes, nbytes: int) -> bool:
+        """A packet while the flood lasts: into its totals; or it ended: count afresh."""
+        kind, sweeps = self.kind, self.sweeps
+        entry = sweeps._entry(kind, ts, key, None, key[0], key[1])
+        if entry is rate.sweep:
+            entry.count += 1
+            entry.bytes += nbytes
+            if len(entry.items) < MAX_ITEMS:
+                entry.items[src] = None
+            return True
+        if entry is not None:
+            sweeps.tables[kind].remove(key)
+        rate.reset(ts)
+        return self.packet(ts, key[0], key[1], src, nbytes)
+
+
 class SweepTable:
     def __init__(self, tuning: dict[str, SweepTuning]):
         """``tuning``: every kind's numbers (``tuning.SWEEPS``)."""
         self.tables = {kind: PairTable(MAX_ENTRIES, SKETCH_BITS) for kind in tuning}
         self.decoys = Decoys()
-        # Packets a port of ours, per flood kind (see ``flood``).
-        self.rates: dict[str, dict[tuple[bytes, int | None], Rate]] = {k: {} for k in FLOODS}
+        self.counters = {kind: FloodCounter(kind, self) for kind in FLOODS}
         self.floods: dict[tuple[str, object], Sweep] = {}  # the open floods, by (kind, key)
         self.ended: list[tuple[float, Sweep]] = []
         self.next_due = float("inf")
@@ -220,6 +295,8 @@ class SweepTable:
     def configure(self, tuning: dict[str, SweepTuning]) -> None:
         """New numbers (start, SIGHUP); the state is kept."""
         self.tuning = dict(tuning)
+        for kind, counter in self.counters.items():
+            counter.threshold, counter.window = tuning[kind].threshold, tuning[kind].window
 
     @property
     def floods_open(self) -> int:
@@ -298,75 +375,6 @@ class SweepTable:
             self._detect(ts, kind, key, entry)
             return entry
         return None
-
-    def flood(
-        self, kind: str, ts: float, dst: bytes, port: int | None, src: bytes, nbytes: int
-    ) -> int:
-        """A packet of flood ``kind`` to our ``dst``:``port`` (ICMP: no
-        port): COUNTED, DETECTED or SWALLOWED (a detected flood: the
-        packet's own line is folded into it).
-
-        Every such packet of the host comes here: until a flood is detected
-        a ``Rate`` (a plain dict's entry) counts it; the flood's ``Sweep``
-        (bounded and expired as the other kinds') exists only once detected.
-        """
-        key = (dst, port)
-        rates = self.rates[kind]
-        rate = rates.get(key)
-        if rate is None:
-            if len(rates) >= MAX_ENTRIES:
-                del rates[next(iter(rates))]
-            rate = rates[key] = Rate(ts)
-        elif rate.sweep is not None:
-            return self._flooded(kind, ts, key, rate, src, nbytes)
-        tune = self.tuning[kind]
-        # Inline, not Window.add: every SYN of the host comes here.
-        window = tune.window
-        elapsed = ts - rate.start
-        if ts - rate.last >= window:  # a pause: a new count
-            rate.reset(ts)
-            elapsed = 0.0
-        elif elapsed >= window:
-            rate.prev = rate.cur if elapsed < 2 * window else 0
-            rate.start += window * (elapsed // window)
-            rate.cur = 0
-            elapsed = ts - rate.start
-        rate.last = ts
-        rate.cur += 1
-        rate.count += 1
-        rate.bytes += nbytes
-        sources = rate.sources
-        if len(sources) < MAX_ITEMS:
-            sources.add(src)
-        if (
-            rate.prev * (1 - elapsed / window) + rate.cur < tune.threshold
-            or len(sources) < MIN_SOURCES
-        ):
-            return COUNTED
-        entry = self._entry(kind, ts, key, None, dst, port)
-        if entry is None:
-            return COUNTED
-        entry.count, entry.bytes = rate.count, rate.bytes
-        entry.items = dict.fromkeys(sources)
-        # Its rate so far: the packets since its first, over that time.
-        entry.rate = round(rate.count / max(ts - rate.first, 1 / tune.threshold))
-        self._detect(ts, kind, key, entry)
-        rate.sweep = entry
-        return DETECTED
-
-    def _flooded(self, kind: str, ts: float, key, rate: Rate, src: bytes, nbytes: int) -> int:
-        """A packet while the flood lasts: into its totals; or it ended: count afresh."""
-        entry = self._entry(kind, ts, key, None, key[0], key[1])
-        if entry is rate.sweep:
-            entry.count += 1
-            entry.bytes += nbytes
-            if len(entry.items) < MAX_ITEMS:
-                entry.items[src] = None
-            return SWALLOWED
-        if entry is not None:
-            self.tables[kind].remove(key)
-        rate.reset(ts)
-        return self.flood(kind, ts, key[0], key[1], src, nbytes)
 
     def summaries(self, ts: float) -> list[tuple[float, Sweep]]:
         """The open floods whose summary is due by ``ts``: (when, entry),

@@ -18,7 +18,6 @@ from ..decode import Datagram
 from ..foolnmap import PROBE_FLAGS
 from ..options import Options
 from .context import Context, DetectorBase, Ours, SynFloodGuard
-from .sweeps import DETECTED as FLOOD_DETECTED
 
 BOGUS_BITS = TH_ECE | TH_CWR  # 2.2.3: the two top flag bits are always bogus
 RESERVED = 0x0F  # the low half of byte 12: reserved (and the old NS/AE bit)
@@ -80,8 +79,8 @@ class TcpDetector(DetectorBase):
 
     answer_flags = 0  # flags that make a segment an answer to a probe
     # A SYN to our (dst, dport) toward a distributed flood: (ts, dst, dport,
-    # src, nbytes) -> sweeps.COUNTED, DETECTED or SWALLOWED; None: not counted.
-    fold_flood: Callable[[float, bytes, int, bytes, int], int] | None = None
+    # src, nbytes) -> True when folded into one (sweeps.FloodCounter.packet).
+    fold_flood: Callable[[float, bytes, int, bytes, int], bool] | None = None
 
     def __init__(
         self, ctx: Context, opts: Options, guard: SynFloodGuard, previous: TcpDetector | None = None
@@ -175,12 +174,8 @@ class TcpDetector(DetectorBase):
             return
         if low & (TH_SYN | TH_ACK) != TH_SYN:
             return
-        if self.fold_flood is not None:
-            folded = self.fold_flood(ts, ip.dst, dport, ip.src, ip.data_len)
-            if folded:  # the flood's alarm says it, not a line per SYN
-                if folded == FLOOD_DETECTED:
-                    self.scans.flood_detected("distributed_flood", ts, ip.dst, dport)
-                return
+        if self.fold_flood is not None and self.fold_flood(ts, ip.dst, dport, ip.src, ip.data_len):
+            return  # the flood's alarm says it, not a line per SYN
         kind = self.syn_kinds[1 if ip.flags_off & IP_DF else 0]
         if kind is not None and self.count_syn(kind, ts, ip.src, ip.dst, ip.data_len, sport, dport):
             return
@@ -270,7 +265,7 @@ class DefaultTcp(TcpDetector):
         self.syn_kinds = ("syn_scan" if opts.syn_scan else portscan, portscan)
         self.count_syn = self.scans.probes.packet  # the default counting of a probe
         if opts.distributed_flood:
-            self.fold_flood = partial(self.scans.sweeps.flood, "distributed_flood")
+            self.fold_flood = self.scans.sweeps.counters["distributed_flood"].packet
         self.reset_scans = opts.ack_scan
         self.reply_wait = self.scans.probes.reply_wait
         # SYN-ACK and FIN+ACK segments lately seen: (src, dst, dport) -> (time, flags).

@@ -17,7 +17,6 @@ from ..decode import Datagram
 from ..options import Options
 from .context import Context, DetectorBase
 from .counting import smurf_source
-from .sweeps import DETECTED as FLOOD_DETECTED
 
 ECHO_PORT = 7
 TRACEROUTE_QUIET = 15.0  # seconds between two traceroute lines for one source
@@ -61,8 +60,8 @@ class UdpDetector(DetectorBase):
     # bound to the kind (no call between: this is the per-datagram path).
     count_scan: Callable[[float, bytes, bytes, int, int, int], bool]
     # A datagram to our (dst, dport) toward a distributed flood: (ts, dst,
-    # dport, src, nbytes) -> sweeps.COUNTED, DETECTED or SWALLOWED.
-    fold_flood: Callable[[float, bytes, int, bytes, int], int] | None = None
+    # dport, src, nbytes) -> True when folded into one (sweeps.FloodCounter).
+    fold_flood: Callable[[float, bytes, int, bytes, int], bool] | None = None
 
     def handle(self, ts: float, ip: Datagram) -> None:
         seg = ip.payload
@@ -94,12 +93,12 @@ class UdpDetector(DetectorBase):
                     dst=ip.dst,
                 )
             return
-        if seen == PROBE and self.fold_flood is not None:
-            folded = self.fold_flood(ts, ip.dst, dport, ip.src, ip.data_len)
-            if folded:  # the flood's alarm says it, not a line per datagram
-                if folded == FLOOD_DETECTED:
-                    self.scans.flood_detected("distributed_udp", ts, ip.dst, dport)
-                return
+        if (
+            seen == PROBE
+            and self.fold_flood is not None
+            and self.fold_flood(ts, ip.dst, dport, ip.src, ip.data_len)
+        ):
+            return  # the flood's alarm says it, not a line per datagram
         if (
             self.udp_scan
             and seen == PROBE
@@ -146,7 +145,7 @@ class DefaultUdp(UdpDetector):
         self.probe = self.scans.probes.packet
         self.count_scan = partial(self.probe, "udp_scan")
         if opts.distributed_flood:
-            self.fold_flood = partial(self.scans.sweeps.flood, "distributed_udp")
+            self.fold_flood = self.scans.sweeps.counters["distributed_udp"].packet
 
     def observe(self, ts: float, ip: Datagram, sport: int, dport: int) -> int:
         reply = self.note_flow(ts, IPPROTO_UDP, ip.src, sport, ip.dst, dport)
