@@ -30,7 +30,7 @@ SETS = {
     "dest": ["-D"],
     "verbose": ["-V"],
     "logip": ["-w"],
-    "promisc": ["-a", "0.0.0.0/1,128.0.0.0/1"],
+    "promisc": ["-a", "0.0.0.0/1,128.0.0.0/1,::/1,8000::/1"],
     "json": ["--json"],
     "classic-json": ["--classic-detection", "--json", "-D"],
 }
