@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from .kinds import KINDS
 from .resolve import address_text
 
 # kind: (plain form, log_dest form).  Fields are str.format names.
@@ -211,27 +212,8 @@ PROCESS_MESSAGES: dict[str, str] = {
     "no_fool_nmap": "Warning: fool_nmap needs a raw socket ({error}); ignored.",
 }
 
-# A8: the scan and flood kinds, as their lines name them.
-SCAN_NAMES: dict[str, str] = {
-    "portscan": "TCP: port scan",
-    "null_scan": "TCP: null scan",
-    "fin_scan": "TCP: FIN scan",
-    "syn_scan": "TCP: SYN scan",
-    "xmas_scan": "TCP: Xmas scan",
-    "udp_scan": "UDP: scan/flood",
-    "smurf": "ICMP/UDP: smurf attack",
-    "ping_flood": "ICMP: ping flood",
-    # C9 (default counting only).
-    "ack_scan": "TCP: ACK scan",
-    "maimon_scan": "TCP: Maimon scan",
-    "proto_scan": "IP: protocol scan",
-    "horizontal_tcp": "TCP: horizontal scan",
-    "horizontal_udp": "UDP: horizontal scan",
-    "ping_sweep": "ICMP: ping sweep",
-    "distributed_flood": "TCP: distributed SYN flood",
-    "distributed_udp": "UDP: distributed flood",
-    "distributed_icmp": "ICMP: distributed flood",
-}
+# The scan and flood kinds, as their lines name them (kinds.py declares them).
+SCAN_NAMES: dict[str, str] = {key: kind.name for key, kind in KINDS.items()}
 
 # A7: destination unreachable texts by code (B4: the real code's text).
 UNREACH_TEXTS = (
@@ -497,28 +479,9 @@ JSON_EVENTS: dict[str, tuple[str, str | None]] = {
     **{kind: ("icmp", "icmp") for kind in MESSAGES if kind.startswith("icmp_")},
     **{kind: ("icmp", "icmp6") for kind in MESSAGES if kind.startswith("icmp6_")},
 }
-FLOOD_KINDS = frozenset(
-    {"smurf", "ping_flood", "distributed_flood", "distributed_udp", "distributed_icmp"}
-)  # scan_start/update/end are flood_start/update/end
-SCAN_PROTOCOLS = {
-    "portscan": "tcp",
-    "null_scan": "tcp",
-    "fin_scan": "tcp",
-    "syn_scan": "tcp",
-    "xmas_scan": "tcp",
-    "udp_scan": "udp",
-    "ping_flood": "icmp",
-    "smurf": "icmp",
-    "ack_scan": "tcp",
-    "maimon_scan": "tcp",
-    "proto_scan": "ip",
-    "horizontal_tcp": "tcp",
-    "horizontal_udp": "udp",
-    "ping_sweep": "icmp",
-    "distributed_flood": "tcp",
-    "distributed_udp": "udp",
-    "distributed_icmp": "icmp",
-}
+# scan_start/update/end are flood_start/update/end for a flood.
+FLOOD_KINDS = frozenset(key for key, kind in KINDS.items() if kind.flood)
+SCAN_PROTOCOLS = {key: kind.proto for key, kind in KINDS.items()}
 
 
 class JsonBody(str):

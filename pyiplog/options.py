@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from .kinds import KINDS, SWITCHES
+
 VERSION = "2.2.3"  # the iplog version whose behaviour this reproduces
 
 DEFAULT_CONFIG = "/etc/iplog.conf"
@@ -54,7 +56,17 @@ class FatalError(Exception):
     """A startup error: printed as ``Fatal: TEXT`` on stderr, exit 255."""
 
 
+def with_kind_switches(cls):
+    """Add a field, on by default, for each kind's switch (kinds.SWITCHES):
+    a kind declared in kinds.py is an option without another line here."""
+    for name in SWITCHES:
+        cls.__annotations__[name] = "bool"
+        setattr(cls, name, True)
+    return cls
+
+
 @dataclass(frozen=True)
+@with_kind_switches
 class Options:
     # Protocols.
     tcp: bool = True
@@ -72,27 +84,14 @@ class Options:
     verbose: bool = False
     fool_nmap: bool = False
     scans_only: bool = False
-    # Detectors.
+    # Detectors besides the scan and flood kinds (whose switches
+    # ``with_kind_switches`` adds, from kinds.py).
     syn_flood: bool = True
     frag: bool = True
     traceroute: bool = True
-    ping_flood: bool = True
-    smurf: bool = True
     bogus: bool = True
-    portscan: bool = True
-    udp_scan: bool = True
-    fin_scan: bool = True
-    syn_scan: bool = True
-    xmas_scan: bool = True
-    null_scan: bool = True
     ignore_dns: bool = False
-    # Scans 2.2.3 never named (spec C9): default counting only.
-    ack_scan: bool = True
-    proto_scan: bool = True
-    horizontal_scan: bool = True
-    ping_sweep: bool = True
-    distributed_flood: bool = True
-    decoy_scan: bool = True
+    decoy_scan: bool = True  # default counting only
     # ICMPv6 neighbour and multicast listener discovery lines (spec C4).
     icmp6_nd: bool = False
     # Name lookups started a second, at most (docs/wire.md W3).
@@ -129,8 +128,8 @@ class Options:
 RESTART_FIELDS = tuple(f.name for f in dataclasses.fields(Options) if f.metadata.get("restart"))
 
 
-# `set <keyword>` targets (spec A2) -> Options field.  pyiplog adds the rest
-# from classic_detection on.
+# `set <keyword>` targets (docs/contract.md C2) -> Options field: 2.2.3's,
+# then pyiplog's, then the switches of the kinds it did not have.
 _SET_NAMES = (
     "tcp",
     "udp",
@@ -163,15 +162,10 @@ _SET_NAMES = (
     "disable_resolver",
     "classic_detection",
     "json",
-    "ack_scan",
-    "proto_scan",
-    "horizontal_scan",
-    "ping_sweep",
-    "distributed_flood",
     "decoy_scan",
     "icmp6_nd",
 )
-SET_KEYWORDS: dict[str, str] = {name: name for name in _SET_NAMES}
+SET_KEYWORDS: dict[str, str] = {name: name for name in (*_SET_NAMES, *SWITCHES)}
 
 
 def normalise(opts: Options) -> tuple[Options, list[str]]:
@@ -197,19 +191,10 @@ def normalise(opts: Options) -> tuple[Options, list[str]]:
         changes["syn_flood"] = False
     if o.disable_resolver:
         changes["dns_cache"] = False
-    if not (o.icmp or o.udp):
-        changes["smurf"] = False
-    if not o.tcp:
-        changes.update(
-            portscan=False,
-            null_scan=False,
-            fin_scan=False,
-            xmas_scan=False,
-            ack_scan=False,
-        )
-    if not o.icmp:
-        changes.update(ping_flood=False, ping_sweep=False)
+    for kind in KINDS.values():  # smurf needs icmp or udp, portscan tcp, ...
+        if kind.off_without and not any(getattr(o, proto) for proto in kind.off_without):
+            changes[kind.switch] = False
     if not o.udp:
-        changes.update(udp_scan=False, ignore_dns=False)
+        changes["ignore_dns"] = False
     warnings = []
     return o.replace(**changes), warnings

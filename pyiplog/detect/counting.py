@@ -16,21 +16,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..messages import SCAN_NAMES, SCAN_PROTOCOLS, port_list
+from ..kinds import FLOOD, KINDS, PROTOCOLS, RESETS
+from ..messages import SCAN_NAMES, port_list
 from ..resolve import address_text
 from .flows import FlowTable
 from .probes import ProbeTable
 from .scans import MAX_DPORTS, MAX_SPORTS, ScanTable
-from .sweeps import FLOODS, MAX_SHOWN, Group, Sweep, SweepTable
+from .sweeps import MAX_SHOWN, Group, Sweep, SweepTable
 from .tuning import Detection
 
 if TYPE_CHECKING:
     from .context import Lines, Names
     from .scans import Entry
 
-# Which protocol's resolve flag names the hosts of a scan kind (smurf: none:
-# its source is a /24, never looked up).
-SCAN_PROTO: dict[str, str | None] = {**SCAN_PROTOCOLS, "smurf": None, "proto_scan": "ip"}
+# Which protocol's resolve flag names the hosts of a scan kind.
+SCAN_PROTO: dict[str, str | None] = {key: kind.resolve for key, kind in KINDS.items()}
 
 
 def smurf_source(src: bytes) -> bytes:
@@ -129,16 +129,16 @@ class Scans:
     def _sweep_line(self, when: float, entry: Sweep, ended: bool, summary: bool = False) -> None:
         """A sweep kind's start, summary or end line (iplog(8) lists them)."""
         kind, names = entry.kind, self.names
-        proto = SCAN_PROTO[kind]
+        proto, lines = SCAN_PROTO[kind], KINDS[kind].lines
         shown, more = entry.shown, len(entry.items) > MAX_SHOWN
         fields: dict = {"name": SCAN_NAMES[kind], "src": entry.src, "dst": entry.dst, "scan": kind}
         if entry.src is not None:
             fields["S"] = names.host(entry.src, proto) if ended else names.alarm(entry.src, proto)
         if ended:
             fields["count"] = entry.count
-        if kind in ("ack_scan", "maimon_scan", "proto_scan"):
+        if lines in (RESETS, PROTOCOLS):
             fields["D"] = names.dst(entry.dst, proto)
-        if kind == "proto_scan":
+        if lines == PROTOCOLS:
             if ended:
                 message = "scan_expired"
                 fields["bytes"] = entry.bytes
@@ -146,7 +146,7 @@ class Scans:
                 message = "proto_scan_detected"
                 fields["protocols"] = ",".join(map(str, shown)) + (",..." if more else "")
                 fields["protocol_list"] = tuple(shown)
-        elif kind in ("ack_scan", "maimon_scan"):
+        elif lines == RESETS:
             message = "reset_expired" if ended else "scan_detected"
             if not ended:
                 sports = entry.sports
@@ -156,7 +156,7 @@ class Scans:
                     dport_list=tuple(shown),
                     sport_list=tuple(sports),
                 )
-        elif kind in FLOODS:
+        elif lines == FLOOD:
             message = "flood_summary" if summary else "flood_expired" if ended else "flood_detected"
             fields.update(
                 T=names.host(entry.dst, proto),

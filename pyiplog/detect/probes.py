@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
+from ..kinds import Tuning
 from .pairs import PairTable
 from .scans import MAX_DPORTS, MAX_SPORTS, Ended, ScanKind
 from .scans import Entry as ScanEntry
@@ -29,25 +29,6 @@ from .sweeps import Window, slide
 MAX_ENTRIES = 8192  # pairs per kind (see pairs.py for who goes first)
 MAX_PENDING = 256  # unanswered probes remembered per pair
 MAX_WAITING = 16384  # probes waiting for their answer, all pairs together
-
-
-@dataclass(frozen=True)
-class Tuning:
-    """The modern counting's numbers for one kind (all configurable)."""
-
-    scan_ports: int  # distinct failed ports that make a scan (0: no scan rule)
-    scan_gap: float  # seconds of silence that end the pair
-    flood_packets: int  # packets within flood_window that make a flood (0: none)
-    flood_window: float
-    flood_served: bool = False  # served traffic counts toward the flood (SYN floods)
-    # A one-way stream (the pair's first source and destination port, every
-    # packet alike: iperf3, RTP, a syslog relay) is a flood only at this many
-    # packets within flood_window (0: a stream counts as any other packet).
-    stream_packets: int = 0
-    hold: float = field(init=False)  # how long a silent pair is kept: the longer window
-
-    def __post_init__(self):
-        object.__setattr__(self, "hold", max(self.scan_gap, self.flood_window))
 
 
 class Entry(ScanEntry):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..messages import SCAN_NAMES
+from ..kinds import KINDS as DECLARED
 from .pairs import PairTable
 
 MAX_DPORTS = 10  # distinct destination ports remembered per pair
@@ -28,20 +28,9 @@ class ScanKind:
     timeout: float  # seconds of silence that end the pair
 
 
-# kind: (threshold in packets, timeout in seconds), as 2.2.3 had them.
-_CLASSIC = {
-    "portscan": (15, 50),
-    "null_scan": (10, 50),
-    "fin_scan": (10, 50),
-    "syn_scan": (10, 50),
-    "xmas_scan": (10, 50),
-    "udp_scan": (25, 50),
-    "smurf": (90, 30),
-    "ping_flood": (70, 60),
-}
+# 2.2.3's kinds and numbers (kinds.py declares them).
 KINDS: dict[str, ScanKind] = {
-    key: ScanKind(key, SCAN_NAMES[key], threshold, timeout)
-    for key, (threshold, timeout) in _CLASSIC.items()
+    k.key: ScanKind(k.key, k.name, *k.classic) for k in DECLARED.values() if k.classic
 }
 
 # What ``count`` says about the packet.

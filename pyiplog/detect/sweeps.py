@@ -44,8 +44,8 @@ nmap -D sends every probe from each decoy and the real source in turn.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from ..kinds import FLOOD, KINDS, SweepTuning
 from .pairs import PairTable
 
 MAX_ENTRIES = 4096  # keys per kind
@@ -56,16 +56,10 @@ MAX_SPORTS = 5
 MIN_SOURCES = 100  # a flood from fewer sources is the per-source kind's
 FLOOD_SUMMARY = 60.0  # seconds between two summaries of an open distributed flood
 # The distributed floods: SYNs, UDP datagrams, ICMP messages to one port of ours.
-FLOODS = ("distributed_flood", "distributed_udp", "distributed_icmp")
+FLOODS = tuple(k.key for k in KINDS.values() if k.lines == FLOOD)
 
 DECOY_WINDOW = 10.0  # seconds after a scan's detection that lockstep scans join it
 MAX_GROUPS = 1024  # scans that decoys may join, at a time
-
-
-@dataclass(frozen=True)
-class SweepTuning:
-    threshold: int  # distinct items (a flood: packets within the window)
-    window: float  # the longest gap (a flood: the rate's window)
 
 
 def slide(counter, ts: float, window: float) -> float:

@@ -30,56 +30,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .probes import Tuning
+from ..kinds import KINDS, SweepTuning, Tuning, tunable_names
 from .scans import KINDS as CLASSIC_KINDS
 from .scans import ScanKind
-from .sweeps import SweepTuning
 
-REPLY_WAIT = 3.0
+REPLY_WAIT = 3.0  # seconds a probe waits for its answer (``window reply``)
 
-# Default counting (spec C3).  Floods: rates a legitimate client stays well
-# under (a browser's 40 connections in 10 s, statsd at 20/s, ping -i 0.2).
-# A SYN flood at an open port is answered, and still a flood.
-MODERN: dict[str, Tuning] = {
-    "portscan": Tuning(
-        scan_ports=10, scan_gap=300.0, flood_packets=200, flood_window=10.0, flood_served=True
-    ),
-    "syn_scan": Tuning(
-        scan_ports=10, scan_gap=300.0, flood_packets=200, flood_window=10.0, flood_served=True
-    ),
-    "udp_scan": Tuning(
-        scan_ports=10, scan_gap=300.0, flood_packets=200, flood_window=2.0, stream_packets=100_000
-    ),
-    "ping_flood": Tuning(scan_ports=0, scan_gap=60.0, flood_packets=70, flood_window=5.0),
-    "smurf": Tuning(scan_ports=0, scan_gap=30.0, flood_packets=90, flood_window=5.0),
-}
-# The scans 2.2.3 never named (sweeps.py): distinct items (ports, protocols,
-# hosts) within gaps of the window; the distributed flood: SYNs to one port
-# of ours within the window (from at least sweeps.MIN_SOURCES sources).
-SWEEPS: dict[str, SweepTuning] = {
-    "ack_scan": SweepTuning(10, 300.0),
-    "maimon_scan": SweepTuning(10, 300.0),
-    "proto_scan": SweepTuning(10, 300.0),
-    "horizontal_tcp": SweepTuning(10, 300.0),
-    "horizontal_udp": SweepTuning(10, 300.0),
-    "ping_sweep": SweepTuning(32, 10.0),
-    "distributed_flood": SweepTuning(1500, 1.0),
-    "distributed_udp": SweepTuning(1500, 1.0),
-    "distributed_icmp": SweepTuning(1500, 1.0),
-}
-STEALTH = ("null_scan", "fin_scan", "xmas_scan")  # counted as 2.2.3 did in both modes
-FLOOD_SIDE = {"syn_flood": ("portscan", "syn_scan"), "udp_flood": ("udp_scan",)}
+# The default counting's numbers, by kind (kinds.py declares them).
+MODERN: dict[str, Tuning] = {k.key: k.probes for k in KINDS.values() if k.probes}
+SWEEPS: dict[str, SweepTuning] = {k.key: k.sweep for k in KINDS.values() if k.sweep}
 
-# iplog.conf's names of the sweep kinds (one name for two kinds of a sort).
-SWEEP_NAMES = {
-    "ack_scan": ("ack_scan", "maimon_scan"),
-    "proto_scan": ("proto_scan",),
-    "horizontal_scan": ("horizontal_tcp", "horizontal_udp"),
-    "ping_sweep": ("ping_sweep",),
-    "distributed_flood": ("distributed_flood", "distributed_udp", "distributed_icmp"),
-}
-
-DETECTORS = tuple(CLASSIC_KINDS) + tuple(FLOOD_SIDE) + tuple(SWEEP_NAMES) + ("udp_stream", "reply")
+DETECTORS = frozenset(tunable_names(classic=False)) | {"reply"}
 
 
 class TuningError(ValueError):
@@ -115,66 +76,70 @@ class Detection:
         for word, kind, value in overrides:
             self._apply(word, kind, value)
 
-    def _apply(self, word: str, kind: str, value: float) -> None:
-        if kind == "reply":
+    def _apply(self, word: str, name: str, value: float) -> None:
+        if name == "reply":
             if not self.classic:
                 self.reply_wait = value
             return
-        if kind in SWEEP_NAMES:
+        for kind in KINDS.values():
+            if name == kind.conf:
+                self._set_own(kind.key, word, value)
+            elif name == kind.flood_conf and not self.classic:
+                field = "flood_packets" if word == "threshold" else "flood_window"
+                self.modern[kind.key] = replace(self.modern[kind.key], **{field: value})
+            elif name == kind.stream_conf:
+                self.modern[kind.key] = replace(self.modern[kind.key], stream_packets=value)
+
+    def _set_own(self, key: str, word: str, value: float) -> None:
+        """A kind's own numbers: its sweep's, 2.2.3's (classic counting, the
+        stealth kinds), or the probe table's scan side (its flood side when
+        it has no scan rule)."""
+        if key in self.sweeps:
             field = "threshold" if word == "threshold" else "window"
-            for target in SWEEP_NAMES[kind]:
-                self.sweeps[target] = replace(self.sweeps[target], **{field: value})
-            return
-        if kind == "udp_stream":
-            self.modern["udp_scan"] = replace(self.modern["udp_scan"], stream_packets=value)
-            return
-        if self.classic or kind in STEALTH:
-            if kind in self.kinds:
+            self.sweeps[key] = replace(self.sweeps[key], **{field: value})
+        elif self.classic or KINDS[key].stealth:
+            if key in self.kinds:
                 field = "threshold" if word == "threshold" else "timeout"
-                self.kinds[kind] = replace(self.kinds[kind], **{field: value})
-            return
-        if kind in FLOOD_SIDE:
-            field = "flood_packets" if word == "threshold" else "flood_window"
-            for target in FLOOD_SIDE[kind]:
-                self.modern[target] = replace(self.modern[target], **{field: value})
-            return
-        tune = self.modern[kind]
-        if tune.scan_ports:
+                self.kinds[key] = replace(self.kinds[key], **{field: value})
+        elif self.modern[key].scan_ports:
             field = "scan_ports" if word == "threshold" else "scan_gap"
+            self.modern[key] = replace(self.modern[key], **{field: value})
         else:
             field = "flood_packets" if word == "threshold" else "flood_window"
-        self.modern[kind] = replace(tune, **{field: value})
+            self.modern[key] = replace(self.modern[key], **{field: value})
 
     def describe(self) -> list[str]:
         """iplog.conf lines for the values in force (--check-config)."""
         out = []
-        if self.classic:
-            for key, kind in self.kinds.items():
-                out += [f"threshold {key} {kind.threshold}", f"window {key} {_num(kind.timeout)}"]
-            return out
-        for key in STEALTH:
-            kind = self.kinds[key]
-            out += [f"threshold {key} {kind.threshold}", f"window {key} {_num(kind.timeout)}"]
-        for key, tune in self.modern.items():
-            if tune.scan_ports:
-                out += [f"threshold {key} {tune.scan_ports}", f"window {key} {_num(tune.scan_gap)}"]
-            else:
-                out += [
-                    f"threshold {key} {tune.flood_packets}",
-                    f"window {key} {_num(tune.flood_window)}",
-                ]
-        for name, targets in FLOOD_SIDE.items():
-            tune = self.modern[targets[0]]
-            out += [
-                f"threshold {name} {tune.flood_packets}",
-                f"window {name} {_num(tune.flood_window)}",
-            ]
-        out.append(f"threshold udp_stream {self.modern['udp_scan'].stream_packets}")
-        for name, targets in SWEEP_NAMES.items():
-            tune = self.sweeps[targets[0]]
-            out += [f"threshold {name} {tune.threshold}", f"window {name} {_num(tune.window)}"]
-        out.append(f"window reply {_num(self.reply_wait)}")
+        for name in tunable_names(self.classic):
+            threshold, window = self._numbers(name)
+            out.append(f"threshold {name} {threshold}")
+            if window is not None:
+                out.append(f"window {name} {_num(window)}")
+        if not self.classic:
+            out.append(f"window reply {_num(self.reply_wait)}")
         return out
+
+    def _numbers(self, name: str) -> tuple[int, float | None]:
+        """The threshold and window in force under a rule name (a name shared
+        by several kinds: the first one's)."""
+        for kind in KINDS.values():
+            key = kind.key
+            if name == kind.stream_conf:
+                return self.modern[key].stream_packets, None
+            if name == kind.flood_conf:
+                return self.modern[key].flood_packets, self.modern[key].flood_window
+            if name != kind.conf:
+                continue
+            if key in self.sweeps:
+                return self.sweeps[key].threshold, self.sweeps[key].window
+            if self.classic or kind.stealth:
+                return self.kinds[key].threshold, self.kinds[key].timeout
+            tune = self.modern[key]
+            if tune.scan_ports:
+                return tune.scan_ports, tune.scan_gap
+            return tune.flood_packets, tune.flood_window
+        raise KeyError(name)
 
 
 def _num(value: float) -> str:
