@@ -72,9 +72,14 @@ class Engine:
         self.names = names = Names(opts, namer, self.guard, self.scans)
         self.ours.set_networks([s for net in opts.promisc for s in promisc_network(net)])
         self.lines.configure(opts.log_dest, opts.json)
-        self.scans.configure(Detection(opts.tuning, opts.classic_detection), names, self.lines)
-        self.scans.horizontal = opts.horizontal_scan and not opts.classic_detection
-        self.scans.decoys = opts.decoy_scan and not opts.classic_detection
+        classic = opts.classic_detection
+        self.scans.configure(
+            Detection(opts.tuning, classic),
+            names,
+            self.lines,
+            horizontal=opts.horizontal_scan and not classic,
+            decoys=opts.decoy_scan and not classic,
+        )
         ctx = Context(
             names,
             self.lines,

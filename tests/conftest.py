@@ -81,17 +81,17 @@ def _recording(kind, dest, form):
 
 @pytest.fixture(autouse=True, scope="session")
 def _record_rendered_messages():
-    """Every line goes through ``messages.FORMS`` (engines copy it when
+    """Every line goes through ``forms.FORMS`` (engines copy it when
     built): wrapped here for the whole session."""
-    from pyiplog import messages
+    from pyiplog import forms
 
-    originals = dict(messages.FORMS)
-    for kind, forms in originals.items():
-        messages.FORMS[kind] = tuple(
-            _recording(kind, bool(dest), form) for dest, form in enumerate(forms)
+    originals = dict(forms.FORMS)
+    for kind, pair in originals.items():
+        forms.FORMS[kind] = tuple(
+            _recording(kind, bool(dest), form) for dest, form in enumerate(pair)
         )
     yield
-    messages.FORMS.update(originals)
+    forms.FORMS.update(originals)
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pyiplog.detect.context import Names, SynFloodGuard
-from pyiplog.messages import MESSAGES, port_list, template_regex
+from pyiplog.messages import MESSAGES, port_list
 from pyiplog.options import Options
 from pyiplog.resolve import Namer, address_text
 
@@ -34,6 +35,12 @@ def test_port_lists():
     assert port_list([80], False) == " [port 80]"
     assert port_list([80, 81], False) == " [ports 80,81]"
     assert port_list(list(range(10)), True) == " [ports 0,1,2,3,4,5,6,7,8,9,...]"
+
+
+def template_regex(template: str) -> re.Pattern:
+    """A regex matching every line a template can produce."""
+    parts = re.split(r"\{\w+\}", template)
+    return re.compile(".+?".join(re.escape(p) for p in parts) + r"\Z")
 
 
 def test_template_regex_matches_its_own_lines():

@@ -21,6 +21,7 @@ Entries need ``count`` and ``expiry`` attributes.
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Protocol
 
 PROTECTED_SHARE = 0.75  # of the entries, at most this many protected
 PINNED_SHARE = 0.25  # reported scans kept besides, as a share of the entries
@@ -181,3 +182,67 @@ class PairTable:
 
     def __len__(self) -> int:
         return len(self.probation) + len(self.protected) + len(self.pinned)
+
+
+class Report(Protocol):
+    """What the tables tell as it happens (``counting.Scans`` listens)."""
+
+    def detected(self, when: float, kind: str, entry) -> None:
+        """A pair became a scan or flood of ``kind`` (its line is written)."""
+
+    def probe_failed(self, when: float, kind: str, src: bytes, dst: bytes, port: int) -> None:
+        """A probe of the default counting was refused or left unanswered."""
+
+
+class KindTables:
+    """A ``PairTable`` per kind and what every table of detections does with
+    them (scans.py, probes.py, sweeps.py): a detected entry is pinned until
+    its own expiry; one that ends (evicted, expired, or replaced by the
+    pair's next packet) is kept in ``ended`` as ``(when, kind, entry)`` if it
+    was detected; ``next_due`` is the earliest time anything is due, so the
+    engine calls ``expire`` only then.  Entries need ``count``, ``expiry``
+    and ``detected``."""
+
+    def __init__(self, kinds, max_entries: int, sketch_bits: int = SKETCH_BITS):
+        self.tables: dict[str, PairTable] = {k: PairTable(max_entries, sketch_bits) for k in kinds}
+        self.ended: list[tuple[float, str, object]] = []
+        self.next_due = float("inf")
+
+    def closing(self, kind: str, entry) -> None:
+        """A detected entry ends (a table's own bookkeeping, if any)."""
+
+    def end(self, when: float, kind: str, entry) -> None:
+        if entry.detected:
+            self.closing(kind, entry)
+            self.ended.append((when, kind, entry))
+            if when < self.next_due:
+                self.next_due = when
+
+    def pin(self, ts: float, kind: str, pair) -> None:
+        """``pair`` was just detected: kept until its own expiry (the pinned
+        entry that ends early to make room, if any, ends now)."""
+        ended = self.tables[kind].pin(pair)
+        if ended is not None:
+            self.end(ts, kind, ended)
+
+    def take_ended(self, ts: float) -> list[tuple[float, str, object]]:
+        """Remove the entries silent past their expiry at ``ts``; the detected
+        ones that ended (those too), in time order."""
+        ended, self.ended = self.ended, []
+        for kind, table in self.tables.items():
+            for entry in table.expired(ts):
+                if entry.detected:
+                    self.closing(kind, entry)
+                    ended.append((entry.expiry, kind, entry))
+        ended.sort(key=_when)
+        return ended
+
+    def tables_due(self) -> float:
+        return min((t.next_due for t in self.tables.values()), default=float("inf"))
+
+    def __len__(self) -> int:
+        return sum(len(t) for t in self.tables.values())
+
+
+def _when(ended: tuple) -> float:
+    return ended[0]

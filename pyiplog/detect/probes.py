@@ -18,17 +18,12 @@ reads the same.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 
 from ..kinds import Tuning
-from .pairs import PairTable
-from .scans import MAX_DPORTS, MAX_SPORTS, Ended, ScanKind
+from .limits import MAX_DPORTS, MAX_PAIRS, MAX_PENDING, MAX_SPORTS, MAX_WAITING
+from .pairs import KindTables, Report
 from .scans import Entry as ScanEntry
 from .sweeps import Window, slide
-
-MAX_ENTRIES = 8192  # pairs per kind (see pairs.py for who goes first)
-MAX_PENDING = 256  # unanswered probes remembered per pair
-MAX_WAITING = 16384  # probes waiting for their answer, all pairs together
 
 
 class Entry(ScanEntry):
@@ -48,42 +43,26 @@ class Entry(ScanEntry):
         self.flood = False  # detected as a flood (a rate), not a scan
 
 
-class ProbeTable:
+class ProbeTable(KindTables):
     """The pairs of every kind.  Scans found while a packet or an answer is
     handled go to ``report`` at once; those found by ``expire`` wait in
     ``detections`` for ``take_detections`` (the caller orders them with the
     scans that ended)."""
 
-    def __init__(
-        self,
-        kinds: dict[str, ScanKind],
-        tuning: dict[str, Tuning],
-        reply_wait: float,
-        max_entries: int = MAX_ENTRIES,
-        report: Callable[[list[tuple[float, str, Entry]]], None] | None = None,
-    ):
-        self.kinds = kinds
-        self.report = report or (lambda found: None)
+    def __init__(self, report: Report, tuning: dict[str, Tuning], reply_wait: float):
+        super().__init__(tuning, MAX_PAIRS)
+        self.report = report
         self.tuning = tuning
         self.reply_wait = reply_wait
-        self.tables: dict[str, PairTable] = {k: PairTable(max_entries) for k in tuning}
         self.waiting: deque = deque()  # (deadline, key, pair, port, sent)
-        self.ended: list[Ended] = []
         self.detections: list[tuple[float, str, Entry]] = []
-        self.next_due = float("inf")
         self.floods_open = 0  # pairs detected as floods, not yet ended
-        # Told of every probe that failed: (ts, key, src, dst, port).
-        self.on_failed: Callable[[float, str, bytes, bytes, int], None] | None = None
 
-    def _end(self, when: float, key: str, entry: Entry) -> None:
-        if entry.detected:
-            if entry.flood:
-                self.floods_open -= 1
-            self.ended.append(Ended(when, self.kinds[key], entry))
-            if when < self.next_due:
-                self.next_due = when
+    def closing(self, kind: str, entry: Entry) -> None:
+        if entry.flood:
+            self.floods_open -= 1
 
-    def packet(  # noqa: C901 - the per-packet path of the default counting, one function on purpose
+    def packet(
         self,
         key: str,
         ts: float,
@@ -99,7 +78,7 @@ class ProbeTable:
 
         ``probe``: the packet asks for an answer (SYN, a UDP datagram) and
         its port counts toward a scan unless served.  ``flood``: it counts
-        toward the rate.  A newly detected pair goes to ``report``.
+        toward the rate.  A newly detected pair is reported at once.
         """
         tune = self.tuning[key]
         table = self.tables[key]
@@ -107,39 +86,10 @@ class ProbeTable:
         entry = table.get(pair)
         if entry is not None and entry.expiry <= ts:
             table.remove(pair)
-            self._end(entry.expiry, key, entry)
+            self.end(entry.expiry, key, entry)
             entry = None
         if entry is None:  # a new pair: most of a spoofed flood, kept short
-            if not table.admit(pair):
-                return False
-            entry = Entry(src, dst, ts)
-            entry.count = 1
-            entry.bytes = nbytes
-            entry.expiry = expiry = ts + tune.hold
-            if expiry < self.next_due:
-                self.next_due = expiry
-            evicted = table.add(pair, entry)
-            if evicted is not None and evicted.detected:
-                self._end(ts, key, evicted)
-            if sport is not None:
-                entry.sports.append(sport)
-                entry.dports.append(dport)
-            if probe and dport is not None and tune.scan_ports:
-                entry.pending = {dport: ts}
-                self._wait(ts, key, pair, dport)
-            swallowed = False
-            if tune.stream_packets and sport is not None:
-                stream = Window(ts)
-                stream.add(ts, tune.flood_window)
-                entry.stream = (sport, dport, stream)
-            elif flood and tune.flood_packets:
-                entry.cur = 1
-                if tune.flood_packets <= 1:
-                    self._detect(ts, key, entry, flood=True)
-                    swallowed = True
-            if self.detections:
-                self._report()
-            return swallowed
+            return self._first(key, tune, ts, pair, nbytes, sport, dport, probe, flood)
         entry.count += 1
         entry.bytes += nbytes
         entry.expiry = expiry = ts + tune.hold
@@ -147,7 +97,7 @@ class ProbeTable:
             self.next_due = expiry
         evicted = table.touch(pair, entry)
         if evicted is not None:
-            self._end(ts, key, evicted)
+            self.end(ts, key, evicted)
         if entry.detected:
             return True
         served = entry.served is not None and dport in entry.served
@@ -158,37 +108,82 @@ class ProbeTable:
             if len(dports) < MAX_DPORTS and not served and dport not in dports:
                 dports.append(dport)
         if probe and dport is not None and not served and tune.scan_ports:
-            pending = entry.pending
-            if pending is None:
-                pending = entry.pending = {}
-            if (
-                dport not in pending
-                and (entry.failed is None or dport not in entry.failed)
-                and len(pending) < MAX_PENDING
-            ):
-                pending[dport] = ts
-                self._wait(ts, key, pair, dport)
-                if self.detections:  # a flood of probes: the oldest ones failed
-                    self._report()
+            self._probe(ts, key, pair, entry, dport)
+        return flood and self._rate(ts, key, tune, entry, sport, dport, served)
+
+    def _first(
+        self, key: str, tune: Tuning, ts: float, pair, nbytes: int, sport, dport, probe, flood
+    ) -> bool:
+        """The pair's first packet (or its first since it ended)."""
+        table = self.tables[key]
+        if not table.admit(pair):
+            return False
+        entry = Entry(pair[0], pair[1], ts)
+        entry.count = 1
+        entry.bytes = nbytes
+        entry.expiry = expiry = ts + tune.hold
+        if expiry < self.next_due:
+            self.next_due = expiry
+        evicted = table.add(pair, entry)
+        if evicted is not None:
+            self.end(ts, key, evicted)
+        if sport is not None:
+            entry.sports.append(sport)
+            entry.dports.append(dport)
+        if probe and dport is not None and tune.scan_ports:
+            entry.pending = {dport: ts}
+            self._wait(ts, key, pair, dport)
+        swallowed = False
+        if tune.stream_packets and sport is not None:
+            stream = Window(ts)
+            stream.add(ts, tune.flood_window)
+            entry.stream = (sport, dport, stream)
+        elif flood and tune.flood_packets:
+            entry.cur = 1
+            if tune.flood_packets <= 1:
+                self._detect(ts, key, entry, flood=True)
+                swallowed = True
+        if self.detections:
+            self._report()
+        return swallowed
+
+    def _probe(self, ts: float, key: str, pair, entry: Entry, port: int) -> None:
+        """A probe of ``port``, unless one waits for its answer or it failed
+        already: it waits for its answer (``window reply``)."""
+        pending = entry.pending
+        if pending is None:
+            pending = entry.pending = {}
+        if (
+            port not in pending
+            and (entry.failed is None or port not in entry.failed)
+            and len(pending) < MAX_PENDING
+        ):
+            pending[port] = ts
+            self._wait(ts, key, pair, port)
+            if self.detections:  # a flood of probes: the oldest ones failed
+                self._report()
+
+    def _rate(
+        self, ts: float, key: str, tune: Tuning, entry: Entry, sport, dport, served: bool
+    ) -> bool:
+        """The packet toward the pair's rate (its stream's, if it is one):
+        True when that makes the pair a flood."""
         stream = entry.stream
         if stream is not None and stream[0] == sport and stream[1] == dport:
-            if flood and stream[2].add(ts, tune.flood_window) >= tune.stream_packets:
-                self._detect(ts, key, entry, flood=True)
-                self._report()
-                return True
+            if stream[2].add(ts, tune.flood_window) < tune.stream_packets:
+                return False
         elif (
-            flood
-            and tune.flood_packets
-            and (tune.flood_served or not served)
-            and slide(entry, ts, tune.flood_window) >= tune.flood_packets
+            not tune.flood_packets
+            or (served and not tune.flood_served)
+            or slide(entry, ts, tune.flood_window) < tune.flood_packets
         ):
-            if dport is not None and dport not in entry.dports:
-                entry.dports.insert(0, dport)  # the flooded port, served or not
-                del entry.dports[MAX_DPORTS:]
-            self._detect(ts, key, entry, flood=True)
-            self._report()
-            return True
-        return False
+            return False
+        elif dport is not None and dport not in entry.dports:
+            entry.dports.insert(0, dport)  # the flooded port, served or not
+            del entry.dports[MAX_DPORTS:]
+        self._detect(ts, key, entry, flood=True)
+        self._report()
+        return True
 
     def answered(
         self, key: str, ts: float, src: bytes, dst: bytes, port: int, refused: bool
@@ -218,7 +213,8 @@ class ProbeTable:
                 self._report()
 
     def _report(self) -> None:
-        self.report(self.take_detections())
+        for when, key, entry in self.take_detections():
+            self.report.detected(when, key, entry)
 
     def _wait(self, ts: float, key: str, pair, port: int) -> None:
         """The probe to ``port`` waits ``reply_wait`` seconds for its answer."""
@@ -240,8 +236,7 @@ class ProbeTable:
             self._failed(when, key, entry, port)
 
     def _failed(self, ts: float, key: str, entry: Entry, port: int) -> None:
-        if self.on_failed is not None:
-            self.on_failed(ts, key, entry.src, entry.dst, port)
+        self.report.probe_failed(ts, key, entry.src, entry.dst, port)
         if entry.failed is None:
             entry.failed = set()
         entry.failed.add(port)
@@ -254,11 +249,9 @@ class ProbeTable:
             entry.flood = True
             self.floods_open += 1
         self.detections.append((ts, key, entry))
-        ended = self.tables[key].pin((entry.src, entry.dst))  # kept until its own expiry
-        if ended is not None:
-            self._end(ts, key, ended)
+        self.pin(ts, key, (entry.src, entry.dst))
 
-    def expire(self, ts: float) -> list[Ended]:
+    def expire(self, ts: float) -> list[tuple[float, str, Entry]]:
         """Probes left unanswered fail; silent pairs end.  Returns the ended scans."""
         if ts < self.next_due:
             return []
@@ -266,22 +259,10 @@ class ProbeTable:
         while waiting and waiting[0][0] <= ts:
             deadline, *probe = waiting.popleft()
             self._unanswered(deadline, deadline, *probe)
-        ended, self.ended = self.ended, []
-        for key, table in self.tables.items():
-            for entry in table.expired(ts):
-                if entry.detected:
-                    if entry.flood:
-                        self.floods_open -= 1
-                    ended.append(Ended(entry.expiry, self.kinds[key], entry))
-        self.next_due = min(
-            [t.next_due for t in self.tables.values()] + ([waiting[0][0]] if waiting else [])
-        )
-        ended.sort(key=lambda e: e.when)
+        ended = self.take_ended(ts)
+        self.next_due = min(self.tables_due(), waiting[0][0] if waiting else float("inf"))
         return ended
 
     def take_detections(self) -> list[tuple[float, str, Entry]]:
         found, self.detections = self.detections, []
         return found
-
-    def __len__(self) -> int:
-        return sum(len(t) for t in self.tables.values())

@@ -9,15 +9,12 @@ is bounded by ``max_entries`` per kind, whatever the traffic (spec C6).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from enum import IntEnum
 
 from ..kinds import KINDS as DECLARED
-from .pairs import PairTable
-
-MAX_DPORTS = 10  # distinct destination ports remembered per pair
-MAX_SPORTS = 5  # distinct source ports remembered per pair
-MAX_ENTRIES = 8192  # pairs per kind; then the least recently active goes (pairs.py)
+from .limits import MAX_DPORTS, MAX_PAIRS, MAX_SPORTS
+from .pairs import KindTables, Report
 
 
 @dataclass(frozen=True)
@@ -33,10 +30,16 @@ KINDS: dict[str, ScanKind] = {
     k.key: ScanKind(k.key, k.name, *k.classic) for k in DECLARED.values() if k.classic
 }
 
-# What ``count`` says about the packet.
-COUNTED = 0  # below the threshold: the packet goes on
-DETECTED = 1  # this packet reached the threshold: write the detection line
-SWALLOWED = 2  # the pair is a detected scan: the packet is swallowed
+
+class Verdict(IntEnum):
+    """What ``ScanTable.count`` says about the packet (true: it stops there)."""
+
+    COUNTED = 0  # below the threshold: the packet goes on
+    DETECTED = 1  # this packet reached the threshold: the detection line is written
+    SWALLOWED = 2  # the pair is a detected scan: the packet is swallowed
+
+
+COUNTED, DETECTED, SWALLOWED = Verdict
 
 
 class Entry:
@@ -53,29 +56,11 @@ class Entry:
         self.detected = False
 
 
-@dataclass(frozen=True)
-class Ended:
-    """A detected scan that is over: write its ``mode expired`` line at ``when``."""
-
-    when: float
-    kind: ScanKind
-    entry: Entry
-
-
-class ScanTable:
-    def __init__(self, kinds: dict[str, ScanKind] = KINDS, max_entries: int = MAX_ENTRIES):
+class ScanTable(KindTables):
+    def __init__(self, report: Report, kinds: dict[str, ScanKind] = KINDS):
+        super().__init__(kinds, MAX_PAIRS)
         self.kinds = kinds
-        self.tables: dict[str, PairTable] = {k: PairTable(max_entries) for k in kinds}
-        self.ended: list[Ended] = []  # evicted scans, drained by ``expire``
-        self.next_due = float("inf")  # nothing to expire before this
-        # Called with (ts, key, entry) as a pair reaches its threshold.
-        self.on_detected: Callable[[float, str, Entry], None] = lambda ts, key, entry: None
-
-    def _end(self, when: float, kind: ScanKind, entry: Entry) -> None:
-        if entry.detected:
-            self.ended.append(Ended(when, kind, entry))
-            if when < self.next_due:
-                self.next_due = when
+        self.report = report  # told of each pair as it reaches its threshold
 
     def count(
         self,
@@ -86,7 +71,7 @@ class ScanTable:
         nbytes: int,
         sport: int | None = None,
         dport: int | None = None,
-    ) -> int:
+    ) -> Verdict:
         kind = self.kinds[key]
         table = self.tables[key]
         pair = (src, dst)
@@ -100,7 +85,7 @@ class ScanTable:
                 entry = table.pinned.get(pair)
         if entry is not None and entry.expiry <= ts:
             table.remove(pair)
-            self._end(entry.expiry, kind, entry)
+            self.end(entry.expiry, key, entry)
             entry = None
         new = entry is None
         if new:
@@ -120,35 +105,25 @@ class ScanTable:
             if dport not in entry.dports and len(entry.dports) < MAX_DPORTS:
                 entry.dports.append(dport)
         evicted = table.add(pair, entry) if new else table.touch(pair, entry)
-        if evicted is not None:  # its scan, if any, ends now (spec A8)
-            self._end(ts, kind, evicted)
+        if evicted is not None:  # its scan, if any, ends now (docs/contract.md D6)
+            self.end(ts, key, evicted)
         if entry.detected:
             return SWALLOWED
         if entry.count >= kind.threshold:
             entry.detected = True
-            ended = table.pin(pair)  # kept until its own expiry
-            if ended is not None:
-                self._end(ts, kind, ended)
-            self.on_detected(ts, key, entry)
+            self.pin(ts, key, pair)
+            self.report.detected(ts, key, entry)
             return DETECTED
         return COUNTED
 
-    def expire(self, ts: float) -> list[Ended]:
-        """Remove pairs silent past their timeout; return the detected ones."""
+    def expire(self, ts: float) -> list[tuple[float, str, Entry]]:
+        """Remove pairs silent past their timeout; the detected ones that ended."""
         if ts < self.next_due:
             return []
-        ended, self.ended = self.ended, []
-        for key, table in self.tables.items():
-            for entry in table.expired(ts):
-                if entry.detected:
-                    ended.append(Ended(entry.expiry, self.kinds[key], entry))
-        self.next_due = min(t.next_due for t in self.tables.values())
-        ended.sort(key=lambda e: e.when)
+        ended = self.take_ended(ts)
+        self.next_due = self.tables_due()
         return ended
 
-    def close(self) -> list[Ended]:
+    def close(self) -> list[tuple[float, str, Entry]]:
         """End of input: every detected scan ends at its expiry time."""
         return self.expire(float("inf"))
-
-    def __len__(self) -> int:
-        return sum(len(t) for t in self.tables.values())

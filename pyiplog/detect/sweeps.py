@@ -33,7 +33,7 @@ the scans of ``probes.py``.  What a kind counts:
 State is bounded as the other tables' (``pairs.PairTable``): a spoofed
 flood churns the probation segment, a detected sweep stays until it ends.
 The distributed flood's SYN rates (``Rate``) are a plain dict of at most
-``MAX_ENTRIES`` ports of ours, the oldest dropped first; its ``Sweep``
+``MAX_SWEEPS`` ports of ours, the oldest dropped first; its ``Sweep``
 exists only once a flood is detected.
 
 ``Decoys`` groups the scans of one target and kind that are detected
@@ -43,23 +43,24 @@ nmap -D sends every probe from each decoy and the real source in turn.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
 from ..kinds import FLOOD, KINDS, SweepTuning
-from .pairs import PairTable
+from .limits import (
+    DECOY_WINDOW,
+    FLOOD_SUMMARY,
+    MAX_GROUPS,
+    MAX_ITEMS,
+    MAX_SHOWN,
+    MAX_SPORTS,
+    MAX_SWEEPS,
+    MIN_SOURCES,
+    SWEEP_SKETCH_BITS,
+)
+from .pairs import KindTables
 
-MAX_ENTRIES = 4096  # keys per kind
-SKETCH_BITS = 20  # a full table's sketch of new keys (pairs.Sightings): 1 MiB
-MAX_ITEMS = 4096  # distinct items counted per key (sources of a flood: "at least")
-MAX_SHOWN = 10  # items a line lists
-MAX_SPORTS = 5
-MIN_SOURCES = 100  # a flood from fewer sources is the per-source kind's
-FLOOD_SUMMARY = 60.0  # seconds between two summaries of an open distributed flood
 # The distributed floods: SYNs, UDP datagrams, ICMP messages to one port of ours.
 FLOODS = tuple(k.key for k in KINDS.values() if k.lines == FLOOD)
-
-DECOY_WINDOW = 10.0  # seconds after a scan's detection that lockstep scans join it
-MAX_GROUPS = 1024  # scans that decoys may join, at a time
 
 
 def slide(counter, ts: float, window: float) -> float:
@@ -197,19 +198,23 @@ class Decoys:
         return out
 
 
+class SweepReport(Protocol):
+    def sweep_detected(self, when: float, entry: Sweep) -> None:
+        """A distributed flood was detected (``counting.Scans`` writes it)."""
+
+
 class FloodCounter:
     """One distributed flood kind (``FLOODS``): a ``Rate`` per port of ours
     (ICMP: per host of ours) until a flood is detected, then its ``Sweep``
     in the sweep table.  ``packet`` is bound straight into a detector:
     every SYN, datagram or message to us comes here."""
 
-    def __init__(self, kind: str, sweeps: SweepTable):
+    def __init__(self, kind: str, sweeps: SweepTable, report: SweepReport):
         self.kind = kind
         self.sweeps = sweeps
+        self.report = report  # told of a flood as it is detected, before its packet is folded
         self.rates: dict[tuple[bytes, int | None], Rate] = {}
         self.threshold, self.window = 0, 0.0  # SweepTable.configure sets them
-        # Told of a flood as it is detected, before its packet is folded.
-        self.on_detected: Callable[[float, Sweep], None] = lambda when, entry: None
 
     def packet(self, ts: float, dst: bytes, port: int | None, src: bytes, nbytes: int) -> bool:
         """A packet to our ``dst``:``port`` (ICMP: no port); True when it is
@@ -218,7 +223,7 @@ class FloodCounter:
         rates = self.rates
         rate = rates.get(key)
         if rate is None:
-            if len(rates) >= MAX_ENTRIES:
+            if len(rates) >= MAX_SWEEPS:
                 del rates[next(iter(rates))]
             rate = rates[key] = Rate(ts)
         elif rate.sweep is not None:
@@ -256,7 +261,7 @@ class FloodCounter:
         entry.rate = round(rate.count / max(ts - rate.first, 1 / self.threshold))
         sweeps._detect(ts, kind, key, entry)
         rate.sweep = entry
-        self.on_detected(ts, entry)
+        self.report.sweep_detected(ts, entry)
         return True
 
     def _flooded(self, ts: float, key, rate: Rate, src: bytes, nbytes: int) -> bool:
@@ -275,15 +280,13 @@ class FloodCounter:
         return self.packet(ts, key[0], key[1], src, nbytes)
 
 
-class SweepTable:
-    def __init__(self, tuning: dict[str, SweepTuning]):
+class SweepTable(KindTables):
+    def __init__(self, report: SweepReport, tuning: dict[str, SweepTuning]):
         """``tuning``: every kind's numbers (``tuning.SWEEPS``)."""
-        self.tables = {kind: PairTable(MAX_ENTRIES, SKETCH_BITS) for kind in tuning}
+        super().__init__(tuning, MAX_SWEEPS, SWEEP_SKETCH_BITS)
         self.decoys = Decoys()
-        self.counters = {kind: FloodCounter(kind, self) for kind in FLOODS}
+        self.counters = {kind: FloodCounter(kind, self, report) for kind in FLOODS}
         self.floods: dict[tuple[str, object], Sweep] = {}  # the open floods, by (kind, key)
-        self.ended: list[tuple[float, Sweep]] = []
-        self.next_due = float("inf")
         self.configure(tuning)
 
     def configure(self, tuning: dict[str, SweepTuning]) -> None:
@@ -303,16 +306,10 @@ class SweepTable:
         self.next_due = min(self.next_due, self.decoys.next_due)
         return joined
 
-    def _end(self, when: float, entry: Sweep) -> None:
-        if entry.detected:
-            self._closed(entry)
-            self.ended.append((when, entry))
-            self.next_due = min(self.next_due, when)
-
-    def _closed(self, entry: Sweep) -> None:
+    def closing(self, kind: str, entry: Sweep) -> None:
         """A detected sweep ended: no more summaries of it, if a flood."""
-        if entry.kind in FLOODS:
-            key = (entry.kind, (entry.dst, entry.port))
+        if kind in FLOODS:
+            key = (kind, (entry.dst, entry.port))
             if self.floods.get(key) is entry:
                 del self.floods[key]
 
@@ -321,7 +318,7 @@ class SweepTable:
         entry = table.get(key)
         if entry is not None and entry.expiry <= ts:
             table.remove(key)
-            self._end(entry.expiry, entry)
+            self.end(entry.expiry, kind, entry)
             entry = None
         window = self.tuning[kind].window
         if entry is None:
@@ -334,7 +331,7 @@ class SweepTable:
             entry.expiry = ts + window
             evicted = table.touch(key, entry)
         if evicted is not None:
-            self._end(ts, evicted)
+            self.end(ts, kind, evicted)
         self.next_due = min(self.next_due, entry.expiry)
         return entry
 
@@ -388,24 +385,16 @@ class SweepTable:
             entry.summary_at = ts + FLOOD_SUMMARY
             self.floods[(kind, key)] = entry
             self.next_due = min(self.next_due, entry.summary_at)
-        ended = self.tables[kind].pin(key)  # kept until its own expiry
-        if ended is not None:
-            self._end(ts, ended)
+        self.pin(ts, kind, key)
 
-    def expire(self, ts: float) -> list[tuple[float, Sweep]]:
-        """The detected sweeps that ended by ``ts``: (when, entry).  Decoy
-        groups are closed by the caller (``close_groups``), in time order
-        with the scans it writes."""
+    def expire(self, ts: float) -> list[tuple[float, str, Sweep]]:
+        """The detected sweeps that ended by ``ts``.  Decoy groups are closed
+        by the caller (``close_groups``), in time order with the scans it
+        writes."""
         if ts < self.next_due:
             return []
-        ended, self.ended = self.ended, []
-        for table in self.tables.values():
-            for entry in table.expired(ts):
-                if entry.detected:
-                    self._closed(entry)
-                    ended.append((entry.expiry, entry))
+        ended = self.take_ended(ts)
         self._due()
-        ended.sort(key=lambda pair: pair[0])
         return ended
 
     def close_groups(self, ts: float) -> list[Group]:
@@ -416,9 +405,5 @@ class SweepTable:
         return groups
 
     def _due(self) -> None:
-        tables = min(t.next_due for t in self.tables.values())
         summaries = min((e.summary_at for e in self.floods.values()), default=float("inf"))
-        self.next_due = min(tables, self.decoys.next_due, summaries)
-
-    def __len__(self) -> int:
-        return sum(len(t) for t in self.tables.values())
+        self.next_due = min(self.tables_due(), self.decoys.next_due, summaries)

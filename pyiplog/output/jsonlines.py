@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from ..messages import JsonBody, render
+from ..forms import JsonBody
+from ..forms import line as log_line
 from .logfile import LogFile, TextLog
 from .syslog import SyslogLog
 
@@ -42,7 +43,7 @@ class JsonLines:
             "time": iso_time(ts),
             "event": "repeat",
             "count": n,
-            "message": render("repeated", n=n),
+            "message": log_line("repeated", n=n),
         }
         self.lines.append(json.dumps(obj) + "\n")
 

@@ -14,6 +14,7 @@ import stat
 import time
 from collections.abc import Callable
 
+from ..forms import line as log_line
 from ..messages import render
 from .trouble import Trouble
 
@@ -58,7 +59,7 @@ class TextLog:
         self.repeats = 0
 
     def started(self, ts: float) -> None:
-        self.write(ts, render("started"))
+        self.write(ts, log_line("started"))
 
     def write_all(self, lines) -> None:
         """``write`` each ``(time, message)``; a line that folds nothing inline."""
@@ -127,7 +128,7 @@ class TextLog:
         return f"{self.stamp(ts)} {message}\n"
 
     def _repeated(self, ts: float, n: int) -> None:
-        self._line(ts, render("repeated", n=n))
+        self._line(ts, log_line("repeated", n=n))
 
 
 class LogFile(TextLog):

@@ -21,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
+from ..forms import line as log_line
 from ..messages import render
 from .logfile import stamp
 from .trouble import Trouble
@@ -72,7 +73,7 @@ class SyslogLog:
         return False
 
     def started(self, ts: float) -> None:
-        self.write(ts, render("started"))
+        self.write(ts, log_line("started"))
 
     def _wrap(self, ts: float, message: str) -> str:
         """The message as it is sent (JSON lines: ``jsonlines.JsonSyslog``)."""
