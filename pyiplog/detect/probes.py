@@ -1,4 +1,4 @@
-"""Scan and flood detection without 2.2.3's false alarms (spec C3, issue 5).
+"""Scan and flood detection without 2.2.3's false alarms (docs/contract.md D3.
 
 Per (source, destination) and kind, like the classic table, but:
 
@@ -109,7 +109,21 @@ class ProbeTable(KindTables):
                 dports.append(dport)
         if probe and dport is not None and not served and tune.scan_ports:
             self._probe(ts, key, pair, entry, dport)
-        return flood and self._rate(ts, key, tune, entry, sport, dport, served)
+        if not flood:
+            return False
+        # The rate: the stream's, if the packet is the pair's stream (its
+        # first ports), else the pair's (served packets only where they count).
+        stream = entry.stream
+        if stream is not None and stream[0] == sport and stream[1] == dport:
+            if stream[2].add(ts, tune.flood_window) >= tune.stream_packets:
+                return self._flooded(ts, key, entry, None)
+        elif (
+            tune.flood_packets
+            and (tune.flood_served or not served)
+            and slide(entry, ts, tune.flood_window) >= tune.flood_packets
+        ):
+            return self._flooded(ts, key, entry, dport)
+        return False
 
     def _first(
         self, key: str, tune: Tuning, ts: float, pair, nbytes: int, sport, dport, probe, flood
@@ -163,22 +177,10 @@ class ProbeTable(KindTables):
             if self.detections:  # a flood of probes: the oldest ones failed
                 self._report()
 
-    def _rate(
-        self, ts: float, key: str, tune: Tuning, entry: Entry, sport, dport, served: bool
-    ) -> bool:
-        """The packet toward the pair's rate (its stream's, if it is one):
-        True when that makes the pair a flood."""
-        stream = entry.stream
-        if stream is not None and stream[0] == sport and stream[1] == dport:
-            if stream[2].add(ts, tune.flood_window) < tune.stream_packets:
-                return False
-        elif (
-            not tune.flood_packets
-            or (served and not tune.flood_served)
-            or slide(entry, ts, tune.flood_window) < tune.flood_packets
-        ):
-            return False
-        elif dport is not None and dport not in entry.dports:
+    def _flooded(self, ts: float, key: str, entry: Entry, dport: int | None) -> bool:
+        """The pair's rate made it a flood (``dport``: the flooded port, listed
+        first; None for a stream's, whose port is its first already)."""
+        if dport is not None and dport not in entry.dports:
             entry.dports.insert(0, dport)  # the flooded port, served or not
             del entry.dports[MAX_DPORTS:]
         self._detect(ts, key, entry, flood=True)
