@@ -23,7 +23,7 @@ from typing import Protocol
 
 import pcap
 
-from .config.parser import RuleError, promisc_network
+from .config.rules import RuleError, promisc_network
 from .constants import DLT_EN10MB
 from .decode import LINK_TYPES, Frame, Record, assemble, decode_batch, decode_wire
 from .resolve import address_text
@@ -69,7 +69,7 @@ class Source(Protocol):
 
 
 def promisc_filter(networks: tuple[str, ...], side: str = "dst") -> str:
-    """BPF text keeping packets addressed to the promisc networks (spec A3);
+    """BPF text keeping packets addressed to the promisc networks (docs/contract.md C3);
     ``side="src"``: sent from them."""
     terms = []
     for net in networks:
@@ -87,7 +87,7 @@ def promisc_filter(networks: tuple[str, ...], side: str = "dst") -> str:
 
 def file_filter(networks: tuple[str, ...], classic: bool, verbose: bool) -> str:
     """BPF text for ``iplog -r``: with promisc networks (``-a``), what goes
-    to them and, in the default counting, their answers (spec C3); then
+    to them and, in the default counting, their answers (docs/contract.md D3); then
     ``useful_filter``."""
     inbound = promisc_filter(networks)
     if inbound and not classic:
@@ -294,7 +294,7 @@ def _append(ts: float, frame: bytes, batch: list) -> None:
     batch.append((ts, frame))
 
 
-# The host's own answers that the default counting needs (spec C3): SYN-ACK
+# The host's own answers that the default counting needs (docs/contract.md D3): SYN-ACK
 # and RST segments, UDP replies, ICMP unreachables, echo requests; ICMPv6
 # unreachables, parameter problems and echo requests.  libpcap reads IPv6's
 # upper layer only right after the fixed header: ``ip6[40]`` on.
@@ -319,7 +319,7 @@ def live_filter(
     others: bool = False,
     nd: bool = False,
 ) -> str:
-    """Kernel filter for an interface (spec A3, C4): the enabled protocols
+    """Kernel filter for an interface (docs/contract.md C3, P5): the enabled protocols
     (``icmp``: ICMP and ICMPv6; with ``others``, every protocol but those
     too; IPv6 packets with extension headers always), addressed to the
     interface's own addresses (both families) or to the promisc networks;

@@ -1,4 +1,4 @@
-"""The analysis engine: records in, iplog lines out (spec A4-A8).
+"""The analysis engine: records in, iplog lines out (docs/contract.md P1-D2).
 
 ``Engine.feed(dlt, records)`` runs a batch of records (see ``decode``)
 through the link layer, the IP checks and fragment reassembly of frames
@@ -15,8 +15,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from . import detect
-from .config.parser import promisc_network
-from .config.rules import Filters
+from .config.rules import Filters, promisc_network
 from .constants import DLT_RAW
 from .decode import (
     EXT_HEADERS,

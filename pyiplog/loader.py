@@ -1,4 +1,4 @@
-"""Command-line tokens + config file -> ``Options`` (spec A1, A2, B13).
+"""Command-line tokens + config file -> ``Options`` (docs/contract.md C1, C2, F13).
 
 The one options loader: ``iplog`` at start, ``--check-config`` and the
 daemon's reload (SIGHUP) all call ``load``.  It is pure: the caller reads
@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .config.parser import Config, RuleError, promisc_network
+from .config.parser import Config
+from .config.rules import RuleError, promisc_network
 from .config.words import (
     WordError,
     boolean_or_toggle,
@@ -34,7 +35,7 @@ ACTIONS = ("help", "version", "kill", "restart")  # what the command line asks f
 
 
 class UsageError(Exception):
-    """Bad command line: message on stderr, exit 2 (spec B13)."""
+    """Bad command line: message on stderr, exit 2 (docs/contract.md F13)."""
 
 
 @dataclass(frozen=True)

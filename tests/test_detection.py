@@ -16,7 +16,7 @@ import dpkt
 import pytest
 
 from pyiplog import cli
-from pyiplog.config.parser import promisc_network
+from pyiplog.config.rules import promisc_network
 from pyiplog.detect.context import Ours
 
 import scenarios

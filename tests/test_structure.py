@@ -1,4 +1,4 @@
-"""The package's shape (issue 11): no import cycle, constants equal dpkt's,
+"""The package's shape: no import cycle, constants equal dpkt's,
 every restart-only setting declared on the setting."""
 
 from __future__ import annotations
@@ -20,14 +20,16 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def top_level_imports(path: Path, modules: set[str]) -> set[str]:
-    return top_level_imports_of(path.read_text(), path, modules)
+def top_level_imports(path: Path, modules: set[str], types: bool = False) -> set[str]:
+    return top_level_imports_of(path.read_text(), path, modules, types)
 
 
-def top_level_imports_of(source: str, path: Path, modules: set[str]) -> set[str]:
+def top_level_imports_of(
+    source: str, path: Path, modules: set[str], types: bool = False
+) -> set[str]:
     """The pyiplog modules ``path`` imports, at its top or in a function
-    (a deferred import is still a dependency), not under TYPE_CHECKING;
-    with the packages that loads."""
+    (a deferred import is still a dependency), under TYPE_CHECKING too when
+    ``types``; with the packages that loads."""
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
@@ -35,6 +37,8 @@ def top_level_imports_of(source: str, path: Path, modules: set[str]) -> set[str]
     def visit(nodes):
         for node in nodes:
             if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                if types:
+                    visit(node.body)
                 continue
             if isinstance(node, ast.Import):
                 found.update(a.name for a in node.names)
@@ -87,6 +91,21 @@ def test_no_import_cycle():
     assert find_cycle(graph) is None
 
 
+def test_no_cycle_between_detectors_even_for_types():
+    paths = {module_name(p): p for p in (PACKAGE / "detect").glob("*.py")}
+    graph = {name: top_level_imports(path, set(paths), types=True) for name, path in paths.items()}
+    assert find_cycle(graph) is None
+
+
+def test_capture_and_engine_do_not_reach_into_the_config_parser():
+    """Addresses are parsed where the rules live (config.rules)."""
+    modules = {module_name(p) for p in PACKAGE.rglob("*.py")}
+    for name in ("capture.py", "engine.py"):
+        imported = top_level_imports(PACKAGE / name, modules, types=True)
+        assert "pyiplog.config.parser" not in imported, name
+        assert "pyiplog.config.rules" in imported, name
+
+
 def test_the_checker_sees_cycles():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
@@ -96,6 +115,11 @@ def test_the_checker_sees_cycles():
     modules = {"pyiplog.x", "pyiplog.config", "pyiplog.config.rules"}
     path = PACKAGE / "x.py"
     assert top_level_imports_of(source, path, modules) == {"pyiplog.config", "pyiplog.config.rules"}
+    # Imports for types only count when asked for.
+    typed = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .y import Y\n"
+    modules = {"pyiplog.x", "pyiplog.y"}
+    assert top_level_imports_of(typed, path, modules) == set()
+    assert top_level_imports_of(typed, path, modules, types=True) == {"pyiplog.y"}
 
 
 def test_constants_are_dpkts_and_pypcaps():

@@ -10,9 +10,7 @@ the parser itself does no I/O beyond what its caller hands it.
 from __future__ import annotations
 
 import functools
-import ipaddress
 import os
-import re
 import socket
 import stat
 from collections.abc import Callable, Iterable
@@ -24,15 +22,18 @@ from ..options import SET_KEYWORDS, FatalError, Options
 from .rules import (
     ICMP6_FIRST_NUMBER,
     ICMP6_TYPES,
-    AddrSpec,
     FilterRule,
+    HostResolver,
     PortSpec,
+    RuleError,
     TypeSpec,
     evaluation_order,
+    parse_address,
+    promisc_network,
 )
 from .words import WordError, boolean, comma_list, megabytes, per_second, syslog_value
 
-# ICMP type names (spec A2, B15): the man page's short names and 2.2.3's long
+# ICMP type names (docs/contract.md C2, F15): the man page's short names and 2.2.3's long
 # ones, each with an optional ICMP_ prefix, matched exactly.
 ICMP_TYPES: dict[str, int] = {
     "ECHOREPLY": 0,
@@ -87,14 +88,8 @@ _PARAMS = {  # keyword -> (Options field, what "Missing X parameter" names)
     "lookup_rate": ("lookup_rate", "lookup rate"),
 }
 _NUMBERS = {"capture_buffer": megabytes, "lookup_rate": per_second}
-_DOTTED = re.compile(r"\d+(?:\.\d+){0,3}\Z")
 
-HostResolver = Callable[[str], list[str]]
 ServiceLookup = Callable[[str, str], int | None]
-
-
-class RuleError(Exception):
-    """One rule is wrong; the text is 2.2.3's message for it."""
 
 
 @dataclass(frozen=True)
@@ -142,66 +137,6 @@ def _lark():
 
 
 # --- meaning of each rule ------------------------------------------------------
-
-
-def parse_address(token: str, resolve: HostResolver) -> list[AddrSpec]:
-    negate = token.startswith("!")
-    body = token[1:] if negate else token
-    if body == "*":
-        return [AddrSpec(any=True, negate=negate)]
-    host, slash, mask = body.partition("/")
-    if not host:
-        raise RuleError("Missing address parameter")
-    addresses: list[ipaddress._BaseAddress] = []
-    if _DOTTED.match(host):
-        octets = [int(x) for x in host.split(".")]
-        if any(o > 255 for o in octets):
-            raise RuleError(f"Unknown host: {host}")
-        padded = octets + [0] * (4 - len(octets))
-        addresses.append(ipaddress.IPv4Address(".".join(map(str, padded))))
-    else:
-        try:
-            addresses.append(ipaddress.ip_address(host))
-        except ValueError:
-            addresses = [ipaddress.ip_address(a.split("%")[0]) for a in resolve(host)]
-            if not addresses:
-                raise RuleError(f"Unknown host: {host}") from None
-    specs = []
-    for addr in addresses:
-        bits = addr.max_prefixlen
-        full = (1 << bits) - 1
-        if not slash:
-            prefix_mask = full
-        elif mask == "*":
-            specs.append(AddrSpec(version=addr.version, any=True, negate=negate))
-            continue
-        elif mask.isdigit():
-            n = int(mask)
-            if not 1 <= n <= bits:
-                raise RuleError(f"Invalid mask: must be in range 1 - {bits}")
-            prefix_mask = full ^ ((1 << (bits - n)) - 1)
-        else:
-            try:
-                prefix_mask = int(ipaddress.IPv4Address(mask))
-            except ValueError:
-                raise RuleError(f"Invalid mask: {mask}") from None
-            if addr.version != 4:
-                raise RuleError(f"Invalid mask: {mask}")
-        net = int(addr) & prefix_mask
-        if addr.version == 4 and net == 0 and prefix_mask == full:
-            specs.append(AddrSpec(any=True, negate=negate))  # 0.0.0.0 matches all
-        else:
-            specs.append(AddrSpec(version=addr.version, net=net, mask=prefix_mask, negate=negate))
-    return specs
-
-
-def promisc_network(text: str) -> list[AddrSpec]:
-    """A promisc network (-a, ``promisc``): an address or prefix, no host
-    names (the capture filter is made from it).  Raises RuleError."""
-    try:
-        return parse_address(text, lambda _name: [])
-    except RuleError as exc:
-        raise RuleError(f'Invalid promisc network "{text}": {exc}') from None
 
 
 def _port_number(text: str, proto: str, services: ServiceLookup) -> int:
@@ -459,7 +394,7 @@ MAX_CONFIG = 1 << 20  # bytes: no iplog.conf is larger; /dev/zero is
 
 
 def read_config(path: str, required: bool = False, **kw) -> Config:
-    """Read a config file (spec A2, C10): a regular file of at most 1 MB, or
+    """Read a config file (docs/contract.md C2, L6): a regular file of at most 1 MB, or
     ``/dev/null`` (no configuration).  A missing file is an empty config
     unless ``required`` (named by -C).  Raises FatalError (at start: fatal;
     on a reload: the running configuration is kept)."""

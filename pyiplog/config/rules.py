@@ -1,4 +1,4 @@
-"""Filter rules as plain data, and the matcher (spec A2, B7, B14).
+"""Filter rules as plain data, and the matcher (docs/contract.md C2, F7, F14).
 
 A rule is frozen data made by the config parser; ``Filters.ignored`` is the
 pure function the engine calls for every TCP, UDP and ICMP packet.
@@ -9,7 +9,8 @@ address), so one rule type serves IPv4 and IPv6 alike.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 ANY_PORT = (0, 65535)
 
-# ICMPv6 types (spec C4) by their names in <netinet/icmp6.h>; numbers from
+# ICMPv6 types (docs/contract.md P5) by their names in <netinet/icmp6.h>; numbers from
 # 128 on are ICMPv6's too.  A rule's ICMPv6 type matches ICMPv6 messages
 # only.  A rule's ICMP type (2.2.3's numbers and names) matches ICMP
 # messages, and the ICMPv6 messages of the same meaning (ICMP6_COUNTERPART):
@@ -87,7 +88,7 @@ class PortSpec:
     negate: bool = False
 
     def matches(self, port: int) -> bool:
-        # B7: 2.2.3 applied '!' to the port number; here it inverts the match.
+        # F7: 2.2.3 applied '!' to the port number; here it inverts the match.
         return (self.low <= port <= self.high) != self.negate
 
     def __str__(self) -> str:
@@ -170,7 +171,7 @@ class FilterRule:
 def evaluation_order(
     rules: Iterable[FilterRule], dns_rules: Iterable[FilterRule] = ()
 ) -> list[FilterRule]:
-    """Spec A2: the ``ignore_dns`` rules, then every ``log`` rule, then every
+    """docs/contract.md C2: the ``ignore_dns`` rules, then every ``log`` rule, then every
     ``ignore`` rule; the first that matches decides."""
     rules = tuple(rules)
     return (
@@ -205,7 +206,7 @@ class RuleIndex:
     Each rule is filed under one qualifier that pins it down (a single
     destination port, a source or destination prefix, a single source port
     or ICMP type), or else with the rules every packet is tried against.
-    A packet's address of 0.0.0.0 matches every address (spec A2): then the
+    A packet's address of 0.0.0.0 matches every address (docs/contract.md C2): then the
     rules filed by that address are all candidates.
     """
 
@@ -278,7 +279,7 @@ class RuleIndex:
 class Filters:
     """The rule list in evaluation order, split by protocol and indexed.
 
-    Order (spec A2): the ``ignore_dns`` rules, then every ``log`` rule, then
+    Order (docs/contract.md C2): the ``ignore_dns`` rules, then every ``log`` rule, then
     every ``ignore`` rule; the first rule that matches decides; no match
     means the packet is logged.
     """
@@ -329,3 +330,73 @@ class Filters:
 
     def __bool__(self) -> bool:
         return bool(self.rules or self.dns_rules)
+
+
+# --- addresses, as rules, -a and ``promisc`` give them ------------------------------
+
+_DOTTED = re.compile(r"\d+(?:\.\d+){0,3}\Z")
+HostResolver = Callable[[str], list[str]]
+
+
+class RuleError(Exception):
+    """One rule is wrong; the text is 2.2.3's message for it."""
+
+
+def parse_address(token: str, resolve: HostResolver) -> list[AddrSpec]:
+    negate = token.startswith("!")
+    body = token[1:] if negate else token
+    if body == "*":
+        return [AddrSpec(any=True, negate=negate)]
+    host, slash, mask = body.partition("/")
+    if not host:
+        raise RuleError("Missing address parameter")
+    addresses: list[ipaddress._BaseAddress] = []
+    if _DOTTED.match(host):
+        octets = [int(x) for x in host.split(".")]
+        if any(o > 255 for o in octets):
+            raise RuleError(f"Unknown host: {host}")
+        padded = octets + [0] * (4 - len(octets))
+        addresses.append(ipaddress.IPv4Address(".".join(map(str, padded))))
+    else:
+        try:
+            addresses.append(ipaddress.ip_address(host))
+        except ValueError:
+            addresses = [ipaddress.ip_address(a.split("%")[0]) for a in resolve(host)]
+            if not addresses:
+                raise RuleError(f"Unknown host: {host}") from None
+    specs = []
+    for addr in addresses:
+        bits = addr.max_prefixlen
+        full = (1 << bits) - 1
+        if not slash:
+            prefix_mask = full
+        elif mask == "*":
+            specs.append(AddrSpec(version=addr.version, any=True, negate=negate))
+            continue
+        elif mask.isdigit():
+            n = int(mask)
+            if not 1 <= n <= bits:
+                raise RuleError(f"Invalid mask: must be in range 1 - {bits}")
+            prefix_mask = full ^ ((1 << (bits - n)) - 1)
+        else:
+            try:
+                prefix_mask = int(ipaddress.IPv4Address(mask))
+            except ValueError:
+                raise RuleError(f"Invalid mask: {mask}") from None
+            if addr.version != 4:
+                raise RuleError(f"Invalid mask: {mask}")
+        net = int(addr) & prefix_mask
+        if addr.version == 4 and net == 0 and prefix_mask == full:
+            specs.append(AddrSpec(any=True, negate=negate))  # 0.0.0.0 matches all
+        else:
+            specs.append(AddrSpec(version=addr.version, net=net, mask=prefix_mask, negate=negate))
+    return specs
+
+
+def promisc_network(text: str) -> list[AddrSpec]:
+    """A promisc network (-a, ``promisc``): an address or prefix, no host
+    names (the capture filter is made from it).  Raises RuleError."""
+    try:
+        return parse_address(text, lambda _name: [])
+    except RuleError as exc:
+        raise RuleError(f'Invalid promisc network "{text}": {exc}') from None

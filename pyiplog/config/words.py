@@ -1,4 +1,4 @@
-"""Words -> values, for the command line and iplog.conf alike (spec A1, A2).
+"""Words -> values, for the command line and iplog.conf alike (docs/contract.md C1, C2).
 
 Booleans, syslog facility and priority names, comma lists: one reading of
 each, used by ``loader`` (options) and ``parser`` (config lines).
