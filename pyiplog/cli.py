@@ -1,4 +1,4 @@
-"""The iplog command: ``main`` (spec A1, B13, C1, C2).
+"""The iplog command: ``main`` (docs/contract.md C1, F13, L2, L3).
 
 ``loader`` turns the command line and the config file into ``Options``;
 this module acts on the result: ``-h`` (help with the values in force),
@@ -25,7 +25,7 @@ HOME_PAGE = "http://ojnk.sourceforge.net/"  # iplog 2.2.3's
 
 
 def print_help(opts: Options, out: TextIO) -> None:
-    """Option summary; '*' marks what is in force (spec A1)."""
+    """Option summary; '*' marks what is in force (docs/contract.md C1)."""
     w = out.write
     w(f"iplog {VERSION} (pyiplog {__version__})\n")
     w('Usage: iplog [options] ("*" denotes what is enabled)\n\n')

@@ -5,7 +5,7 @@ locked (``iplog is already running`` otherwise), capture handles and the log
 are opened, the process detaches (python-daemon) unless no_fork, writes its
 pid, and drops to group/user.  Signals only set a flag and wake ``poll``
 through a self-pipe; what they ask for happens in the main loop, between two
-batches of packets, so no packet and no line is lost (spec B2).
+batches of packets, so no packet and no line is lost (docs/contract.md F2).
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ log = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0  # expiry sweep and output flush when no packet comes
 IDENT_TICK = 0.1  # the same while ident answers are awaited (their lines on time)
-RETRY_SECONDS = 30.0  # reopening interfaces that went down (spec A3)
-DROPS_EVERY = 60.0  # at most one kernel-drop warning a minute per interface (spec C6)
+RETRY_SECONDS = 30.0  # reopening interfaces that went down (docs/contract.md C3)
+DROPS_EVERY = 60.0  # at most one kernel-drop warning a minute per interface (docs/contract.md D6)
 ADDRESS_CHECK_SECONDS = 5.0  # picking up address changes (DHCP)
 HANDLED = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 
@@ -131,7 +131,7 @@ class Daemon:
         )
 
     def _update_local(self) -> dict[str, tuple[int, list[bytes]]]:
-        """The engine's idea of 'us': every address of the host (spec C3).
+        """The engine's idea of 'us': every address of the host (docs/contract.md D3).
         Returns the interface table it read."""
         table = interfaces.snapshot()
         self.engine.set_ours(a for _, addrs in table.values() for a in addrs)
@@ -392,7 +392,7 @@ def live_edges(opts: Options) -> dict:
 
 class Handshake:
     """The word from the detached daemon to the process the administrator
-    started (spec C10): that process exits only when the daemon runs (0) or
+    started (docs/contract.md L6): that process exits only when the daemon runs (0) or
     with the daemon's fatal error (255), never before either."""
 
     def __init__(self, fd: int):

@@ -1,5 +1,5 @@
-"""Frames -> IPv4 and IPv6 datagrams, with iplog's IP header checks (spec
-A4.1, C4).
+"""Frames -> IPv4 and IPv6 datagrams, with iplog's IP header checks
+(docs/contract.md P1, P5).
 
 Link types: Ethernet (with VLAN tags), Linux cooked SLL and SLL2, raw IP,
 BSD null/loopback.  Only the fixed headers a packet's path needs are read
@@ -201,7 +201,7 @@ def header_checksum_ok(header: bytes) -> bool:
 
 
 def parse_ipv4(ts: float, data: bytes) -> Datagram | HeaderError | None:
-    """Check and split the IPv4 datagram ``data`` (spec A4.1).
+    """Check and split the IPv4 datagram ``data`` (docs/contract.md P1).
 
     Returns None when not even the addresses can be read.
     """
@@ -229,7 +229,7 @@ def parse_ipv4(ts: float, data: bytes) -> Datagram | HeaderError | None:
 
 
 def parse_ipv6(ts: float, data: bytes) -> Datagram | HeaderError | None:
-    """Split the IPv6 packet ``data`` (spec C4): the fixed header, then its
+    """Split the IPv6 packet ``data`` (docs/contract.md P5): the fixed header, then its
     extension headers (``walk_ipv6``).  None when the fixed header is not
     all there; a chain cut short is a 'short' header error."""
     if len(data) < 40:

@@ -34,7 +34,7 @@ def _compile(text: str, accepted: set[str]):
 
 
 # What the detectors pass besides a text's own fields, for the JSON lines
-# (spec C5), by kind; the text forms accept and ignore them.  Only what each
+# (docs/contract.md O4), by kind; the text forms accept and ignore them.  Only what each
 # kind passes: every keyword a form declares costs each call.
 _ADDRESSES = ("src", "dst")
 RAW_FIELDS: dict[str, tuple[str, ...]] = {

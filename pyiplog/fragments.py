@@ -1,11 +1,11 @@
-"""IPv4 fragment reassembly and fragment attacks (spec A4.2, B9).
+"""IPv4 fragment reassembly and fragment attacks (docs/contract.md P1, F9).
 
 Datagrams are keyed by (source, destination, id, protocol) and live 60 s
 from their first fragment.  A fragment that ends past 65535, repeats an
 offset, overlaps another, or would be piece number ``MAX_PIECES + 1`` drops
 the whole datagram and is reported.
 State is bounded: past ``max_datagrams`` or ``max_bytes`` the oldest
-incomplete datagram is dropped (spec C6).
+incomplete datagram is dropped (docs/contract.md D6).
 """
 
 from __future__ import annotations

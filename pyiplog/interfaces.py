@@ -1,5 +1,5 @@
-"""Network interfaces: which are up, and their IPv4 and IPv6 addresses (spec
-A3, C4; an IPv6 address is 16 bytes, link-local ones included).
+"""Network interfaces: which are up, and their IPv4 and IPv6 addresses
+(docs/contract.md C3, P5; an IPv6 address is 16 bytes, link-local ones included).
 
 Addresses come from getifaddrs(3) (through ctypes), so every address of an
 interface counts, and a change (DHCP) is seen the next time we look.

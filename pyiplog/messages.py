@@ -1,11 +1,12 @@
 """Every line iplog writes to its log, and its warnings, in one place
-(spec A4-A10).
+(docs/contract.md O2).
 
 ``MESSAGES`` maps a message kind to its plain form and its log_dest form.
 The golden tests fail when a kind here has no sample line, so a new text
 cannot be added without a test that shows it.  ``PROCESS_MESSAGES`` are the
 daemon's own lines and warnings (log, stderr, syslog); ``SCAN_NAMES`` the
-scan kinds as the lines name them.  Fatal errors (``Fatal: TEXT``, 2.2.3's
+scan kinds as the lines name them (from ``kinds.py``).  ``forms.py`` makes
+functions of the log lines' texts; fatal errors (``Fatal: TEXT``, 2.2.3's
 texts) are raised where they are found.
 """
 
@@ -15,7 +16,7 @@ from .kinds import KINDS
 
 # kind: (plain form, log_dest form).  Fields are str.format names.
 MESSAGES: dict[str, tuple[str, str]] = {
-    # A4: IP header checks (verbose) and fragments (frag).
+    # P1: IP header checks (verbose) and fragments (frag).
     "ip_short": ("Short IP packet from {S}", "Short IP packet to {D} from {S}"),
     "ip_checksum": (
         "IP packet with invalid checksum from {S}",
@@ -31,7 +32,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Too many IP fragments from {S}",
         "Too many IP fragments to {D} from {S}",
     ),
-    # A5: TCP.
+    # P2: TCP.
     "tcp_bogus": (
         "TCP: Bogus TCP flags set by {S}:{sport} (dest port {dport})",
         "TCP: Bogus TCP flags set by {S}:{sport} (dest {D}:{dport})",
@@ -40,13 +41,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "TCP: {service} connection attempt from {S}:{sport}",
         "TCP: {service} connection attempt to {D} from {S}:{sport}",
     ),
-    # A6: UDP.
+    # P3: UDP.
     "udp_traceroute": ("UDP: traceroute from {S}", "UDP: traceroute from {S} to {D}"),
     "udp_dgram": (
         "UDP: dgram to {service} from {S}:{sport} ({n} data bytes)",
         "UDP: dgram to {D}:{service} from {S}:{sport} ({n} data bytes)",
     ),
-    # A7: ICMP.
+    # P4: ICMP.
     "icmp_echo_reply": (
         "ICMP: echo reply from {S} ({n} bytes)",
         "ICMP: echo reply from {S} to {D} ({n} bytes)",
@@ -90,7 +91,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "ICMP: undefined ICMP type {type} from {S}",
         "ICMP: undefined ICMP type {type} to {D} from {S}",
     ),
-    # C4: ICMPv6 (RFC 4443), in the ICMP lines' layout.
+    # P5: ICMPv6 (RFC 4443), in the ICMP lines' layout.
     "icmp6_echo_reply": (
         "ICMPv6: echo reply from {S} ({n} bytes)",
         "ICMPv6: echo reply from {S} to {D} ({n} bytes)",
@@ -121,7 +122,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "ICMPv6: undefined ICMPv6 type {type} from {S}",
         "ICMPv6: undefined ICMPv6 type {type} to {D} from {S}",
     ),
-    # A8: scans and floods.
+    # D2: scans and floods.
     "scan_detected": (
         "{name} detected{dports} from {S}{sports}",
         "{name} detected to {D}{dports} from {S}{sports}",
@@ -130,7 +131,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{name} mode expired for {S} - received a total of {count} packets ({bytes} bytes).",
         "{name} mode to {D} expired for {S} - received a total of {count} packets ({bytes} bytes).",
     ),
-    # C9: the scans and floods 2.2.3 never named (default counting).  The
+    # D5: the scans and floods 2.2.3 never named (default counting).  The
     # ACK and Maimon scans start with "scan_detected"; the protocol scan
     # ends with "scan_expired".
     "decoy_detected": (
@@ -166,12 +167,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{name} to {T}{ports} expired - received a total of {count} packets"
         " ({bytes} bytes) from {sources} sources.",
     ),
-    # A9: the log itself.
+    # O1: the log itself.
     "started": ("iplog started.", "iplog started."),
     "repeated": ("last message repeated {n} times", "last message repeated {n} times"),
 }
 
-# The live daemon's own lines (spec A3, A10, B2, C6); tested by the daemon tests.
+# The live daemon's own lines (docs/contract.md C3, L1, F2, D6); tested by the daemon tests.
 PROCESS_MESSAGES: dict[str, str] = {
     "restarting": "Restarting iplog (pid {pid}).",
     "caught": "Caught signal {n}, exiting.",
@@ -212,7 +213,7 @@ PROCESS_MESSAGES: dict[str, str] = {
 # The scan and flood kinds, as their lines name them (kinds.py declares them).
 SCAN_NAMES: dict[str, str] = {key: kind.name for key, kind in KINDS.items()}
 
-# A7: destination unreachable texts by code (B4: the real code's text).
+# P4: destination unreachable texts by code (F4: the real code's text).
 UNREACH_TEXTS = (
     "network is unreachable",
     "host is unreachable",
@@ -232,7 +233,7 @@ UNREACH_TEXTS = (
     "precedence cutoff",
 )
 
-# A7: the "ICMP: NAME from S" types.
+# P4: the "ICMP: NAME from S" types.
 ICMP_NAMED = {
     4: "source quench",
     10: "router solicitation",
@@ -249,7 +250,7 @@ REDIRECT_FORMS = (
     ("redirect-tos", "host"),
 )
 
-# C4: ICMPv6 destination unreachable texts by code (RFC 4443 3.1, RFC 6550,
+# P5: ICMPv6 destination unreachable texts by code (RFC 4443 3.1, RFC 6550,
 # RFC 8883).
 UNREACH6_TEXTS = (
     "no route to destination",
@@ -270,7 +271,7 @@ PARAM_PROBLEM6_TEXTS = (
     "first fragment has incomplete IPv6 header chain",
 )
 
-# C4: ICMPv6's informational messages by type (IANA's names), and which of
+# P5: ICMPv6's informational messages by type (IANA's names), and which of
 # them are neighbour discovery and multicast listener discovery: constant on
 # every IPv6 link, logged only with ``set icmp6_nd true``.
 ICMP6_NAMED = {
@@ -311,7 +312,7 @@ QUOTED_ICMP6_NAMES = {
     129: "echo reply",
 }
 
-# A7: names of quoted ICMP types (B10: ICMP_UNDEFINED past the table).
+# P4: names of quoted ICMP types (F10: ICMP_UNDEFINED past the table).
 QUOTED_ICMP_NAMES = (
     "ICMP_ECHO_REPLY",
     "1",

@@ -1,4 +1,4 @@
-"""Options: every setting of iplog 2.2.3 (spec A1, A2) plus pyiplog's own.
+"""Options: every setting of iplog 2.2.3 (docs/contract.md C1, C2) plus pyiplog's own.
 
 One frozen dataclass, built from defaults, then the config file, then the
 command line (``loader``); ``normalise`` applies 2.2.3's consistency rules.
@@ -92,7 +92,7 @@ class Options:
     bogus: bool = True
     ignore_dns: bool = False
     decoy_scan: bool = True  # default counting only
-    # ICMPv6 neighbour and multicast listener discovery lines (spec C4).
+    # ICMPv6 neighbour and multicast listener discovery lines (docs/contract.md P5).
     icmp6_nd: bool = False
     # Name lookups started a second, at most (docs/wire.md W3).
     lookup_rate: int = 20
@@ -169,7 +169,7 @@ SET_KEYWORDS: dict[str, str] = {name: name for name in (*_SET_NAMES, *SWITCHES)}
 
 
 def normalise(opts: Options) -> tuple[Options, list[str]]:
-    """2.2.3's rules after the options are read (spec A1).
+    """2.2.3's rules after the options are read (docs/contract.md C1).
 
     Returns the adjusted options and warnings; raises FatalError.
     """

@@ -1,4 +1,4 @@
-"""The pid file (spec A10, C10): locked while the daemon lives; ``-k``/``-R``.
+"""The pid file (docs/contract.md L1, L6): locked while the daemon lives; ``-k``/``-R``.
 
 iplog opens it as root, in a directory the run user may own.  So it is
 never opened through a symbolic link (``O_NOFOLLOW``), it must be a regular

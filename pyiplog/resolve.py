@@ -1,4 +1,4 @@
-"""Names for hosts, services and protocols (spec A9).
+"""Names for hosts, services and protocols (docs/contract.md O1).
 
 ``Namer`` formats what the messages print.  Host lookups go through a
 function handed in (``lookup(addr) -> name or None``), so the engine never

@@ -2,7 +2,7 @@
 
 ``run_file`` is ``iplog -r``: the capture file's timestamps are the clock,
 output goes to stdout unless ``-l``, and at end of file every detected scan
-is closed with its ``mode expired`` line (spec C1).
+is closed with its ``mode expired`` line (docs/contract.md L2).
 """
 
 from __future__ import annotations

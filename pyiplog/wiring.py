@@ -49,8 +49,8 @@ def build_engine(
 def open_output(
     opts: Options, offline: bool = False, on_error: Callable[[str], None] | None = None
 ) -> LogTarget:
-    """The log target of spec A9: stdout, a log file, or syslog; in iplog's
-    text or as JSON lines (spec C5)."""
+    """The log target of docs/contract.md O1: stdout, a log file, or syslog; in iplog's
+    text or as JSON lines (docs/contract.md O4)."""
     text, logfile, syslog = TARGETS
     if opts.json:  # json and datetime only when asked for
         from .output.jsonlines import JsonFile, JsonSyslog, JsonText

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 class Ours:
-    """The monitored side (spec C3): the host's own addresses (live, updated
+    """The monitored side (docs/contract.md D3): the host's own addresses (live, updated
     as they change) and the promisc networks (``-a``, live and ``iplog -r``).
     Knowing neither (``iplog -r`` without ``-a``), every address counts as
     ours: nothing is outgoing, and a host's own outbound probes in a capture
@@ -41,7 +41,7 @@ class Ours:
         self.known = bool(addresses or self.networks)
 
     def set_networks(self, specs: list[AddrSpec]) -> None:
-        """The promisc networks (``config.parser.promisc_network``).  ``-a *``
+        """The promisc networks (``config.rules.promisc_network``).  ``-a *``
         adds none: its capture filter is the host's own (``capture``)."""
         self.networks = () if any(spec.any for spec in specs) else tuple(specs)
         self.known = bool(self.addresses or self.networks)

@@ -1,4 +1,4 @@
-"""Which conversations have been seen, in which direction (spec C3).
+"""Which conversations have been seen, in which direction (docs/contract.md D3).
 
 A packet whose reverse direction was seen before is a reply, never a probe.
 The table remembers the time each (protocol, source, source port,

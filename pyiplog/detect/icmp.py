@@ -1,6 +1,6 @@
-"""ICMP (spec A7): smurf, ping flood, and one line per message type.
+"""ICMP (docs/contract.md P4): smurf, ping flood, and one line per message type.
 
-``ClassicIcmp`` counts as 2.2.3 did; ``DefaultIcmp`` (spec C3) also reads
+``ClassicIcmp`` counts as 2.2.3 did; ``DefaultIcmp`` (docs/contract.md D3) also reads
 the answers: an unreachable refuses the probe it quotes, an echo reply to
 an echo seen the other way is no smurf, and the monitored side's own
 messages are state only.  The line of each type comes from a table of
@@ -68,7 +68,7 @@ class ClassicIcmp(IcmpDetector):
 
 
 class DefaultIcmp(IcmpDetector):
-    """The default counting (spec C3), and ping sweeps (C9)."""
+    """The default counting (docs/contract.md D3), and ping sweeps (D5)."""
 
     def __init__(self, ctx: Context, opts: Options):
         super().__init__(ctx, opts)
@@ -310,7 +310,7 @@ def _param_problem(names, lines, ts, ip, code, msg):
 
 
 def _timestamp_reply(names, lines, ts, ip, code, msg):
-    # B5: a reply, and the transmit time is milliseconds since midnight UT.
+    # F5: a reply, and the transmit time is milliseconds since midnight UT.
     millis = _u32.unpack_from(msg, 16)[0] if len(msg) >= 20 else 0
     secs = (millis // 1000) % 86400
     emit(
@@ -326,7 +326,7 @@ def _timestamp_reply(names, lines, ts, ip, code, msg):
 
 
 def _mask_reply(names, lines, ts, ip, code, msg):
-    # B6, B16: network byte order, printed as a dotted quad, never resolved.
+    # F6, F16: network byte order, printed as a dotted quad, never resolved.
     mask = address_text(msg[8:12]) if len(msg) >= 12 else "0.0.0.0"
     emit(
         lines,

@@ -1,4 +1,4 @@
-"""ICMPv6 (spec C4, RFC 4443): ICMP's detectors and lines for IPv6.
+"""ICMPv6 (docs/contract.md P5, RFC 4443): ICMP's detectors and lines for IPv6.
 
 Echo requests and replies count toward the ping flood and the smurf attack
 (replies grouped by the source's /64) as ICMP's do, in either counting; in

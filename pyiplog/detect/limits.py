@@ -1,5 +1,5 @@
 """Every bound on the detectors' state, in one place, each with its reason
-(docs/contract.md C6: nothing grows with what a sender sends).
+(docs/contract.md D6: nothing grows with what a sender sends).
 
 The numbers a user may change (thresholds, windows) are the kinds' own
 (``kinds.py``, ``threshold``/``window`` rules); these are not: they bound

@@ -27,7 +27,7 @@ SYN_FLOOD_LIMIT = 20  # SYNs (decaying one a second) that suspend TCP name looku
 
 
 class SynFloodGuard:
-    """2.2.3's SYN flood guard (spec A5): a counter of SYNs that decays by
+    """2.2.3's SYN flood guard (docs/contract.md P2): a counter of SYNs that decays by
     one a second; while it is at ``SYN_FLOOD_LIMIT`` TCP names are not
     looked up.  The TCP detector counts, ``Names`` reads."""
 
@@ -52,7 +52,7 @@ class SynFloodGuard:
 
 
 class Names:
-    """Hosts and services as the lines print them (spec A9).
+    """Hosts and services as the lines print them (docs/contract.md O1).
 
     ``host(addr, proto)`` follows that protocol's resolve flag ('ip': the
     header and fragment lines, resolved unless -N); ``dst`` is "" when
@@ -134,7 +134,7 @@ class Lines:
         self.configure(dest, json)
 
     def configure(self, dest: bool, json: bool = False) -> None:
-        """The forms in force: plain or log_dest; text or JSON (spec C5)."""
+        """The forms in force: plain or log_dest; text or JSON (docs/contract.md O4)."""
         if json:
             self.forms = json_forms(dest)
         else:

@@ -1,4 +1,4 @@
-"""IP protocols other than TCP, UDP and ICMP (spec C9): no line of their
+"""IP protocols other than TCP, UDP and ICMP (docs/contract.md D5): no line of their
 own, as in 2.2.3; in the default counting each counts toward a protocol
 scan (nmap -sO) of its source."""
 

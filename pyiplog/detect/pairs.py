@@ -1,6 +1,6 @@
 """A bounded table of (source, destination) entries that floods cannot flush.
 
-Segmented LRU (spec B8, C6): a new pair starts on probation; its second
+Segmented LRU (docs/contract.md F8, D6): a new pair starts on probation; its second
 packet promotes it.  When the table is full the least recently active
 probationary pair goes first, so a million spoofed one-packet sources churn
 the probation segment while a scanner, which always sends more than one
@@ -68,8 +68,8 @@ class Sightings:
 class PairTable:
     """The segments: ``probation`` and ``protected`` (the segmented LRU
     above, ``max_entries`` together), and ``pinned``: pairs reported as a
-    scan, which no new pair evicts; they stay until their own expiry (spec
-    C6), at most ``max_entries * PINNED_SHARE`` of them (then the least
+    scan, which no new pair evicts; they stay until their own expiry
+    (docs/contract.md D6), at most ``max_entries * PINNED_SHARE`` of them (then the least
     recently active ends early, with its expired line)."""
 
     __slots__ = (

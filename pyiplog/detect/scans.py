@@ -1,10 +1,10 @@
-"""The scan and flood table (spec A8): state per (source, destination).
+"""The scan and flood table (docs/contract.md D2): state per (source, destination).
 
 Classic counting, as 2.2.3: every packet of a pair and kind counts and
 pushes the pair's expiry to now + timeout; the pair is a scan once its count
 reaches the threshold.  Tables are ordered by last activity, so expiry and
 eviction both take from the front (least recently active first) and state
-is bounded by ``max_entries`` per kind, whatever the traffic (spec C6).
+is bounded by ``max_entries`` per kind, whatever the traffic (docs/contract.md D6).
 """
 
 from __future__ import annotations

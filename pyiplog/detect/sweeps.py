@@ -1,4 +1,4 @@
-"""The scans and floods 2.2.3 never named (spec C9, issue 14): default
+"""The scans and floods 2.2.3 never named (docs/contract.md D5): default
 counting only.
 
 Each is counted in a *sweep*: an entry per key that collects distinct

@@ -1,6 +1,6 @@
-"""TCP (spec A5): stealth scans, bogus flags, SYN and port scans, attempts.
+"""TCP (docs/contract.md P2): stealth scans, bogus flags, SYN and port scans, attempts.
 
-``ClassicTcp`` counts as 2.2.3 did.  ``DefaultTcp`` (spec C3) lets answers
+``ClassicTcp`` counts as 2.2.3 did.  ``DefaultTcp`` (docs/contract.md D3) lets answers
 matter: a SYN-ACK marks the port served, a RST refuses the probe, the
 monitored side's own segments are state and never lines; ECN (RFC 3168) is
 not bogus.  Both share ``TcpDetector.handle``; they differ only in the three
@@ -127,7 +127,7 @@ class TcpDetector(DetectorBase):
 
     # --- the segment ----------------------------------------------------------------
 
-    def handle(self, ts: float, ip: Datagram) -> None:  # noqa: C901 - spec A5, in its order
+    def handle(self, ts: float, ip: Datagram) -> None:  # noqa: C901 - docs/contract.md P2, in its order
         seg = ip.payload
         if len(seg) >= 20:
             sport, dport, offset, flags, urgent = _head.unpack_from(seg)
@@ -253,7 +253,7 @@ class ClassicTcp(TcpDetector):
 
 
 class DefaultTcp(TcpDetector):
-    """The default counting (spec C3)."""
+    """The default counting (docs/contract.md D3)."""
 
     def __init__(
         self, ctx: Context, opts: Options, guard: SynFloodGuard, previous: TcpDetector | None = None

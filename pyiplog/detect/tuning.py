@@ -1,29 +1,10 @@
-"""Every detection threshold and window: named defaults, iplog.conf overrides.
+"""Every detection threshold and window: the kinds' defaults, iplog.conf overrides.
 
-``threshold KIND N`` and ``window KIND SECONDS`` in iplog.conf change them;
-``iplog --check-config`` shows the values in force.  What they mean depends
-on the counting:
-
-- classic (2.2.3): ``threshold`` is packets, ``window`` the silence that ends
-  the pair, for every kind;
-- default: for ``portscan``, ``syn_scan`` and ``udp_scan`` the threshold is
-  distinct failed ports and the window the longest gap between two probes;
-  ``syn_flood`` and ``udp_flood`` (the flood side of those), ``ping_flood``
-  and ``smurf`` are packets within the window; ``null_scan``, ``fin_scan``
-  and ``xmas_scan`` count packets as 2.2.3 did; ``window reply`` is how long
-  a probe waits for its answer before it counts as unanswered;
-  ``udp_stream`` (threshold only) is how many packets within the
-  ``udp_flood`` window make a one-way stream (one source port to one port)
-  a flood;
-- default only, the scans 2.2.3 never named (``sweeps.py``, numbers in
-  ``SWEEPS``): ``ack_scan``
-  (ACK, window and Maimon scans: ports answered with a bare RST),
-  ``proto_scan`` (protocols), ``horizontal_scan`` (hosts whose probe to one
-  port failed), ``ping_sweep`` (hosts sent an echo request): the threshold
-  is distinct items and the window the longest gap;
-  ``distributed_flood``: SYNs, UDP datagrams or ICMP messages to one port
-  of ours (ICMP: one host) within the window, from at least
-  ``sweeps.MIN_SOURCES`` sources.
+``threshold NAME N`` and ``window NAME SECONDS`` in iplog.conf change them;
+``iplog --check-config`` shows the values in force.  Which names exist,
+and what a threshold and a window mean in each counting, is declared with
+the kinds (``kinds.py``) and told in docs/contract.md K2; ``window reply``
+(how long a probe waits for its answer) is the one number of no kind.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""UDP (spec A6): smurf (echo port), traceroute, scan/flood, datagrams.
+"""UDP (docs/contract.md P3): smurf (echo port), traceroute, scan/flood, datagrams.
 
-``ClassicUdp`` counts as 2.2.3 did.  With ``DefaultUdp`` (spec C3) a
+``ClassicUdp`` counts as 2.2.3 did.  With ``DefaultUdp`` (docs/contract.md D3) a
 datagram that answers one seen the other way is a reply, never a probe, and
 a port the destination answers from is served: neither counts toward a scan
 or a flood.
@@ -137,7 +137,7 @@ class ClassicUdp(UdpDetector):
 
 
 class DefaultUdp(UdpDetector):
-    """The default counting (spec C3)."""
+    """The default counting (docs/contract.md D3)."""
 
     def __init__(self, ctx: Context, opts: Options, previous: UdpDetector | None = None):
         super().__init__(ctx, opts, previous)

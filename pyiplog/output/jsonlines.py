@@ -1,4 +1,4 @@
-"""JSON lines (spec C5): one JSON object per line instead of iplog's text.
+"""JSON lines (docs/contract.md O4): one JSON object per line instead of iplog's text.
 
 The detectors' JSON forms (``messages.json_forms``) give each line as a
 ``JsonBody``: the event's fields and ``message``, the classic line's text.

@@ -1,6 +1,6 @@
 """Text log (file or stdout): ``Mmm dd HH:MM:SS message`` with repeat folding.
 
-Folding follows 2.2.3 exactly (spec A9): an identical message is counted,
+Folding follows 2.2.3 exactly (docs/contract.md O1): an identical message is counted,
 not written; ``last message repeated N times`` comes before the next
 different message, when an identical one arrives 60 s or more after the
 last written line, and on close.
@@ -134,7 +134,7 @@ class TextLog:
 class LogFile(TextLog):
     """A log file by path: appended to, and reopened on HUP (after logrotate).
 
-    Opened as root in a directory others may write (spec C10): never
+    Opened as root in a directory others may write (docs/contract.md L6): never
     through a symbolic link (``O_NOFOLLOW``, at start and at every reopen),
     only a regular file, a new one made with ``O_EXCL`` and mode 0640 (the
     logrotate snippet's ``create``); only a file this process made is handed

@@ -1,6 +1,6 @@
 """Syslog target: ident ``iplog`` with the pid, configured facility and priority.
 
-No repeat folding here: syslogd does its own (spec A9).  Lines go to the
+No repeat folding here: syslogd does its own (docs/contract.md O1).  Lines go to the
 local syslog socket (``/dev/log``) the way glibc's syslog(3) writes them
 (``<PRI>Mmm dd HH:MM:SS iplog[PID]: message``), but never blocking and never
 silently: when the socket cannot be reached (no syslog daemon yet, a
