@@ -158,6 +158,14 @@ def emit(lines: Lines, ip: Datagram, msg: bytes, ts: float, kind: str, **fields)
     lines.emit(ts, kind, src=ip.src, dst=ip.dst, itype=msg[0], **fields)
 
 
+def line(names: Names, lines: Lines, ts: float, ip: Datagram, msg: bytes, kind: str, **fields):
+    """A line of an ICMP or ICMPv6 message to its destination (D); from its
+    sender (S) unless the line names it otherwise (H, or S given)."""
+    if "S" not in fields and "H" not in fields:
+        fields["S"] = names.host(ip.src, "icmp")
+    emit(lines, ip, msg, ts, kind, D=names.dst(ip.dst, "icmp"), **fields)
+
+
 def _quoted_dst(msg: bytes) -> bytes | None:
     return msg[24:28] if len(msg) >= 28 else None
 
@@ -193,59 +201,24 @@ def _echo(names, lines, ts, ip, code, msg):
 def _unreach(names, lines, ts, ip, code, msg):
     src = names.host(ip.src, "icmp")
     if code >= len(UNREACH_TEXTS):
-        emit(
-            lines,
-            ip,
-            msg,
-            ts,
-            "icmp_unreach_undefined",
-            code=code,
-            S=src,
-            D=names.dst(ip.dst, "icmp"),
-        )
+        line(names, lines, ts, ip, msg, "icmp_unreach_undefined", code=code, S=src)
         return
     head = unreach_head(names, src, ip, _quoted_dst(msg))
-    emit(
-        lines,
-        ip,
-        msg,
-        ts,
-        "icmp_unreach",
-        H=head,
-        text=UNREACH_TEXTS[code],
-        D=names.dst(ip.dst, "icmp"),
-        inner=describe_quoted(names, msg[8:]),
-    )
+    inner = describe_quoted(names, msg[8:])
+    line(names, lines, ts, ip, msg, "icmp_unreach", H=head, text=UNREACH_TEXTS[code], inner=inner)
 
 
 def _named(names, lines, ts, ip, code, msg):
-    emit(
-        lines,
-        ip,
-        msg,
-        ts,
-        "icmp_named",
-        name=ICMP_NAMED[msg[0]],
-        S=names.host(ip.src, "icmp"),
-        D=names.dst(ip.dst, "icmp"),
-    )
+    line(names, lines, ts, ip, msg, "icmp_named", name=ICMP_NAMED[msg[0]])
 
 
 def _redirect(names, lines, ts, ip, code, msg):
     if code >= len(REDIRECT_FORMS) or len(msg) < 8:
-        emit(
-            lines,
-            ip,
-            msg,
-            ts,
-            "icmp_redirect_undefined",
-            code=code,
-            S=names.host(ip.src, "icmp"),
-            D=names.dst(ip.dst, "icmp"),
-        )
+        line(names, lines, ts, ip, msg, "icmp_redirect_undefined", code=code)
         return
     redirect, target = REDIRECT_FORMS[code]
     qdst = _quoted_dst(msg) or bytes(4)
+    # No destination in this line, in either form.
     emit(
         lines,
         ip,
@@ -270,87 +243,37 @@ def _router_advert(names, lines, ts, ip, code, msg):
         if at + 4 > len(msg):
             break
         routers.append(address_text(msg[at : at + 4]))
-    emit(
-        lines,
-        ip,
-        msg,
-        ts,
-        "icmp_router_advert",
-        S=names.host(ip.src, "icmp"),
-        D=names.dst(ip.dst, "icmp"),
-        routers=" -> ".join(routers),
-        lifetime=lifetime(_u16.unpack_from(msg, 6)[0]),
-    )
+    lifetime_text = lifetime(_u16.unpack_from(msg, 6)[0])
+    line(
+        names, lines, ts, ip, msg, "icmp_router_advert",
+        routers=" -> ".join(routers), lifetime=lifetime_text,
+    )  # fmt: skip
 
 
 def _time_exceeded(names, lines, ts, ip, code, msg):
-    emit(
-        lines,
-        ip,
-        msg,
-        ts,
-        "icmp_time_exceeded",
-        S=names.host(ip.src, "icmp"),
-        D=names.dst(ip.dst, "icmp"),
-        inner=describe_quoted(names, msg[8:]),
-    )
+    line(names, lines, ts, ip, msg, "icmp_time_exceeded", inner=describe_quoted(names, msg[8:]))
 
 
 def _param_problem(names, lines, ts, ip, code, msg):
-    emit(
-        lines,
-        ip,
-        msg,
-        ts,
-        "icmp_param_problem",
-        S=names.host(ip.src, "icmp"),
-        D=names.dst(ip.dst, "icmp"),
-        ptr=msg[4] if len(msg) > 4 else 0,
-    )
+    line(names, lines, ts, ip, msg, "icmp_param_problem", ptr=msg[4] if len(msg) > 4 else 0)
 
 
 def _timestamp_reply(names, lines, ts, ip, code, msg):
     # F5: a reply, and the transmit time is milliseconds since midnight UT.
     millis = _u32.unpack_from(msg, 16)[0] if len(msg) >= 20 else 0
     secs = (millis // 1000) % 86400
-    emit(
-        lines,
-        ip,
-        msg,
-        ts,
-        "icmp_timestamp_reply",
-        S=names.host(ip.src, "icmp"),
-        D=names.dst(ip.dst, "icmp"),
-        time=f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}",
-    )
+    time = f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}"
+    line(names, lines, ts, ip, msg, "icmp_timestamp_reply", time=time)
 
 
 def _mask_reply(names, lines, ts, ip, code, msg):
     # F6, F16: network byte order, printed as a dotted quad, never resolved.
     mask = address_text(msg[8:12]) if len(msg) >= 12 else "0.0.0.0"
-    emit(
-        lines,
-        ip,
-        msg,
-        ts,
-        "icmp_mask_reply",
-        S=names.host(ip.src, "icmp"),
-        D=names.dst(ip.dst, "icmp"),
-        mask=mask,
-    )
+    line(names, lines, ts, ip, msg, "icmp_mask_reply", mask=mask)
 
 
 def _undefined(names, lines, ts, ip, code, msg):
-    emit(
-        lines,
-        ip,
-        msg,
-        ts,
-        "icmp_undefined",
-        type=msg[0],
-        S=names.host(ip.src, "icmp"),
-        D=names.dst(ip.dst, "icmp"),
-    )
+    line(names, lines, ts, ip, msg, "icmp_undefined", type=msg[0])
 
 
 _FORMATTERS = {

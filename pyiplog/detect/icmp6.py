@@ -24,7 +24,7 @@ from ..messages import (
     UNREACH6_TEXTS,
 )
 from ..options import Options
-from .context import Context, Lines, Names
+from .context import Context, Names
 from .icmp import (
     ECHO,
     ECHO_REPLY,
@@ -32,7 +32,7 @@ from .icmp import (
     DefaultIcmp,
     IcmpDetector,
     echo_line,
-    emit,
+    line,
     unreach_head,
 )
 
@@ -154,14 +154,6 @@ def describe_quoted6(names: Names, quoted: bytes) -> str:
     return f"{name}: dest port {dport}, source port {sport}"
 
 
-def _line(names: Names, lines: Lines, ts: float, ip: Datagram, msg: bytes, kind: str, **fields):
-    """A line of an ICMPv6 message to its destination (D); from its sender
-    (S) unless the line names it otherwise (H, or S given)."""
-    if "S" not in fields and "H" not in fields:
-        fields["S"] = names.host(ip.src, "icmp")
-    emit(lines, ip, msg, ts, kind, D=names.dst(ip.dst, "icmp"), **fields)
-
-
 def _text(texts: tuple[str, ...], code: int) -> str:
     return texts[code] if code < len(texts) else f"code {code}"
 
@@ -173,10 +165,10 @@ def _echo(names, lines, ts, ip, code, msg):
 def _unreach(names, lines, ts, ip, code, msg):
     src = names.host(ip.src, "icmp")
     if code >= len(UNREACH6_TEXTS):
-        _line(names, lines, ts, ip, msg, "icmp6_unreach_undefined", S=src)
+        line(names, lines, ts, ip, msg, "icmp6_unreach_undefined", S=src)
         return
     quoted = quoted_ipv6(msg[8:])
-    _line(
+    line(
         names,
         lines,
         ts,
@@ -192,27 +184,27 @@ def _unreach(names, lines, ts, ip, code, msg):
 def _too_big(names, lines, ts, ip, code, msg):
     mtu = _u32.unpack_from(msg, 4)[0] if len(msg) >= 8 else 0
     inner = describe_quoted6(names, msg[8:])
-    _line(names, lines, ts, ip, msg, "icmp6_too_big", mtu=mtu, inner=inner)
+    line(names, lines, ts, ip, msg, "icmp6_too_big", mtu=mtu, inner=inner)
 
 
 def _time_exceeded(names, lines, ts, ip, code, msg):
     text = f"time exceeded: {_text(TIME_EXCEEDED6_TEXTS, code)}"
     inner = describe_quoted6(names, msg[8:])
-    _line(names, lines, ts, ip, msg, "icmp6_time_exceeded", text=text, inner=inner)
+    line(names, lines, ts, ip, msg, "icmp6_time_exceeded", text=text, inner=inner)
 
 
 def _param_problem(names, lines, ts, ip, code, msg):
     ptr = _u32.unpack_from(msg, 4)[0] if len(msg) >= 8 else 0
     text, inner = _text(PARAM_PROBLEM6_TEXTS, code), describe_quoted6(names, msg[8:])
-    _line(names, lines, ts, ip, msg, "icmp6_param_problem", text=text, ptr=ptr, inner=inner)
+    line(names, lines, ts, ip, msg, "icmp6_param_problem", text=text, ptr=ptr, inner=inner)
 
 
 def _named(names, lines, ts, ip, code, msg):
-    _line(names, lines, ts, ip, msg, "icmp6_named", name=ICMP6_NAMED[msg[0]])
+    line(names, lines, ts, ip, msg, "icmp6_named", name=ICMP6_NAMED[msg[0]])
 
 
 def _undefined(names, lines, ts, ip, code, msg):
-    _line(names, lines, ts, ip, msg, "icmp6_undefined", type=msg[0])
+    line(names, lines, ts, ip, msg, "icmp6_undefined", type=msg[0])
 
 
 _FORMATTERS = {
