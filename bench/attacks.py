@@ -1,11 +1,11 @@
-"""The CPU levers an attacker or a big config used to have (issue 12).
+"""The CPU levers an attacker or a big config used to have.
 
     python bench/attacks.py
 
 Prints the time to take an 8,000-piece IPv4 datagram through reassembly,
 the cost per packet of the filter rules with 10,000 rules in the config
 against none, and the time to walk an IPv6 packet of 15 extension headers
-of 2 KB each (issue 15).  Not a test: numbers depend on the machine.
+of 2 KB each.  Not a test: numbers depend on the machine.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Deterministic benchmark traces (issue 6), written straight as pcap.
+"""Deterministic benchmark traces, written straight as pcap.
 
     python bench/gen.py mixed OUT.pcap [PACKETS]
     python bench/gen.py mixed6 OUT.pcap [PACKETS]

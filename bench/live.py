@@ -1,4 +1,4 @@
-"""Live benchmark (issue 17, as root): the daemon capturing a replayed trace.
+"""Live benchmark (as root): the daemon capturing a replayed trace.
 
     python bench/live.py [--trace synflood|mixed|mixed6] [--rates 100000,200000,...]
                          [--runs N] [--seconds S] [--classic] [--buffer MB]

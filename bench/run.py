@@ -1,4 +1,4 @@
-"""Benchmark: ``iplog -N -r TRACE -l FILE`` on the two traces of issue 6.
+"""Benchmark: ``iplog -N -r TRACE -l FILE`` on bench/gen.py's two traces.
 
     python bench/run.py [--packets N] [--repeat N] [--classic] [--one-cpu] [TRACE...]
 

@@ -1,4 +1,4 @@
-"""Soak (issue 12): the live daemon under random-source floods, as root.
+"""Soak: the live daemon under random-source floods, as root.
 
     python bench/soak.py [--seconds 90] [--rate 20000] [--kinds tcp,udp,icmp,frag] [--json]
     python bench/soak.py --kinds tcp6,udp6,icmp6,frag6     # the same over IPv6

@@ -1,5 +1,5 @@
 """Ordinary traffic between two network namespaces, made by the real
-servers and clients of Debian (issue 14): the benign suite that default
+servers and clients of Debian: the benign suite that default
 detection must stay silent on, live and on its recording.
 
 B (198.51.100.2) is the monitored host, A (198.51.100.1) the rest of the

@@ -1,4 +1,4 @@
-"""Traffic scenarios for the detection suites (issue 5), as (ts, frame) lists.
+"""Traffic scenarios for the detection suites, as (ts, frame) lists.
 
 The monitored host H is 192.0.2.10; clients are in 198.51.100.0/24.  Both
 directions are in every capture, as a tap or ``tcpdump`` on H records them.

@@ -1,4 +1,4 @@
-"""The benign suite (issue 14): ordinary traffic from real servers and
+"""The benign suite: ordinary traffic from real servers and
 clients between two namespaces (tests/benign.py) gives no alarm with the
 default counting, live (without and with the monitored host as promisc
 network, -a) and on its recording (iplog -r, without and with -a)."""

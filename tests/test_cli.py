@@ -1,4 +1,4 @@
-"""The command line (spec A1, B13, C1, C2), option by option."""
+"""The command line (docs/contract.md C1, F13, L2, L3), option by option."""
 
 from __future__ import annotations
 
@@ -203,7 +203,7 @@ def test_config_path_option(tmp_path):
     assert loaded.options.log_dest and loaded.options.config_file == str(conf)
 
 
-# --- normalisation (spec A1) ---------------------------------------------------
+# --- normalisation (docs/contract.md C1) ---------------------------------------------------
 
 
 def test_nothing_to_log_is_fatal():
@@ -250,7 +250,7 @@ def test_normalisation(given, expected):
         assert getattr(result, field) == value, field
 
 
-# --- -k and -R through the pid file (spec A10, C10) --------------------------------
+# --- -k and -R through the pid file (docs/contract.md L1, L6) --------------------------------
 
 
 def test_kill_and_restart_signal_the_process_holding_the_pid_file(tmp_path):

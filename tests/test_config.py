@@ -1,4 +1,4 @@
-"""iplog.conf (spec A2, B7, B14, B15): every rule form and every error text."""
+"""iplog.conf (docs/contract.md C2, F7, F14, F15): every rule form and every error text."""
 
 from __future__ import annotations
 
@@ -493,7 +493,7 @@ def test_check_config_reports_three_bad_lines(tmp_path):
 
 
 def test_check_config_shows_ipv6_rules(tmp_path):
-    """IPv6 addresses, prefixes, '!' and ICMPv6 types (spec C4), in RFC 5952
+    """IPv6 addresses, prefixes, '!' and ICMPv6 types (docs/contract.md P5), in RFC 5952
     form, each rule as it reads back; a bad prefix or type is an error."""
     conf = tmp_path / "iplog.conf"
     conf.write_text(

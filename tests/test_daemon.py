@@ -1,4 +1,4 @@
-"""The live daemon (issue 4): capture, detaching, pid file, signals, rotation, syslog.
+"""The live daemon: capture, detaching, pid file, signals, rotation, syslog.
 
 Root only; traffic goes to 127.0.0.1 or between namespaces the tests make.
 """
@@ -556,7 +556,7 @@ def test_new_address_is_picked_up(workdir, new, prefix, client):
         )
 
 
-# --- the capture ring (issue 17) ---------------------------------------------------------
+# --- the capture ring ---------------------------------------------------------
 
 
 def ring_kib(pid: int) -> list[int]:

@@ -1,4 +1,4 @@
-"""Detection without false alarms (issue 5, spec C3).
+"""Detection without false alarms (docs/contract.md D3).
 
 Benign traffic: no scan, flood or bogus line with the default counting,
 while 2.2.3's counting (--classic-detection) raises the alarms the article
@@ -262,7 +262,7 @@ def test_thresholds_from_the_config(tmp_path):
     ]
 
 
-# --- streams are not floods (issue 14) ---------------------------------------------------
+# --- streams are not floods ---------------------------------------------------
 
 
 FLOOD_FROM = "Nov 14 22:13:20 UDP: scan/flood detected [port 5004] from 198.51.100.7"

@@ -1,4 +1,4 @@
-"""The fail2ban filter (issue 13), with Debian's real fail2ban-regex: it
+"""The fail2ban filter, with Debian's real fail2ban-regex: it
 matches every alarm line that names an attacking source, in the log file's
 form and syslog's, with log_dest and log_ip on and off, IPv6 too, from logs
 iplog wrote from the real nmap/hping3 captures; and no ordinary line."""

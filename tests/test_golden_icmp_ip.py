@@ -1,4 +1,4 @@
-"""Golden tests, ICMP and the IP layer (spec A4, A7, B4-B6, B9, B10, B16)."""
+"""Golden tests, ICMP and the IP layer (docs/contract.md P1, P4, F4-F6, F9, F10, F16)."""
 
 from __future__ import annotations
 
@@ -342,7 +342,7 @@ def test_oversized_fragment(iplog_r):
 
 
 def test_too_many_fragments_drop_the_datagram(iplog_r):
-    """An 8,000-piece datagram (8 bytes each, issue 12): the first 2,048
+    """An 8,000-piece datagram (8 bytes each): the first 2,048
     pieces are kept, the next one drops them all and is reported; what
     follows starts again (and is dropped again at 2,048)."""
     pieces = [ip(A, D, 17, b"f" * 8, off=8 * i, mf=True, ident=5) for i in range(8000)]

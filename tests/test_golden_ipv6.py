@@ -1,4 +1,4 @@
-"""Golden tests, IPv6 (spec C4, issue 15): TCP, UDP and ICMPv6 over IPv6,
+"""Golden tests, IPv6 (docs/contract.md P5): TCP, UDP and ICMPv6 over IPv6,
 extension headers, fragments, rules, names and JSON, every ICMPv6 line in
 both forms.  Addresses in RFC 5952 form, the classic ``ADDR:port`` layout."""
 

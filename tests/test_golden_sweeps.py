@@ -1,4 +1,4 @@
-"""The scans 2.2.3 never named (issue 14, spec C9), on real captures
+"""The scans 2.2.3 never named (docs/contract.md D5), on real captures
 (tests/data/record-sweeps.sh: nmap 7.93 and hping3 between two network
 namespaces): each reported by the default counting with its kind, target
 and source, in both forms and with the promisc networks (``-a``) of the

@@ -1,4 +1,4 @@
-"""Golden tests, TCP and UDP (spec A5, A6, A8): pcaps in, exact lines out.
+"""Golden tests, TCP and UDP (docs/contract.md P2, P3, D2): pcaps in, exact lines out.
 
 Every capture here is written with dpkt and read back by the real
 ``iplog -r`` through libpcap.  Stamps are UTC; T0 is Nov 14 22:13:20.

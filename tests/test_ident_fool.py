@@ -1,4 +1,4 @@
-"""Ident lookups (-e) and fool_nmap (-z), issue 16: the pure parts to the
+"""Ident lookups (-e) and fool_nmap (-z): the pure parts to the
 letter, then each for real between two network namespaces the tests make
 (an RFC 1413 server of our own; nmap's OS-detection probes and a tcpdump of
 what comes back).  Traffic only between those namespaces."""

@@ -1,4 +1,4 @@
-"""IPv6 live (issue 15, spec C4), as root: two network namespaces joined by
+"""IPv6 live (docs/contract.md P5), as root: two network namespaces joined by
 a veth pair with 2001:db8::1 (A) and 2001:db8::2 (B); the daemon watches B.
 Real nmap -6 scans and a ping flood from A are reported; an ordinary
 connection and ping are logged as 2.2.3 logs them for IPv4; the neighbour

@@ -1,4 +1,4 @@
-"""JSON lines (issue 16, spec C5): every event kind to the letter, the
+"""JSON lines (docs/contract.md O4): every event kind to the letter, the
 message always the classic line, every line valid against the shipped
 schema, and the README's jq example run for real."""
 
@@ -356,7 +356,7 @@ def test_json_to_syslog(tmp_path):
 
 
 def test_ipv6_lines(tmp_path):
-    """IPv6 (spec C4): family ipv6, RFC 5952 addresses, ICMPv6 as icmp6."""
+    """IPv6 (docs/contract.md P5): family ipv6, RFC 5952 addresses, ICMPv6 as icmp6."""
     gw = "2001:db8:ffff::1"
     quoted = ip6_udp(src=TARGET6, dst="2001:db8:2::5", sport=5353, dport=53)
     packets = [

@@ -1,4 +1,4 @@
-"""Diagnostics (issue 11): logging set up once, rate-limited per kind; a
+"""Diagnostics: logging set up once, rate-limited per kind; a
 packet that raises is counted and logged, never fatal."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Operating iplog as installed (issue 13): the unit's ExecStart line, a
+"""Operating iplog as installed: the unit's ExecStart line, a
 config kept from C iplog (no pid-file line), and real logrotate with the
 shipped snippet, in a private mount namespace (its own /run, so the
 default pid file /var/run/iplog.pid is not the host's)."""

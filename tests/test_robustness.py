@@ -1,4 +1,4 @@
-"""Robustness (issue 6): bad input never breaks the engine, state stays bounded,
+"""Robustness: bad input never breaks the engine, state stays bounded,
 floods cannot hide a scan, a full disk loses nothing it can keep."""
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ SEEDS = [ip_tcp(flags=f) for f in (0, 1, 2, 0x29, 0xC2, 0x12, 0x3F, 0xFF)] + [
     ip(p=6, data=tcp_seg(), off=8, mf=True),
     ip(p=17, data=b"x" * 16, mf=True),
     ip(p=1, data=icmp_msg(11), opts=b"\x01\x01\x01\x00"),
-    # IPv6 (spec C4): the fast path's three, extension headers, fragments, errors
+    # IPv6 (docs/contract.md P5): the fast path's three, extension headers, fragments, errors
     ip6_tcp(flags=SYN),
     ip6_tcp(flags=SYN, flow=5),
     ip6_udp(),

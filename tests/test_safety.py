@@ -1,4 +1,4 @@
-"""Safe as root (issue 12): files opened by root in directories others may
+"""Safe as root: files opened by root in directories others may
 write, -k/-R with a stale pid file, hostile config bytes.  Each test is the
 attack: what an unprivileged user plants, then what iplog does with it."""
 
@@ -564,7 +564,7 @@ def test_indexed_rules_decide_as_trying_every_rule_in_turn(rules, packets):
 
 
 def test_ten_thousand_rules_try_a_packet_against_a_few(tmp_path):
-    """10,000 rules (issue 12: 0.7 ms of CPU a packet when each was tried)."""
+    """10,000 rules (0.7 ms of CPU a packet when each was tried)."""
     lines = []
     for i in range(10_000):
         net = f"10.{i // 250}.{i % 250}.0/24"
@@ -600,7 +600,7 @@ FLOOD = 400_000  # enough to turn the protected segment over (6,144 pairs seen t
 @pytest.mark.parametrize("classic", [False, True])
 def test_a_spoofed_flood_cannot_end_a_reported_scan(classic):
     """A SYN scan is reported; then 400,000 SYNs from random sources fill
-    and churn the table (issue 12: the scan's 'mode expired' came 2 s
+    and churn the table (the scan's 'mode expired' came 2 s
     later).  It ends at its own expiry, once."""
     engine = Engine(
         Options(disable_resolver=True, scans_only=True, classic_detection=classic),

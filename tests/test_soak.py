@@ -1,4 +1,4 @@
-"""The live daemon under random-source floods (issue 12), a few seconds of
+"""The live daemon under random-source floods, a few seconds of
 each kind, IPv4 and IPv6: bench/soak.py (run by hand for 90 s a kind) with
 --seconds 4.
 Traffic only between the two namespaces the script makes."""
