@@ -129,7 +129,7 @@ RESTART_FIELDS = tuple(f.name for f in dataclasses.fields(Options) if f.metadata
 
 
 # `set <keyword>` targets (docs/contract.md C2) -> Options field: 2.2.3's,
-# then pyiplog's, then the switches of the kinds it did not have.
+# pyiplog's, the switches of the kinds 2.2.3 did not have, the rest.
 _SET_NAMES = (
     "tcp",
     "udp",
@@ -162,10 +162,9 @@ _SET_NAMES = (
     "disable_resolver",
     "classic_detection",
     "json",
-    "decoy_scan",
-    "icmp6_nd",
 )
-SET_KEYWORDS: dict[str, str] = {name: name for name in (*_SET_NAMES, *SWITCHES)}
+_SET_AFTER = ("decoy_scan", "icmp6_nd")  # after the switches of the new kinds
+SET_KEYWORDS: dict[str, str] = {name: name for name in (*_SET_NAMES, *SWITCHES, *_SET_AFTER)}
 
 
 def normalise(opts: Options) -> tuple[Options, list[str]]:
