@@ -22,7 +22,7 @@ from .lines import Lines, Names
 from .probes import ProbeTable
 from .report import DETECTED, ENDED, SUMMARY, ScanLines
 from .scans import ScanTable
-from .sweeps import Group, Sweep, SweepTable
+from .sweeps import Sweep, SweepTable
 from .tuning import Detection
 
 # The order of events at the same time, as ``expire`` writes them.
@@ -152,10 +152,7 @@ class Scans:
         if ts >= self.sweeps.decoys.next_due:
             for group in self.sweeps.close_groups(ts):
                 if len(group.sources) > 1:
-                    self._decoys(min(group.closes, ts), group)
-
-    def _decoys(self, when: float, group: Group) -> None:
-        self.write.decoys(when, group)
+                    self.write.decoys(min(group.closes, ts), group)
 
     def __len__(self) -> int:
         return len(self.table) + len(self.probes) + len(self.sweeps)
