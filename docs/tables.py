@@ -16,6 +16,7 @@ from pathlib import Path
 from pyiplog.detect.tuning import Detection
 from pyiplog.kinds import KINDS
 from pyiplog.loader import OPTS
+from pyiplog.messages import MESSAGES, PROCESS_MESSAGES
 from pyiplog.options import SET_KEYWORDS, Options
 
 CONTRACT = Path(__file__).resolve().parent / "contract.md"
@@ -65,6 +66,19 @@ def numbers() -> str:
     return "\n".join(rows)
 
 
+def messages() -> str:
+    rows = ["| kind | plain form | log_dest form |", "|---|---|---|"]
+    for kind, (plain, dest) in MESSAGES.items():
+        rows.append(f"| `{kind}` | `{plain}` | {'same' if dest == plain else f'`{dest}`'} |")
+    return "\n".join(rows)
+
+
+def process() -> str:
+    rows = ["| kind | text |", "|---|---|"]
+    rows += [f"| `{kind}` | `{text}` |" for kind, text in PROCESS_MESSAGES.items()]
+    return "\n".join(rows)
+
+
 def _pairs(lines: list[str]) -> list[tuple[str, str]]:
     """``threshold X N`` / ``window X S`` lines -> (X, "threshold N, window S s")."""
     out: dict[str, list[str]] = {}
@@ -74,7 +88,14 @@ def _pairs(lines: list[str]) -> list[tuple[str, str]]:
     return [(name, ", ".join(parts)) for name, parts in out.items()]
 
 
-TABLES = {"options": options, "keywords": keywords, "kinds": kinds, "numbers": numbers}
+TABLES = {
+    "options": options,
+    "keywords": keywords,
+    "kinds": kinds,
+    "numbers": numbers,
+    "messages": messages,
+    "process": process,
+}
 
 
 def rendered(text: str) -> str:

@@ -4,15 +4,13 @@
 ``MESSAGES`` maps a message kind to its plain form and its log_dest form.
 The golden tests fail when a kind here has no sample line, so a new text
 cannot be added without a test that shows it.  ``PROCESS_MESSAGES`` are the
-daemon's own lines and warnings (log, stderr, syslog); ``SCAN_NAMES`` the
-scan kinds as the lines name them (from ``kinds.py``).  ``forms.py`` makes
-functions of the log lines' texts; fatal errors (``Fatal: TEXT``, 2.2.3's
+daemon's own lines and warnings (log, stderr, syslog); the kinds' names
+are declared with the kinds (``kinds.py``).  ``forms.py`` makes functions
+of the log lines' texts; fatal errors (``Fatal: TEXT``, 2.2.3's
 texts) are raised where they are found.
 """
 
 from __future__ import annotations
-
-from .kinds import KINDS
 
 # kind: (plain form, log_dest form).  Fields are str.format names.
 MESSAGES: dict[str, tuple[str, str]] = {
@@ -209,9 +207,6 @@ PROCESS_MESSAGES: dict[str, str] = {
     "live_only": "Warning: {what} acts on live traffic only; ignored with -r.",
     "no_fool_nmap": "Warning: fool_nmap needs a raw socket ({error}); ignored.",
 }
-
-# The scan and flood kinds, as their lines name them (kinds.py declares them).
-SCAN_NAMES: dict[str, str] = {key: kind.name for key, kind in KINDS.items()}
 
 # P4: destination unreachable texts by code (F4: the real code's text).
 UNREACH_TEXTS = (
