@@ -168,6 +168,40 @@ def test_error_texts(text, message):
     assert error(text) == f"[line 1] {message}"
 
 
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "interface eth0 eth1",
+            '[line 1] Unexpected "eth1" after "interface eth0" (a list is one word: eth0,eth1)',
+        ),
+        (
+            "interface eth0 ← note",
+            '[line 1] Unexpected "←" after "interface eth0" (a list is one word: eth0,←,note)',
+        ),
+        ("user iplog extra", '[line 1] Unexpected "extra" after "user iplog"'),
+        ("group adm x", '[line 1] Unexpected "x" after "group adm"'),
+        ("logfile /var/log/iplog now", '[line 1] Unexpected "now" after "logfile /var/log/iplog"'),
+        ("pid-file /run/x.pid y", '[line 1] Unexpected "y" after "pid-file /run/x.pid"'),
+        ("set log_ip true maybe", '[line 1] Unexpected "maybe" after "set log_ip true"'),
+        ("facility daemon x", '[line 1] Unexpected "x" after "facility daemon"'),
+        ("promisc 10.0.0.0/8 x", '[line 1] Unexpected "x" after "promisc 10.0.0.0/8"'),
+        ("threshold portscan 5 7", '[line 1] Unexpected "7" after "threshold portscan 5"'),
+        ("lookup_rate 5 6", '[line 1] Unexpected "6" after "lookup_rate 5"'),
+    ],
+)
+def test_a_rule_takes_exactly_its_arguments(text, message):
+    config = parse(text)
+    assert config.errors == (message,)
+    assert config.settings == ()  # the rule is skipped
+
+
+def test_a_rule_and_its_comment_are_still_one_rule():
+    config = parse("interface eth0  # the uplink\nset log_ip true /* on */\n")
+    assert config.errors == ()
+    assert dict(config.settings) == {"interfaces": ("eth0",), "log_ip": True}
+
+
 @pytest.mark.parametrize("name", ["facility", "priority"])
 def test_bad_facility_or_priority_falls_back(name):
     config = parse(f"{name} bogus")
@@ -396,7 +430,7 @@ def test_example_config_from_the_article():
         True,
         False,
         True,
-        ("eth0",),
+        (),  # the article's "interface eth0" is left to the administrator
         False,
     )
     assert [str(r) for r in config.filters] == [

@@ -360,7 +360,7 @@ chroot "$W/merged" sh -e -c '
     export PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive
     dpkg -i /tmp/pyiplog.deb >/dev/null
     getent passwd iplog >/dev/null
-    sed -i "s/^interface eth0/interface lo/" /etc/iplog.conf
+    sed -i "s/^#interface eth0/interface lo/" /etc/iplog.conf
     /etc/init.d/iplog start >/dev/null
     python3 -c "import socket; s=socket.socket(); s.settimeout(1); s.connect_ex((\"127.0.0.1\", 7))"
     sleep 1

@@ -213,6 +213,15 @@ def _rule(method):
     return transform
 
 
+def _at_most(keyword: str, args: list[str], count: int) -> None:
+    """A rule takes exactly its arguments: a word past them is an error
+    (docs/contract.md C2), never an annotation silently dropped."""
+    if len(args) > count:
+        taken = " ".join([keyword, *args[:count]])
+        hint = f" (a list is one word: {','.join(args)})" if keyword.startswith("interface") else ""
+        raise RuleError(f'Unexpected "{args[count]}" after "{taken}"{hint}')
+
+
 class _Rules:
     """The meaning of each rule of ``iplog.lark`` (a Lark ``Transformer``,
     made by ``_transformer``): one method per rule, each a list of effects."""
@@ -228,6 +237,7 @@ class _Rules:
         target = SET_KEYWORDS.get(args[0].lower())
         if target is None:
             raise RuleError(f'Invalid "set" target: {args[0]}')
+        _at_most("set", args, 2)
         value = True
         if len(args) > 1:
             value = boolean(args[1])
@@ -269,6 +279,7 @@ class _Rules:
         name, what = _PARAMS[keyword]
         if not args:
             raise RuleError(f"Missing {what} parameter")
+        _at_most(keyword, args, 1)
         value = args[0]
         if name in _NUMBERS:
             try:
@@ -281,12 +292,14 @@ class _Rules:
     def interface_rule(self, effects, line, keyword, args):
         if not args:
             raise RuleError("Missing interface parameter")
+        _at_most(keyword, args, 1)
         effects.append(("set", "interfaces", comma_list(args[0])))
 
     @_rule
     def promisc_rule(self, effects, line, keyword, args):
         if not args:
             raise RuleError("Missing network parameter")
+        _at_most(keyword, args, 1)
         nets = comma_list(args[0])
         for net in nets:
             promisc_network(net)
@@ -296,6 +309,7 @@ class _Rules:
     def syslog_rule(self, effects, line, keyword, args):
         if not args:
             raise RuleError(f"Missing syslog {keyword} parameter")
+        _at_most(keyword, args, 1)
         value, warning = syslog_value(keyword, args[0])
         effects.append(("set", keyword, value))
         if warning:
@@ -305,6 +319,7 @@ class _Rules:
     def tuning_rule(self, effects, line, keyword, args):
         if len(args) < 2:
             raise RuleError(f"Missing {keyword} parameter")
+        _at_most(keyword, args, 2)
         try:
             value = tuning.check(keyword, args[0].lower(), args[1])
         except tuning.TuningError as exc:
