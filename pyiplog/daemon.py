@@ -439,7 +439,7 @@ def run_live(opts: Options, config: Config, reload: Callable[[], Loaded]) -> int
         print(render("not_watching", name=name, reason=reason), file=sys.stderr)
     ident = lookup_identity(opts.user, opts.group)
     pidfile = PidFile(opts.pid_file)
-    pidfile.acquire(ident.uid)
+    pidfile.acquire(ident.uid, ident.gid)
     daemon = Daemon(opts, build_engine(opts, config, **live_edges(opts)), reload)
     daemon.open_interfaces(names)
     if not daemon.sources:

@@ -4,7 +4,10 @@ iplog opens it as root, in a directory the run user may own.  So it is
 never opened through a symbolic link (``O_NOFOLLOW``), it must be a regular
 file, a new one is made with ``O_EXCL`` (mode 0644), and an existing one is
 refused when anyone but root or the run user owns it or when group or
-others may write it.  flock locks belong to the open file, so the lock
+others may write it.  Its directory is made when missing, as the init
+scripts do (owned by the run user, 0755); an existing one must be owned by
+root or the run user, and may be a symbolic link only if root made it
+(Debian's /var/run -> /run).  flock locks belong to the open file, so the lock
 taken before detaching is still held by the daemon; a file whose process
 died (even by ``kill -9``) is unlocked and simply taken over.  ``-k`` and
 ``-R`` signal only a process that holds that lock.
@@ -22,6 +25,7 @@ from .options import FatalError
 
 SIGNALS = {"kill": signal.SIGTERM, "restart": signal.SIGHUP}
 MODE = 0o644
+DIR_MODE = 0o755
 _OPEN = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # a FIFO must not block the open
 
 
@@ -52,15 +56,61 @@ def _checked(fd: int, path: str, owner: int | None = None) -> os.stat_result:
     return st
 
 
+def _directory(path: str, owner: int | None, group: int | None) -> None:
+    """Make or check the pid file's directory (see the module's text)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.lexists(directory) and _made(directory, owner, group):
+        return
+    link = os.lstat(directory)
+    if stat.S_ISLNK(link.st_mode) and link.st_uid != 0:
+        raise FatalError(
+            f'Pid file directory "{directory}" is a symbolic link owned by uid {link.st_uid}'
+        )
+    try:
+        st = os.stat(directory)
+    except OSError as exc:
+        raise FatalError(f'Pid file directory "{directory}": {_reason(exc)}') from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise FatalError(f'Pid file directory "{directory}" is not a directory')
+    if st.st_uid not in (0, os.geteuid(), owner):
+        raise FatalError(
+            f'Pid file directory "{directory}" is owned by uid {st.st_uid},'
+            " not by root or the user iplog runs as"
+        )
+
+
+def _made(directory: str, owner: int | None, group: int | None) -> bool:
+    """Make the missing directory, the run user's, 0755; False when someone
+    made it meanwhile (then it is checked as any existing one)."""
+    try:
+        os.mkdir(directory, DIR_MODE)
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise FatalError(
+            f'Unable to create the pid file\'s directory "{directory}": {_reason(exc)}'
+        ) from None
+    try:
+        os.fchmod(fd, DIR_MODE)  # whatever the umask
+        if owner is not None and owner != os.geteuid():
+            os.fchown(fd, owner, -1 if group is None else group)
+    finally:
+        os.close(fd)
+    return True
+
+
 class PidFile:
     def __init__(self, path: str):
         self.path = path
         self.fd: int | None = None
         self.created = False
 
-    def acquire(self, owner: int | None = None) -> None:
-        """Open, check and lock the file.  ``owner``: the uid iplog will run
-        as, who may own a file left from an earlier run."""
+    def acquire(self, owner: int | None = None, group: int | None = None) -> None:
+        """Open, check and lock the file.  ``owner``, ``group``: the uid and
+        gid iplog will run as; it may own a file (or the directory) left from
+        an earlier run, and owns the directory when iplog makes it."""
+        _directory(self.path, owner, group)
         try:
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _OPEN, MODE)

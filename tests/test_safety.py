@@ -100,7 +100,7 @@ def test_pid_file_symlink_to_a_root_file_is_refused(tmp_path, user_dir):
     link = user_dir / "iplog.pid"
     plant_symlink(link, secret)
     with pytest.raises(FatalError, match="it is a symbolic link"):
-        PidFile(str(link)).acquire()
+        PidFile(str(link)).acquire(owner=os.stat(user_dir).st_uid)  # the run user's directory
     assert secret.read_text() == "root:secret\n"
 
 
@@ -124,6 +124,59 @@ def test_pid_file_owned_by_a_stranger_is_refused_the_run_users_is_taken(tmp_path
     pid_file = PidFile(str(path))
     pid_file.acquire(owner=NOBODY.pw_uid)  # left by an earlier run as nobody: ours
     pid_file.remove()
+
+
+@needs_root
+def test_a_missing_pid_directory_is_made_for_the_run_user(user_dir):
+    """`iplog -u nobody` as the article starts it, /var/run/iplog not there
+    yet: the directory is made (the run user's, 0755, whatever the umask)
+    and the daemon runs; the run user removes its pid file at exit."""
+    run_dir = user_dir.parent / "run-iplog"  # in a root-owned directory, as /run
+    pid_file, log = run_dir / "iplog.pid", user_dir / "iplog.log"
+    old = os.umask(0o077)
+    try:
+        p = run_iplog("-C", "/dev/null", "-N", "-i", "lo", "-l", str(log),
+                      f"--pid-file={pid_file}", "-u", "nobody")  # fmt: skip
+    finally:
+        os.umask(old)
+    assert (p.returncode, p.stderr) == (0, "")
+    st = os.lstat(run_dir)
+    assert (stat.S_ISDIR(st.st_mode), st.st_uid, stat.S_IMODE(st.st_mode)) == (
+        True,
+        NOBODY.pw_uid,
+        0o755,
+    )
+    os.kill(int(pid_file.read_text()), signal.SIGTERM)
+    assert wait_for(lambda: not pid_file.exists())
+
+
+@needs_root
+def test_a_pid_directory_planted_as_a_symlink_is_refused(tmp_path, user_dir):
+    """The run user's own directory holds a link named like the pid
+    directory, to a directory of root's: iplog must not write there."""
+    target = tmp_path / "roots"
+    target.mkdir()
+    link = user_dir / "run"
+    plant_symlink(link, target)
+    p = run_iplog("-C", "/dev/null", "-N", "-o", "-L", "-i", "lo",
+                  f"--pid-file={link}/iplog.pid", "-u", "nobody")  # fmt: skip
+    assert (p.returncode, p.stdout) == (255, "")
+    assert p.stderr == (
+        f'Fatal: Pid file directory "{link}" is a symbolic link owned by uid {NOBODY.pw_uid}\n'
+    )
+    assert list(target.iterdir()) == []
+
+
+@needs_root
+def test_a_pid_directory_of_a_stranger_is_refused(tmp_path, user_dir):
+    """nobody's directory, iplog run as root: not its to trust."""
+    with pytest.raises(FatalError) as exc:
+        PidFile(str(user_dir / "iplog.pid")).acquire()
+    assert str(exc.value) == (
+        f'Pid file directory "{user_dir}" is owned by uid {NOBODY.pw_uid},'
+        " not by root or the user iplog runs as"
+    )
+    assert list(user_dir.iterdir()) == []
 
 
 def test_fifo_as_pid_file_is_a_one_line_fatal_error(tmp_path):
