@@ -107,7 +107,7 @@ install: venv
 	    >> $(INSTALLED); fi
 	@if [ ! -e $(DESTDIR)/etc/iplog.conf ]; then \
 	  install -d $(DESTDIR)/etc; \
-	  install -m 640 conf/iplog.conf.example $(DESTDIR)/etc/iplog.conf; \
+	  install -m 644 conf/iplog.conf.example $(DESTDIR)/etc/iplog.conf; \
 	  echo "Installed /etc/iplog.conf from the example: read it."; \
 	else echo "/etc/iplog.conf kept as it is."; fi
 

@@ -18,7 +18,7 @@ from .config.parser import Config, format_effective, nameserver_rules, read_conf
 from .loader import OPTS, Loaded, UsageError, config_given, config_path, load, settle, tokenize
 from .messages import printable
 from .options import VERSION, FatalError, Options
-from .pidfile import NotRunning, signal_running
+from .pidfile import NotRunning, ReloadFailed, signal_running
 
 PROG = "iplog"
 HOME_PAGE = "http://ojnk.sourceforge.net/"  # iplog 2.2.3's
@@ -82,7 +82,7 @@ def act(loaded: Loaded) -> int:
     else:
         try:
             signal_running(loaded.options.pid_file, loaded.action)
-        except NotRunning as exc:
+        except (NotRunning, ReloadFailed) as exc:
             print(exc, file=sys.stderr)
             return 1
     return 0

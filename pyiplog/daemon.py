@@ -39,7 +39,7 @@ from .loader import Loaded, settle
 from .messages import render
 from .options import FatalError, Options
 from .output import LogTarget
-from .pidfile import PidFile
+from .pidfile import PidFile, ReloadStatus
 from .resolve import CachedResolver
 from .wiring import build_engine, build_filters, build_namer, open_output
 
@@ -105,6 +105,7 @@ class Daemon:
         self.engine = engine
         self.out: LogTarget = None  # type: ignore[assignment]  # opened once capture is
         self.reload = reload
+        self.reload_status: ReloadStatus | None = None  # what -R reads (pidfile.py)
         self.sources: dict[str, LiveSource] = {}
         self.down: dict[str, float] = {}  # interface -> when to try again
         self.failures: dict[str, str] = {}  # interface -> why it could not be opened
@@ -208,6 +209,13 @@ class Daemon:
         except OSError as exc:
             self._write_failed(exc)
 
+    def check_config_readable(self, now: float) -> None:
+        """After the privilege drop: a configuration the run user cannot read
+        cannot be reloaded; said now, not at the first logrotate."""
+        path = self.opts.config_file
+        if os.path.exists(path) and not os.access(path, os.R_OK):
+            self.say(now, render("config_unreadable", path=path))
+
     def _write_failed(self, exc: OSError) -> None:
         report(render("write_failed", error=exc.strerror or exc))
 
@@ -226,28 +234,35 @@ class Daemon:
         self.out.flush_repeats(now)
         self.say(now, render("restarting", pid=os.getpid()))
         self.out.flush()
+        problems = []
         error = self.out.reopen()
         if error is not None:
             text = render("reopen_failed", path=self.opts.logfile, error=error)
             report(text)
             self.say(now, text)
-        self._reload_config(now)
+            problems.append(text)
+        problems += self._reload_config(now)
         self.out.started(now)
         self.out.flush()
+        if self.reload_status is not None:
+            self.reload_status.done(problems)
 
-    def _reload_config(self, now: float) -> None:
+    def _reload_config(self, now: float) -> list[str]:
+        """Read the configuration anew; what kept it from taking effect."""
         try:
             loaded = self.reload()
             if not loaded.config.errors:
                 opts, _ = settle(loaded)
         except FatalError as exc:  # a fatal combination: keep what runs
-            self.say(now, render("reload_refused", error=exc))
-            return
+            text = render("reload_refused", error=exc)
+            self.say(now, text)
+            return [text]
         if loaded.config.errors:
-            for error in loaded.config.errors:
-                self.say(now, render("config_error", error=error))
-            self.say(now, render("config_kept", path=self.opts.config_file))
-            return
+            texts = [render("config_error", error=error) for error in loaded.config.errors]
+            texts.append(render("config_kept", path=self.opts.config_file))
+            for text in texts:
+                self.say(now, text)
+            return texts
         opts = opts.keeping(self.opts)  # what needs root or a fresh start cannot change here
         self.opts = opts
         old_namer = self.engine.namer
@@ -255,6 +270,7 @@ class Daemon:
         old_namer.close()
         for name, source in self.sources.items():
             source.set_filter(self._filter(name))
+        return []
 
     def statistics(self, now: float) -> None:
         for name, source in self.sources.items():
@@ -440,6 +456,49 @@ def run_live(opts: Options, config: Config, reload: Callable[[], Loaded]) -> int
     ident = lookup_identity(opts.user, opts.group)
     pidfile = PidFile(opts.pid_file)
     pidfile.acquire(ident.uid, ident.gid)
+    status = ReloadStatus(opts.pid_file)
+    try:
+        status.open()
+        daemon = _prepared(opts, config, reload, names, ident)
+    except BaseException:  # nothing left behind by a start that failed here
+        pidfile.remove()
+        status.remove()
+        raise
+    daemon.reload_status = status
+    handshake = None if opts.no_fork else _detach(daemon, pidfile)
+    try:
+        pidfile.write(os.getpid())
+        try:
+            drop_privileges(ident)
+        except OSError as exc:
+            raise FatalError(f"Unable to drop privileges: {exc.strerror}") from None
+        daemon.check_config_readable(time.time())
+        return daemon.run(handshake.ok if handshake else lambda: None)
+    except FatalError as exc:
+        if handshake:
+            handshake.fail(str(exc))
+        raise
+    except Exception as exc:  # a bug: said where someone will read it
+        log.critical("iplog stopped: %s", exc, exc_info=True)
+        if handshake:
+            handshake.fail(f"iplog stopped: {exc} (see syslog)")
+        raise FatalError(f"iplog stopped: {exc}") from None
+    finally:
+        problem = pidfile.remove()
+        if problem:
+            report(problem)
+        status.remove()
+        daemon.out.close()
+
+
+def _prepared(
+    opts: Options,
+    config: Config,
+    reload: Callable[[], Loaded],
+    names: list[str],
+    ident: Identity,
+) -> Daemon:
+    """The daemon with its capture open and its log handed to the run user."""
     daemon = Daemon(opts, build_engine(opts, config, **live_edges(opts)), reload)
     daemon.open_interfaces(names)
     if not daemon.sources:
@@ -455,28 +514,7 @@ def run_live(opts: Options, config: Config, reload: Callable[[], Loaded]) -> int
     if opts.stdout and opts.no_fork:
         # `iplog -o -L | head`: the reader gone ends iplog quietly, as a C tool.
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    handshake = None if opts.no_fork else _detach(daemon, pidfile)
-    try:
-        pidfile.write(os.getpid())
-        try:
-            drop_privileges(ident)
-        except OSError as exc:
-            raise FatalError(f"Unable to drop privileges: {exc.strerror}") from None
-        return daemon.run(handshake.ok if handshake else lambda: None)
-    except FatalError as exc:
-        if handshake:
-            handshake.fail(str(exc))
-        raise
-    except Exception as exc:  # a bug: said where someone will read it
-        log.critical("iplog stopped: %s", exc, exc_info=True)
-        if handshake:
-            handshake.fail(f"iplog stopped: {exc} (see syslog)")
-        raise FatalError(f"iplog stopped: {exc}") from None
-    finally:
-        problem = pidfile.remove()
-        if problem:
-            report(problem)
-        daemon.out.close()
+    return daemon
 
 
 def _detach(daemon: Daemon, pidfile: PidFile) -> Handshake:
@@ -492,6 +530,8 @@ def _detach(daemon: Daemon, pidfile: PidFile) -> Handshake:
         os._exit(Handshake.wait(rfd, child))  # never through this process's cleanup
     os.close(rfd)
     keep = [pidfile.fd, wfd, *(s.fileno() for s in daemon.sources.values()), *daemon.out.fds()]
+    if daemon.reload_status is not None:
+        keep.append(daemon.reload_status.fd)
     if isinstance(daemon.engine.fool, Replier):
         keep.append(daemon.engine.fool.fileno())
     context = pydaemon.DaemonContext(

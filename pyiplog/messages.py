@@ -190,6 +190,8 @@ PROCESS_MESSAGES: dict[str, str] = {
     " {answers} fool_nmap answers not answered.",
     "reopen_failed": 'Warning: unable to reopen "{path}": {error}; still writing to the'
     " file that was open.",
+    "config_unreadable": 'Warning: the user iplog runs as cannot read "{path}"; a reload'
+    " (SIGHUP) will keep the running configuration (make it readable: mode 0644).",
     "config_kept": "Warning: {path} has errors; keeping the running configuration.",
     "config_error": "{error}",
     "reload_refused": "Warning: {error}; keeping the running configuration.",

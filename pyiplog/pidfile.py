@@ -11,6 +11,13 @@ root or the run user, and may be a symbolic link only if root made it
 taken before detaching is still held by the daemon; a file whose process
 died (even by ``kill -9``) is unlocked and simply taken over.  ``-k`` and
 ``-R`` signal only a process that holds that lock.
+
+``-R`` also waits for the reload's outcome (a handshake like the start's):
+the daemon keeps ``PIDFILE.reload`` (made as root beside the pid file,
+root's, 0644, opened as carefully) and writes there, after each SIGHUP,
+``N ok`` or ``N failed`` and the reasons (a log that could not be
+reopened, a configuration that could not be read or has errors).  ``-R``
+reads N, signals, and waits up to ``RELOAD_WAIT`` seconds for N + 1.
 """
 
 from __future__ import annotations
@@ -20,10 +27,14 @@ import fcntl
 import os
 import signal
 import stat
+import time
 
+from .messages import printable
 from .options import FatalError
 
 SIGNALS = {"kill": signal.SIGTERM, "restart": signal.SIGHUP}
+RELOAD_SUFFIX = ".reload"
+RELOAD_WAIT = 10.0  # seconds -R waits for the daemon to say how its reload went
 MODE = 0o644
 DIR_MODE = 0o755
 _OPEN = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # a FIFO must not block the open
@@ -31,6 +42,11 @@ _OPEN = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # a FIFO must not block th
 
 class NotRunning(Exception):
     """``-k``/``-R`` found no running iplog: said on stderr, exit 1."""
+
+
+class ReloadFailed(Exception):
+    """``-R``: the daemon reloaded, but not everything (its reasons), or did
+    not say in time: said on stderr, exit 1."""
 
 
 def _reason(exc: OSError) -> str:
@@ -157,8 +173,24 @@ class PidFile:
 
 def signal_running(pid_file: str, action: str) -> None:
     """-k (``kill``) / -R (``restart``): signal the iplog that holds the pid
-    file's lock.  Raises NotRunning when none does, FatalError otherwise."""
+    file's lock; for -R, wait for its word on the reload.  Raises NotRunning
+    when none runs, ReloadFailed when the reload was not whole, FatalError
+    otherwise."""
     signum = SIGNALS[action]
+    before = _reload_status(pid_file) if action == "restart" else None
+    pid = _locked_pid(pid_file)
+    try:
+        os.kill(pid, signum)
+    except OSError as exc:
+        raise FatalError(
+            f"Can't send process signal {int(signum)} to {pid}: {exc.strerror}"
+        ) from None
+    if before is not None:
+        _await_reload(pid_file, pid, before[0])
+
+
+def _locked_pid(pid_file: str) -> int:
+    """The pid in the pid file whose lock a running iplog holds."""
     try:
         fd = os.open(pid_file, os.O_RDONLY | _OPEN)
     except FileNotFoundError:
@@ -181,9 +213,91 @@ def signal_running(pid_file: str, action: str) -> None:
     word = text.split()[0]
     if not word.isdigit() or int(word) <= 1:
         raise FatalError(f'Bad pid in {pid_file}: "{word}"')
+    return int(word)
+
+
+class ReloadStatus:
+    """The daemon's side of ``PIDFILE.reload`` (see the module's text)."""
+
+    def __init__(self, pid_file: str):
+        self.path = pid_file + RELOAD_SUFFIX
+        self.fd: int | None = None
+        self.generation = 0
+
+    def open(self) -> None:
+        """Made (or taken over) as root, before the privilege drop."""
+        try:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _OPEN, MODE)
+            except FileExistsError:
+                fd = os.open(self.path, os.O_RDWR | _OPEN)
+        except OSError as exc:
+            raise FatalError(f'Unable to open "{self.path}": {_reason(exc)}') from None
+        _checked(fd, self.path, os.geteuid())
+        os.fchmod(fd, MODE)
+        self.fd = fd
+        self._write("0 started\n")
+
+    def done(self, problems: list[str]) -> None:
+        """A reload is over: ``problems`` empty, or the reasons it was not whole."""
+        if self.fd is None:
+            return
+        self.generation += 1
+        head = f"{self.generation} {'failed' if problems else 'ok'}\n"
+        self._write(head + "".join(f"{p}\n" for p in problems))
+
+    def _write(self, text: str) -> None:
+        data = text.encode()
+        os.pwrite(self.fd, data, 0)
+        os.ftruncate(self.fd, len(data))
+
+    def remove(self) -> None:
+        if self.fd is None:
+            return
+        try:
+            os.unlink(self.path)
+        except PermissionError:  # root's directory, iplog no longer root
+            os.ftruncate(self.fd, 0)
+        except OSError:
+            pass
+        os.close(self.fd)
+        self.fd = None
+
+
+def _reload_status(pid_file: str) -> tuple[int, str, list[str]] | None:
+    """``PIDFILE.reload``: (N, "ok"/"failed"/"started", reasons), or None when
+    there is none (a daemon that keeps none: ``-R`` only signals it).  Read
+    as carefully as the pid file: never through a link, root's regular file,
+    writable by root alone."""
+    path = pid_file + RELOAD_SUFFIX
     try:
-        os.kill(int(word), signum)
-    except OSError as exc:
-        raise FatalError(
-            f"Can't send process signal {int(signum)} to {word}: {exc.strerror}"
-        ) from None
+        fd = os.open(path, os.O_RDONLY | _OPEN)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o022:
+            return None
+        text = os.pread(fd, 65536, 0).decode(errors="replace")
+    finally:
+        os.close(fd)
+    head, *reasons = text.splitlines() or [""]
+    number, _, state = head.partition(" ")
+    return (int(number), state, reasons) if number.isdigit() else None
+
+
+def _await_reload(pid_file: str, pid: int, before: int) -> None:
+    """Wait for the daemon's word on the reload ``-R`` asked for."""
+    deadline = time.monotonic() + RELOAD_WAIT
+    while time.monotonic() < deadline:
+        status = _reload_status(pid_file)
+        if status is not None and status[0] > before:
+            _, state, reasons = status
+            if state != "ok":  # the daemon's words, made printable: it runs unprivileged
+                said = "\n".join(printable(r) for r in reasons[:50])
+                raise ReloadFailed(said or f"iplog (pid {pid}): reload {printable(state)}")
+            return
+        time.sleep(0.05)
+    raise ReloadFailed(
+        f"iplog (pid {pid}) did not say how its reload went within {RELOAD_WAIT:g} s"
+    )

@@ -198,15 +198,15 @@ def test_rotation_as_unprivileged_user(workdir):
         syn_to_localhost(before)
         assert wait_for(lambda: any(f"port {before} " in x for x in lines_of(log)))
         log.rename(logdir / "iplog.1")
-        os.kill(pid, signal.SIGHUP)
-        rotated = logdir / "iplog.1"
-        assert wait_for(
-            has_line(
-                rotated,
-                f'Warning: unable to reopen "{log}": Permission'
-                " denied; still writing to the file that was open.",
-            )
+        # -R waits for the daemon's word: the reopen failed, and it says why.
+        p = run_iplog("-C", str(conf), "-R")
+        reason = (
+            f'Warning: unable to reopen "{log}": Permission'
+            " denied; still writing to the file that was open."
         )
+        assert (p.returncode, p.stdout, p.stderr) == (1, "", reason + "\n")
+        rotated = logdir / "iplog.1"
+        assert has_line(rotated, reason)()
         syn_to_localhost(after)
         assert wait_for(lambda: any(f"port {after} " in x for x in lines_of(rotated)))
         assert pid_alive(pid)
@@ -215,6 +215,74 @@ def test_rotation_as_unprivileged_user(workdir):
         wait_for(lambda: not pid_alive(pid))
     assert lines_of(rotated)[-1] == "Caught signal 15, exiting."
     assert not log.exists()
+
+
+@needs_tools("logrotate")
+def test_reload_after_logrotate_applies_the_config_as_the_run_user(workdir):
+    """The installed layout: /etc/iplog.conf 0644, the daemon as nobody, the
+    shipped logrotate snippet (postrotate: iplog -R).  After the rotation
+    and after an edit, `iplog -R` applies the file (log_dest shows) and
+    says so (exit 0); a config the run user cannot read is warned about at
+    start and makes -R fail with the reason."""
+    logdir = workdir / "log"
+    logdir.mkdir()
+    shutil.chown(logdir, "nobody")
+    rundir = workdir / "run"
+    log, pid_file, conf = logdir / "iplog", rundir / "iplog.pid", workdir / "iplog.conf"
+    conf.write_text(
+        f"user nobody\ngroup nogroup\nlogfile {log}\npid-file {pid_file}\ninterface lo\n"
+        "set disable_resolver\n"
+    )
+    conf.chmod(0o644)
+    snippet = (
+        (ROOT / "initscripts" / "iplog.logrotate")
+        .read_text()
+        .replace("/var/log/iplog", str(log))
+        .replace("create 0640 iplog nogroup", "create 0640 nobody nogroup")
+        .replace("/usr/local/sbin/iplog -R", f"{' '.join(IPLOG)} -C {conf} -R")
+        .replace("notifempty", "ifempty")
+    )
+    (workdir / "logrotate.conf").write_text(snippet)
+    assert run_iplog("-C", str(conf)).returncode == 0
+    pid = read_pid(pid_file)
+    rotate = ["logrotate", "-f", "-s", str(workdir / "state"), str(workdir / "logrotate.conf")]
+    try:
+        assert wait_for(has_line(log, "iplog started."))
+        p = subprocess.run(rotate, capture_output=True, text=True, env=ENV)
+        assert (p.returncode, p.stderr) == (0, "")
+        assert wait_for(has_line(log, "iplog started."))  # the new file
+        conf.write_text(conf.read_text() + "set log_dest true\n")
+        p = run_iplog("-C", str(conf), "-R")
+        assert (p.returncode, p.stdout, p.stderr) == (0, "", "")
+        port = free_port()
+        syn_to_localhost(port)
+        expected = f"TCP: port {port} connection attempt to 127.0.0.1 from 127.0.0.1:"
+        assert wait_for(lambda: any(x.startswith(expected) for x in lines_of(log)))
+        # Tightened by hand: the reload cannot read it, and -R says so.
+        conf.chmod(0o600)
+        p = run_iplog("-C", str(conf), "-R")
+        assert (p.returncode, p.stdout) == (1, "")
+        assert p.stderr == (
+            f'Warning: Unable to read "{conf}": Permission denied;'
+            " keeping the running configuration.\n"
+        )
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: not pid_alive(pid))
+    # Started with it so: the warning comes at once, not at the first rotation.
+    assert run_iplog("-C", str(conf)).returncode == 0
+    pid = read_pid(pid_file)
+    try:
+        assert wait_for(
+            has_line(
+                log,
+                f'Warning: the user iplog runs as cannot read "{conf}"; a reload (SIGHUP)'
+                " will keep the running configuration (make it readable: mode 0644).",
+            )
+        )
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: not pid_alive(pid))
 
 
 @needs_tools("logrotate")

@@ -329,6 +329,41 @@ def test_every_capability_of_the_unit_is_needed(missing, why):
 
 @needs_root
 @needs_tools("setpriv")
+def test_the_units_reload_needs_kill_and_has_it():
+    """ExecReload's `iplog -R` runs in the unit's bounding set and signals the
+    daemon, which runs as nobody by then: CAP_KILL.  Without it, -R fails
+    and says why; with the unit's set it reloads and exits 0."""
+    assert "kill" in bounding_set()
+    with as_the_unit_starts_it(bounding_set()) as (argv, owned):
+        proc = subprocess.Popen(argv, env=ENV, stderr=subprocess.PIPE, text=True)
+        try:
+            log = owned / "iplog"
+            assert wait_for(lambda: log.exists() and "iplog started." in log.read_text())
+            pid = int((owned / "iplog.pid").read_text())
+
+            def reload(caps):
+                bounding = ",".join(f"+{c}" for c in caps)
+                return subprocess.run(
+                    ["setpriv", f"--bounding-set=-all,{bounding}", *IPLOG, "-C", "/dev/null",
+                     f"--pid-file={owned}/iplog.pid", "-R"],
+                    capture_output=True, text=True, env=ENV, timeout=20,
+                )  # fmt: skip
+
+            p = reload([c for c in bounding_set() if c != "kill"])
+            assert (p.returncode, p.stderr) == (
+                255,
+                f"Fatal: Can't send process signal 1 to {pid}: Operation not permitted\n",
+            )
+            p = reload(bounding_set())
+            assert (p.returncode, p.stdout, p.stderr) == (0, "", "")
+            assert wait_for(lambda: log.read_text().count("iplog started.") == 2)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+@needs_root
+@needs_tools("setpriv")
 def test_the_units_capabilities_are_enough():
     """The same start with the whole bounding set (no CAP_NET_ADMIN): it runs."""
     with as_the_unit_starts_it(bounding_set()) as (argv, owned):
