@@ -118,10 +118,21 @@ uninstall:
 	-rmdir $(DESTDIR)$(DOC) 2>/dev/null
 
 # A Debian package of the same layout (dpkg-deb): build/pyiplog_VERSION-1_ARCH.deb.
+# The environment in /opt/pyiplog is made with $(PYTHON), so the package
+# depends on that interpreter's X.Y (PYVER) and no other.  Its maintainer
+# is whoever builds it: DEBFULLNAME/DEBEMAIL (Debian's convention), else
+# git's user.name/user.email; HOMEPAGE= names the project's page, if any.
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 ARCH    := $(shell dpkg --print-architecture 2>/dev/null)
 DEBROOT := build/deb/root
 DEB     := build/pyiplog_$(VERSION)-1_$(ARCH).deb
+PYVER   := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+PYNEXT  := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % (sys.version_info[0], sys.version_info[1] + 1))' 2>/dev/null)
+DEBFULLNAME ?= $(shell git config user.name 2>/dev/null)
+DEBEMAIL    ?= $(shell git config user.email 2>/dev/null)
+MAINTAINER  := $(or $(DEBFULLNAME),pyiplog builder) <$(or $(DEBEMAIL),root@localhost)>
+HOMEPAGE    ?=
+DEBDATE := $(shell git log -1 --format=%aD 2>/dev/null || date -R)
 
 deb: venv
 	rm -rf build/deb
@@ -133,17 +144,22 @@ deb: venv
 	find $(DEBROOT)/opt -name __pycache__ -type d -prune -exec rm -rf {} +
 	find $(DEBROOT)/opt -name '*.so' -exec strip --strip-unneeded {} +
 	find $(DEBROOT)/opt -path '*.dist-info/*' -type f -exec chmod 644 {} +
+	rm -f $(DEBROOT)/opt/pyiplog/bin/activate* $(DEBROOT)/opt/pyiplog/bin/Activate.ps1
 	install -D -m 644 packaging/deb/lintian-overrides \
 	    $(DEBROOT)/usr/share/lintian/overrides/pyiplog
 	sed 's|/usr/local/sbin/iplog|/usr/sbin/iplog|' initscripts/iplog.service \
 	    > $(DEBROOT)/lib/systemd/system/iplog.service
 	install -m 644 packaging/deb/copyright $(DEBROOT)/usr/share/doc/pyiplog/copyright
-	gzip -9n < packaging/deb/changelog > $(DEBROOT)/usr/share/doc/pyiplog/changelog.Debian.gz
+	sed -e 's/@VERSION@/$(VERSION)-1/' -e 's/@MAINTAINER@/$(MAINTAINER)/' -e 's/@DATE@/$(DEBDATE)/' \
+	    packaging/deb/changelog.in | gzip -9n > $(DEBROOT)/usr/share/doc/pyiplog/changelog.Debian.gz
 	gzip -9n $(DEBROOT)/usr/share/man/man8/iplog.8 $(DEBROOT)/usr/share/man/man5/iplog.conf.5
-	install -m 755 packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm $(DEBROOT)/DEBIAN/
+	install -m 755 packaging/deb/preinst packaging/deb/postinst packaging/deb/prerm \
+	    packaging/deb/postrm $(DEBROOT)/DEBIAN/
 	install -m 644 packaging/deb/conffiles $(DEBROOT)/DEBIAN/
 	sed -e 's/@VERSION@/$(VERSION)-1/' -e 's/@ARCH@/$(ARCH)/' \
 	    -e "s/@SIZE@/$$(du -sk --exclude=DEBIAN $(DEBROOT) | cut -f1)/" \
+	    -e 's/@PYVER@/$(PYVER)/' -e 's/@PYNEXT@/$(PYNEXT)/' -e 's/@MAINTAINER@/$(MAINTAINER)/' \
+	    -e 's|@HOMEPAGE@|$(HOMEPAGE)|' -e '/^Homepage: *$$/d' \
 	    packaging/deb/control.in > $(DEBROOT)/DEBIAN/control
 	dpkg-deb --root-owner-group -Zxz --build $(DEBROOT) $(DEB)
 

@@ -500,3 +500,120 @@ def test_the_man_pages_render_without_warnings(page):
     )
     assert (p.returncode, p.stderr) == (0, "")
     assert "iplog started.." not in p.stdout  # a sentence's full stop after the message's
+
+
+UPGRADE_SCENARIO = r"""
+set -e
+W=$1; OLD=$2; NEW=$3
+mount -t tmpfs tmpfs "$W"
+mkdir "$W/upper" "$W/work" "$W/merged"
+mount -t overlay overlay -o "lowerdir=/,upperdir=$W/upper,workdir=$W/work" "$W/merged"
+mount --rbind /proc "$W/merged/proc"; mount --rbind /sys "$W/merged/sys"
+mount --rbind /dev "$W/merged/dev"; mount -t tmpfs tmpfs "$W/merged/run"
+cp "$OLD" "$W/merged/tmp/old.deb"; cp "$NEW" "$W/merged/tmp/new.deb"
+chroot "$W/merged" sh -e -c '
+    export PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive
+    dpkg -i /tmp/old.deb >/dev/null
+    sed -i "s/^#interface eth0/interface lo/" /etc/iplog.conf
+    /etc/init.d/iplog start >/dev/null
+    echo "--- before"; cat /var/run/iplog/iplog.pid
+    apt-get install -y -q /tmp/new.deb >/tmp/apt.out 2>&1 || { cat /tmp/apt.out; exit 1; }
+    echo "--- version"; dpkg-query -W -f "\${Version}" pyiplog; echo
+    echo "--- status"; /etc/init.d/iplog status >/dev/null && echo running || echo stopped
+    echo "--- after"; cat /var/run/iplog/iplog.pid
+    echo "--- conf"; grep "^interface" /etc/iplog.conf
+    /etc/init.d/iplog stop >/dev/null
+    echo "--- log"; cat /var/log/iplog
+    dpkg --purge pyiplog >/dev/null
+    true
+'
+"""
+
+
+def newer_deb(deb: Path, tmp_path: Path) -> Path:
+    """The same package, one Debian revision later (what an upgrade brings)."""
+    tree = tmp_path / "newer"
+    subprocess.run(["dpkg-deb", "-R", str(deb), str(tree)], check=True)
+    control = tree / "DEBIAN" / "control"
+    control.write_text(control.read_text().replace("Version: 0.1.0-1", "Version: 0.1.0-2"))
+    out = tmp_path / "pyiplog_0.1.0-2.deb"
+    subprocess.run(
+        ["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(tree), str(out)],
+        check=True,
+        capture_output=True,
+    )
+    return out
+
+
+@needs_root
+@needs_tools("dpkg-deb", "unshare", "chroot", "apt-get")
+def test_an_upgrade_with_apt_leaves_iplog_running(tmp_path):
+    """Installed, configured (its conffile edited), running from its init
+    script; a newer package installed with apt non-interactively: iplog runs
+    again (a new process, the same pid file and log), the edit kept."""
+    p = subprocess.run(["make", "-s", "-C", str(ROOT), "deb"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    deb = next((ROOT / "build").glob("pyiplog_*.deb"))
+    new = newer_deb(deb, tmp_path)
+    work = tmp_path / "overlay"
+    work.mkdir()
+    p = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", UPGRADE_SCENARIO,
+         "sh", str(work), str(deb), str(new)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stdout + p.stderr
+    parts = p.stdout.split("--- ")
+    sections = {part.split("\n", 1)[0]: part.split("\n", 1)[1].strip() for part in parts[1:]}
+    assert sections["version"] == "0.1.0-2"
+    assert sections["status"] == "running"
+    assert sections["before"] != sections["after"]  # the new code runs
+    assert sections["conf"] == "interface lo"
+    log = [x[16:] for x in sections["log"].splitlines()]
+    assert log.count("iplog started.") == 2, log
+    assert log.count("Caught signal 15, exiting.") == 2, log
+
+
+TAKEOVER_SCENARIO = r"""
+set -e
+W=$1; DEB=$2; SRC=$3
+mount -t tmpfs tmpfs "$W"
+mkdir "$W/upper" "$W/work" "$W/merged"
+mount -t overlay overlay -o "lowerdir=/,upperdir=$W/upper,workdir=$W/work" "$W/merged"
+mount --rbind /proc "$W/merged/proc"; mount --rbind /sys "$W/merged/sys"
+mount --rbind /dev "$W/merged/dev"; mount -t tmpfs tmpfs "$W/merged/run"
+cp "$DEB" "$W/merged/tmp/pyiplog.deb"
+chroot "$W/merged" sh -e -c '
+    export PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive
+    make -s -C "$1" install >/dev/null 2>&1
+    echo "--- dpkg"; dpkg -i /tmp/pyiplog.deb 2>&1 && echo installed || echo "refused $?"
+    echo "--- local"; /usr/local/sbin/iplog -v | head -1
+    echo "--- package"; dpkg-query -W -f "\${Status}" pyiplog 2>/dev/null || true; echo
+    true
+' sh "$SRC"
+"""
+
+
+@needs_root
+@needs_tools("dpkg-deb", "unshare", "chroot")
+def test_the_deb_refuses_to_install_over_make_install(tmp_path):
+    """`make install`, then the package: dpkg stops before unpacking, with
+    the way out; the installed copy still works."""
+    p = subprocess.run(["make", "-s", "-C", str(ROOT), "deb"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    deb = next((ROOT / "build").glob("pyiplog_*.deb"))
+    work = tmp_path / "overlay"
+    work.mkdir()
+    p = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", TAKEOVER_SCENARIO,
+         "sh", str(work), str(deb), str(ROOT)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stdout + p.stderr
+    parts = p.stdout.split("--- ")
+    sections = {part.split("\n", 1)[0]: part.split("\n", 1)[1] for part in parts[1:]}
+    assert "pyiplog: /opt/pyiplog holds a copy installed by 'make install'" in sections["dpkg"]
+    assert "Remove it first ('make uninstall' in its checkout)" in sections["dpkg"]
+    assert sections["dpkg"].rstrip().endswith("refused 1"), sections["dpkg"]
+    assert sections["local"].strip() == "iplog version 2.2.3"
+    assert "installed" not in sections["package"].replace("not-installed", "")
