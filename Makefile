@@ -30,11 +30,34 @@ define apt_install
 	fi
 endef
 
+# The test packages include servers (vsftpd, openssh-server, tinyproxy,
+# chrony, fail2ban, dnsmasq's base) that Debian starts on install; the tests
+# start their own, inside namespaces.  So they are installed with a
+# policy-rc.d that refuses every start (Debian's own mechanism, honoured by
+# invoke-rc.d and deb-systemd-invoke), removed afterwards; one the machine
+# has already is left as it is.
+define apt_install_unstarted
+	@missing=""; for p in $(1); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing the packages the tests use:$$missing"; \
+	  echo "(their services are not started: the tests start their own, in namespaces)"; \
+	  made=""; \
+	  if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; \
+	    chmod 755 /usr/sbin/policy-rc.d; made=yes; fi; \
+	  rc=0; apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq $$missing || rc=$$?; \
+	  if [ -n "$$made" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
+	  exit $$rc; \
+	fi
+endef
+
 deps:
 	$(call apt_install,$(RUNPKGS))
 
 test-deps:
-	$(call apt_install,$(TESTPKGS))
+	$(call apt_install_unstarted,$(TESTPKGS))
 
 $(VENV)/.installed: pyproject.toml
 	$(MAKE) deps

@@ -45,7 +45,7 @@ def print_help(opts: Options, out: TextIO) -> None:
         w(f" {mark}{short}  {left:<42} {opt.help}\n")
     w("\nLong boolean options take their value only after '=': --log-ip=false.\n")
     w(
-        f"Defaults: pid file {opts.pid_file}, facility {opts.facility}, "
+        f"In force: pid file {opts.pid_file}, facility {opts.facility}, "
         f"priority {opts.priority}, config {opts.config_file}.\n"
     )
 

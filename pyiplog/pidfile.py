@@ -134,7 +134,12 @@ class PidFile:
             except FileExistsError:
                 fd = os.open(self.path, os.O_RDWR | _OPEN)
         except OSError as exc:
-            raise FatalError(f'Unable to open pid file "{self.path}": {_reason(exc)}') from None
+            hint = ""
+            if exc.errno in (errno.EACCES, errno.EPERM) and os.geteuid() != 0:
+                hint = " (iplog starts as root, or with CAP_NET_RAW and a --pid-file it may write)"
+            raise FatalError(
+                f'Unable to open pid file "{self.path}": {_reason(exc)}{hint}'
+            ) from None
         if self.created:
             _checked(fd, self.path)
             os.fchmod(fd, MODE)  # whatever the umask

@@ -412,6 +412,20 @@ def unprivileged() -> list[str]:
     return ["setpriv", f"--reuid={NOBODY.pw_uid}", f"--regid={NOBODY.pw_gid}", "--clear-groups"]
 
 
+def test_the_default_pid_file_without_privilege_says_why():
+    """`iplog` as an ordinary user, as the article's command line: the pid
+    file comes first, and its error says what iplog needs."""
+    p = subprocess.run(
+        unprivileged() + IPLOG + ["-C", "/dev/null", "-o", "-L", "-i", "lo"],
+        capture_output=True, text=True, env=ENV, cwd="/", timeout=20,
+    )  # fmt: skip
+    assert (p.returncode, p.stdout) == (255, "")
+    assert p.stderr == (
+        'Fatal: Unable to open pid file "/var/run/iplog.pid": Permission denied'
+        " (iplog starts as root, or with CAP_NET_RAW and a --pid-file it may write)\n"
+    )
+
+
 def test_capture_without_privilege_says_why(tmp_path):
     p = subprocess.run(
         unprivileged()
