@@ -219,9 +219,9 @@ class Daemon:
     def _write_failed(self, exc: OSError) -> None:
         report(render("write_failed", error=exc.strerror or exc))
 
-    def flush(self) -> None:
+    def flush(self, final: bool = False) -> None:
         try:
-            self.out.write_all(self.engine.drain())
+            self.out.write_all(self.engine.drain(final))
             self.out.flush()
         except OSError as exc:
             self._write_failed(exc)
@@ -333,7 +333,8 @@ class Daemon:
         while True:
             by_fd = {s.fileno(): s for s in self.sources.values()}
             ident = self.engine.ident
-            waiting = ident is not None and ident.pending  # their lines are due on time
+            # Lines due soon: ident answers, names a held line waits for.
+            waiting = (ident is not None and ident.pending) or self.engine.lines.held
             for fd, event in self.poller.poll((IDENT_TICK if waiting else TICK_SECONDS) * 1000):
                 if fd == rpipe:
                     _drain(rpipe)
@@ -368,7 +369,7 @@ class Daemon:
                     return self.stop(signum, now)
 
     def stop(self, signum: int, now: float) -> int:
-        self.flush()
+        self.flush(final=True)
         self.out.flush_repeats(now)
         self.say(now, render("caught", n=signum))
         self.flush()

@@ -70,7 +70,7 @@ class Engine:
         self.namer = namer
         self.names = names = Names(opts, namer, self.guard, self.scans)
         self.ours.set_networks([s for net in opts.promisc for s in promisc_network(net)])
-        self.lines.configure(opts.log_dest, opts.json)
+        self.lines.configure(opts.log_dest, opts.json, namer)
         classic = opts.classic_detection
         self.scans.configure(
             Detection(opts.tuning, classic),
@@ -191,5 +191,7 @@ class Engine:
         """End of input: close every detected scan with its expired line."""
         self.scans.expire(float("inf"))
 
-    def drain(self) -> list[tuple[float, str]]:
-        return self.lines.drain()
+    def drain(self, final: bool = False) -> list[tuple[float, str]]:
+        """The lines ready to write (``final``: every line, the held ones
+        after waiting for their names at most until their deadline)."""
+        return self.lines.drain(final)

@@ -210,6 +210,10 @@ class CachedResolver:
         self.started = 0  # lookups started
         self.refused = 0  # lookups not started: the rate limit or the in-flight bound
 
+    def in_flight(self, addr: bytes) -> bool:
+        """A lookup of ``addr`` is queued or running."""
+        return addr in self._pending
+
     def cached(self, addr: bytes) -> str | None:
         """The name known for ``addr``, starting no lookup."""
         hit = self._known(addr)
@@ -284,6 +288,10 @@ class Namer:
     ):
         self.lookup = lookup
         self.log_ip = log_ip
+        # Hosts printed as their address while their lookup is in flight:
+        # (address, with_address, the text printed).  The line that printed
+        # them takes them (``detect.lines.Lines``) and waits for the names.
+        self.waiting: list[tuple[bytes, bool, str]] = []
         self.services = read_services() if services is None else services
         self.protocols = read_protocols() if protocols is None else protocols
 
@@ -305,8 +313,15 @@ class Namer:
         else:
             name = None  # a plain lookup function: looking up is starting
         if not name:
+            if start and isinstance(lookup, CachedResolver) and lookup.in_flight(addr):
+                self.waiting.append((addr, with_address, text))
             return text
         return f"{name} ({text})" if self.log_ip or with_address else name
+
+    def settled(self, addr: bytes) -> bool:
+        """No lookup of ``addr`` in flight: its name (or its absence) is known."""
+        lookup = self.lookup
+        return not (isinstance(lookup, CachedResolver) and lookup.in_flight(addr))
 
     def service_table(self, proto: str) -> dict[int, str]:
         """``port -> name`` for one protocol; a line prints

@@ -66,7 +66,7 @@ def run_file(opts: Options, config: Config | None, lookup: HostLookup | None = N
             last = time.time()
             out.started(last)
         engine.close()
-        for ts, line in engine.drain():
+        for ts, line in engine.drain(final=True):
             out.write(ts, line)
             last = max(last, ts)
         out.flush_repeats(last)

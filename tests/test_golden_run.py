@@ -618,3 +618,69 @@ def test_offline_stops_waiting_for_a_dead_name_server():
     assert _time.monotonic() - started < 0.2 * 3 + 0.5  # three waits, then none
     never.set()
     resolver.close()
+
+
+# --- one form for a host in every line (docs/contract.md L4) ---------------------------------
+
+
+def names_engine(lookup, **changes):
+    from pyiplog.engine import Engine
+    from pyiplog.options import Options
+    from pyiplog.resolve import CachedResolver, Namer
+
+    resolver = CachedResolver(wait=0.0, lookup=lookup)
+    opts = Options(**changes)
+    return Engine(opts, None, Namer(resolver, log_ip=opts.log_ip)), resolver
+
+
+def feed_raw(engine, datagrams, start=T0):
+    from pyiplog.constants import DLT_RAW
+
+    engine.feed(DLT_RAW, [(start + i * 0.01, d) for i, d in enumerate(datagrams)])
+
+
+def test_a_line_waits_for_its_hosts_name_and_the_lines_behind_it_keep_their_place():
+    import threading
+
+    release = threading.Event()
+
+    def slow(addr):  # a resolver that answers, but not at once
+        release.wait(5)
+        return {a(ATTACKER): "scanner.example"}.get(addr)
+
+    engine, resolver = names_engine(slow, log_ip=True)
+    feed_raw(
+        engine,
+        [
+            ip_tcp(src=ATTACKER, sport=4000, dport=22),
+            ip_udp(src=OTHER, sport=5000, dport=53, payload=b"x"),
+            ip_tcp(src=ATTACKER, sport=4001, dport=25),
+        ],
+    )
+    assert engine.drain() == []  # the first line waits for its name, the others behind it
+    release.set()
+    assert wait_until(lambda: not resolver._pending)
+    lines = [text for _, text in engine.drain()]
+    assert lines == [
+        f"TCP: ssh connection attempt from scanner.example ({ATTACKER}):4000",
+        f"UDP: dgram to domain from {OTHER}:5000 (1 data bytes)",  # no name: its address
+        f"TCP: smtp connection attempt from scanner.example ({ATTACKER}):4001",
+    ]
+    resolver.close()
+
+
+def test_a_held_line_goes_with_the_address_at_its_deadline():
+    import threading
+
+    never = threading.Event()
+    engine, resolver = names_engine(lambda addr: never.wait(10) and None)
+    now = [100.0]
+    engine.lines.clock = lambda: now[0]
+    feed_raw(engine, [ip_tcp(src=ATTACKER, sport=4000, dport=22)])
+    assert engine.drain() == []
+    now[0] += 2.0  # HOLD_WAIT later: the line goes as it is
+    assert [text for _, text in engine.drain()] == [
+        f"TCP: ssh connection attempt from {ATTACKER}:4000"
+    ]
+    never.set()
+    resolver.close()

@@ -370,3 +370,32 @@ def test_ident_lines_come_on_time_under_500_spoofed_sources(tmp_path):
         if seen[src] - sent[src] > TIMEOUT + 0.5
     }
     assert late == {}
+
+
+@needs_root
+@needs_tools("ip", "dnsmasq")
+def test_a_host_reads_the_same_in_every_line_from_the_first(tmp_path):
+    """A real dnsmasq answers the daemon's PTR and forward queries, within
+    the hold but not before the first line is made (the lookup runs beside
+    the packets): every connection attempt names the client the same way,
+    the first one too (docs/contract.md L4)."""
+    records = [
+        f"--ptr-record={arpa(Namespaces.A_ADDR)},client.example",
+        f"--host-record=client.example,{Namespaces.A_ADDR}",
+    ]
+    with Namespaces() as ns, contextlib.ExitStack() as stack:
+        queries = stack.enter_context(dnsmasq(ns, tmp_path, *records))
+        log, _ = stack.enter_context(daemon_in_b(ns, tmp_path, resolve=True))
+        ports = [str(p) for p in range(2001, 2007)]
+        ns.in_a(sys.executable, "-c", CONNECT, ns.A_ADDR, ns.B_ADDR, *ports, check=True)
+        assert wait_for(lambda: len([x for x in lines_of(log) if "attempt" in x]) == 6), "\n".join(
+            lines_of(log)
+        )
+        asked = queries.read_text()
+    attempts = [x for x in lines_of(log) if "attempt" in x]
+    assert len(attempts) == len(ports)
+    for port, line in zip(ports, attempts, strict=True):
+        assert line.startswith(f"TCP: port {port} connection attempt from client.example:"), (
+            attempts
+        )
+    assert f"query[PTR] {arpa(Namespaces.A_ADDR)}" in asked

@@ -82,6 +82,8 @@ class DetectorBase:
         self.names = ctx.names
         self.lines = ctx.lines
         self.queue = ctx.lines.queue
+        self.hold = ctx.lines.hold
+        self.waiting = ctx.lines.waiting  # the namer's: hosts printed while their name is looked up
         self.texts = ctx.names.texts
         self.filters = ctx.filters
         self.ours = ctx.ours

@@ -173,17 +173,13 @@ def _quoted_dst(msg: bytes) -> bytes | None:
 def echo_line(names: Names, lines: Lines, ts: float, ip: Datagram, kind: str) -> None:
     """An echo's or echo reply's line (ICMP's and ICMPv6's): a flood writes
     one a packet, so the form is called directly."""
-    lines.queue(
-        (
-            ts,
-            lines.forms[kind](
-                S=names.texts.get(ip.src) or names.host(ip.src, "icmp"),
-                D=names.dst(ip.dst, "icmp") if names.dest else "",
-                n=ip.data_len,
-                ip=ip,  # for the JSON lines
-            ),
-        )
-    )
+    src = names.texts.get(ip.src) or names.host(ip.src, "icmp")
+    dst = names.dst(ip.dst, "icmp") if names.dest else ""
+    form = lines.forms[kind]
+    if lines.waiting:  # a name being looked up: the line waits for it
+        lines.hold(ts, form, {"S": src, "D": dst, "n": ip.data_len, "ip": ip})
+        return
+    lines.queue((ts, form(S=src, D=dst, n=ip.data_len, ip=ip)))
 
 
 def unreach_head(names: Names, src: str, ip: Datagram, qdst: bytes | None) -> str:

@@ -4,10 +4,20 @@
 (docs/wire.md W2, W3); ``Lines`` formats a message kind in the form in
 force (text or JSON, with or without the destination) and queues it with
 its packet time; the output drains the queue once a batch.
+
+A host is printed one way in every line (docs/contract.md L4): a line that
+printed a host as its address because the host's name lookup is in flight
+is held (``Held``), in its place in the queue, until the lookup ends or
+``HOLD_WAIT`` seconds pass, then printed with the name if it came; the
+lines behind it wait with it, so the log stays in order.  Bounded: at most
+``MAX_HELD`` lines held, and a held line goes as it is once ``MAX_BEHIND``
+lines wait behind it.  While a flood suspends lookups no lookup starts,
+so nothing is held.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Protocol
 
 from ..forms import json_forms, text_forms
@@ -120,30 +130,107 @@ class Names:
         return self.namer.protocol(number)
 
 
+HOLD_WAIT = 2.0  # seconds a line waits for a host's name lookup
+MAX_HELD = 4096  # lines waiting for names at a time
+MAX_BEHIND = 65536  # lines queued behind a held one before it goes as it is
+_HOSTS = ("S", "D", "T")  # the fields that print a host
+
+
+class Held:
+    """A line waiting for names: its form and fields, made again when they come."""
+
+    __slots__ = ("deadline", "fields", "form", "namer", "waits")
+
+    def __init__(self, form, fields: dict, namer: Namer, deadline: float):
+        self.form = form
+        self.fields = fields
+        self.namer = namer
+        self.waits = namer.waiting[:]
+        self.deadline = deadline
+
+    def settled(self) -> bool:
+        return all(self.namer.settled(addr) for addr, _, _ in self.waits)
+
+    def text(self) -> str:
+        """The line, each waiting host printed as it is known now."""
+        fields = dict(self.fields)
+        done: set[str] = set()
+        for addr, with_address, shown in self.waits:
+            key = next((k for k in _HOSTS if k not in done and fields.get(k) == shown), None)
+            if key is not None:
+                done.add(key)
+                fields[key] = self.namer.host(addr, True, False, with_address)
+        return self.form(**fields)
+
+
 class Lines:
     """The queue of ``(time, text)`` lines the output drains once a batch.
 
     ``emit`` formats a message kind in the form log_dest asks for.  The
     lines a flood writes per packet skip that wrapper (its keyword packing
-    costs as much as the formatting): ``queue((ts, forms[kind](...)))``.
+    costs as much as the formatting): ``queue((ts, forms[kind](...)))``,
+    or ``hold`` when the namer is ``waiting`` for a name it printed.
     """
 
-    def __init__(self, dest: bool = False, json: bool = False):
-        self.out: list[tuple[float, str]] = []
+    def __init__(self, dest: bool = False, json: bool = False, clock=time.monotonic):
+        self.out: list = []  # (time, text) or (time, Held)
         self.queue = self.out.append
+        self.held = 0
+        self.clock = clock
+        self.namer: Namer | None = None
+        self.waiting: list = []
         self.configure(dest, json)
 
-    def configure(self, dest: bool, json: bool = False) -> None:
-        """The forms in force: plain or log_dest; text or JSON (docs/contract.md O4)."""
+    def configure(self, dest: bool, json: bool = False, namer: Namer | None = None) -> None:
+        """The forms in force: plain or log_dest; text or JSON (docs/contract.md O4);
+        the namer whose lookups lines wait for."""
         if json:
             self.forms = json_forms(dest)
         else:
             self.forms = text_forms(dest)
+        if namer is not None:
+            self.namer = namer
+            self.waiting = namer.waiting
 
     def emit(self, ts: float, kind: str, **fields) -> None:
-        self.out.append((ts, self.forms[kind](**fields)))
+        if self.waiting:
+            self.hold(ts, self.forms[kind], fields)
+        else:
+            self.out.append((ts, self.forms[kind](**fields)))
 
-    def drain(self) -> list[tuple[float, str]]:
-        out = self.out[:]
-        self.out.clear()
-        return out
+    def hold(self, ts: float, form, fields: dict) -> None:
+        """A line that printed a host whose name is being looked up."""
+        if self.held >= MAX_HELD:
+            self.out.append((ts, form(**fields)))
+        else:
+            self.out.append((ts, Held(form, fields, self.namer, self.clock() + HOLD_WAIT)))
+            self.held += 1
+        self.waiting.clear()
+
+    def drain(self, final: bool = False) -> list[tuple[float, str]]:
+        """The lines ready: all of them, but a held line and those behind
+        it wait for its names (``final``: at most until its deadline)."""
+        if not self.held:
+            out = self.out[:]
+            self.out.clear()
+            return out
+        out, ready = self.out, []
+        i = 0
+        while i < len(out):
+            ts, line = out[i]
+            if type(line) is Held:
+                if final:
+                    while not line.settled() and self.clock() < line.deadline:
+                        time.sleep(0.01)
+                elif (
+                    not line.settled()
+                    and self.clock() < line.deadline
+                    and len(out) - i <= MAX_BEHIND
+                ):
+                    break
+                line = line.text()
+                self.held -= 1
+            ready.append((ts, line))
+            i += 1
+        del out[:i]
+        return ready

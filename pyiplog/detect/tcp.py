@@ -192,18 +192,14 @@ class TcpDetector(DetectorBase):
         ):
             return  # the line comes with the answer (Engine.tick)
         names = self.names
-        self.queue(
-            (
-                ts,
-                self.attempt(
-                    service=self.services.get(dport) or f"port {dport}",
-                    S=self.texts.get(ip.src) or names.host(ip.src, "tcp"),
-                    sport=sport,
-                    D=names.dst(ip.dst, "tcp") if names.dest else "",
-                    ip=ip,  # for the JSON lines
-                ),
-            )
-        )
+        service = self.services.get(dport) or f"port {dport}"
+        src = self.texts.get(ip.src) or names.host(ip.src, "tcp")
+        dst = names.dst(ip.dst, "tcp") if names.dest else ""
+        if self.waiting:  # a name being looked up: the line waits for it
+            fields = {"service": service, "S": src, "sport": sport, "D": dst, "ip": ip}
+            self.hold(ts, self.attempt, fields)
+            return
+        self.queue((ts, self.attempt(service=service, S=src, sport=sport, D=dst, ip=ip)))
 
     def attempt_line(
         self, ts: float, ip: Datagram, sport: int, dport: int, user: str | None
@@ -211,13 +207,15 @@ class TcpDetector(DetectorBase):
         """A connection attempt's line, with the ident user if there is one."""
         names = self.names
         host = names.host(ip.src, "tcp")
+        dst = names.dst(ip.dst, "tcp") if names.dest else ""
+        self.waiting.clear()  # printed now: the ident answer was waited for already
         return (
             ts,
             self.attempt(
                 service=self.services.get(dport) or f"port {dport}",
                 S=f"{user}@{host}" if user else host,
                 sport=sport,
-                D=names.dst(ip.dst, "tcp") if names.dest else "",
+                D=dst,
                 ip=ip,
                 user=user,
             ),

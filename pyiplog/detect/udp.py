@@ -108,19 +108,15 @@ class UdpDetector(DetectorBase):
         if self.scans_only:
             return
         names = self.names
-        self.queue(
-            (
-                ts,
-                self.dgram(
-                    service=self.services.get(dport) or f"port {dport}",
-                    S=self.texts.get(ip.src) or names.host(ip.src, "udp"),
-                    sport=sport,
-                    D=names.dst(ip.dst, "udp") if names.dest else "",
-                    n=length - 8 if length > 8 else 0,
-                    ip=ip,  # for the JSON lines
-                ),
-            )
-        )
+        service = self.services.get(dport) or f"port {dport}"
+        src = self.texts.get(ip.src) or names.host(ip.src, "udp")
+        dst = names.dst(ip.dst, "udp") if names.dest else ""
+        n = length - 8 if length > 8 else 0
+        if self.waiting:  # a name being looked up: the line waits for it
+            fields = {"service": service, "S": src, "sport": sport, "D": dst, "n": n, "ip": ip}
+            self.hold(ts, self.dgram, fields)
+            return
+        self.queue((ts, self.dgram(service=service, S=src, sport=sport, D=dst, n=n, ip=ip)))
 
 
 class ClassicUdp(UdpDetector):
