@@ -536,8 +536,9 @@ def test_detached_start_returns_once_the_daemon_runs(tmp_path, user_dir):
 @needs_root
 def test_a_daemon_that_fails_after_detaching_is_reported_by_the_start(tmp_path, user_dir):
     """Dropping privileges fails in the detached daemon: the start says why
-    and fails; nothing is left running, and no pid file."""
-    pid_file = user_dir / "iplog.pid"
+    and fails; nothing is left running, and no pid file (in a directory of
+    root's: nobody's is not the run user's here)."""
+    pid_file = tmp_path / "iplog.pid"
     p = run_iplog(
         "-C",
         "/dev/null",
