@@ -188,7 +188,10 @@ def test_spoofed_probes_get_answers_at_the_documented_rate_only(tmp_path):
     assert 0 < sent <= REPLY_RATE * (elapsed + 1) + REPLY_RATE, (sent, elapsed)
     stats = next((x for x in lines_of(log) if x.startswith("fool_nmap:")), lines_of(log)[-3:])
     counted = re.match(r"fool_nmap: (\d+) answers sent, (\d+) held back", stats)
-    assert int(counted.group(1)) == sent and int(counted.group(2)) >= 600 - sent - 50, stats
+    # What the daemon counts is what tcpdump saw, but for an answer sent after
+    # the capture stopped (one in a full-suite run on a slow hour).
+    assert 0 <= int(counted.group(1)) - sent <= 2, (stats, sent)
+    assert int(counted.group(2)) >= 600 - sent - 50, stats
 
 
 # --- names -----------------------------------------------------------------------------------
