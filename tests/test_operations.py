@@ -6,6 +6,7 @@ default pid file /var/run/iplog.pid is not the host's)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 import shutil
@@ -382,6 +383,15 @@ def test_the_units_capabilities_are_enough():
 
 # --- the Debian package ---------------------------------------------------------------------
 
+
+@functools.cache
+def built_deb() -> Path:
+    """`make deb`, once for the tests that need the package."""
+    p = subprocess.run(["make", "-s", "-C", str(ROOT), "deb"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    return next((ROOT / "build").glob("pyiplog_*.deb"))
+
+
 DEB_SCENARIO = r"""
 set -e
 W=$1; DEB=$2
@@ -424,9 +434,7 @@ def test_the_deb_installs_runs_and_purges_clean(tmp_path):
     mount namespace: the machine itself is left as it was), started by its
     init script with the example config, a connection attempt logged, then
     purged: nothing of it left."""
-    p = subprocess.run(["make", "-s", "-C", str(ROOT), "deb"], capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
-    deb = next((ROOT / "build").glob("pyiplog_*.deb"))
+    deb = built_deb()
     work = tmp_path / "overlay"
     work.mkdir()
     p = subprocess.run(
@@ -472,9 +480,7 @@ def test_the_deb_installs_runs_and_purges_clean(tmp_path):
 def test_lintian_finds_nothing_unexplained():
     """lintian on the package: every finding fixed, or overridden with the
     reason in packaging/deb/lintian-overrides."""
-    p = subprocess.run(["make", "-s", "-C", str(ROOT), "deb"], capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
-    deb = next((ROOT / "build").glob("pyiplog_*.deb"))
+    deb = built_deb()
     p = subprocess.run(
         ["lintian", "--tag-display-limit", "0", str(deb)],
         capture_output=True,
@@ -551,9 +557,7 @@ def test_an_upgrade_with_apt_leaves_iplog_running(tmp_path):
     """Installed, configured (its conffile edited), running from its init
     script; a newer package installed with apt non-interactively: iplog runs
     again (a new process, the same pid file and log), the edit kept."""
-    p = subprocess.run(["make", "-s", "-C", str(ROOT), "deb"], capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
-    deb = next((ROOT / "build").glob("pyiplog_*.deb"))
+    deb = built_deb()
     new = newer_deb(deb, tmp_path)
     work = tmp_path / "overlay"
     work.mkdir()
@@ -599,9 +603,7 @@ chroot "$W/merged" sh -e -c '
 def test_the_deb_refuses_to_install_over_make_install(tmp_path):
     """`make install`, then the package: dpkg stops before unpacking, with
     the way out; the installed copy still works."""
-    p = subprocess.run(["make", "-s", "-C", str(ROOT), "deb"], capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
-    deb = next((ROOT / "build").glob("pyiplog_*.deb"))
+    deb = built_deb()
     work = tmp_path / "overlay"
     work.mkdir()
     p = subprocess.run(
