@@ -19,6 +19,7 @@ import select
 import signal
 import sys
 import syslog
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from .capture import (
     useful_filter,
 )
 from .config.parser import Config
+from .detect.lines import MAX_BEHIND
 from .engine import Engine
 from .foolnmap import Replier
 from .ident import IdentLookups
@@ -95,6 +97,30 @@ def drop_privileges(ident: Identity) -> None:
 # --- the daemon --------------------------------------------------------------------------
 
 
+class PendingReload:
+    """A reload's configuration read in a thread (its parse runs in a child
+    process, docs/contract.md L1), so that the main loop keeps capturing and
+    counting meanwhile: a reload stops no reading."""
+
+    def __init__(self, reload: Callable[[], Loaded], problems: list[str]):
+        self.problems = problems  # what went wrong already (the log's reopening)
+        self.result: Loaded | Exception = FatalError("the configuration was not read")
+        self.thread = threading.Thread(target=self._read, args=(reload,), daemon=True)
+        self.thread.start()
+
+    def _read(self, reload: Callable[[], Loaded]) -> None:
+        try:
+            self.result = reload()
+        except FatalError as exc:
+            self.result = exc
+        except Exception as exc:  # a bug: said, and the running configuration kept
+            log.error("reading the configuration failed: %s", exc, exc_info=True)
+            self.result = FatalError(f"reading the configuration failed: {exc}")
+
+    def done(self) -> bool:
+        return not self.thread.is_alive()
+
+
 class Daemon:
     """The main loop and what signals ask for, given everything it needs:
     the options in force, the engine, the log target, and ``reload`` (the
@@ -106,6 +132,7 @@ class Daemon:
         self.out: LogTarget = None  # type: ignore[assignment]  # opened once capture is
         self.reload = reload
         self.reload_status: ReloadStatus | None = None  # what -R reads (pidfile.py)
+        self.reloading: PendingReload | None = None  # a configuration being read
         self.sources: dict[str, LiveSource] = {}
         self.down: dict[str, float] = {}  # interface -> when to try again
         self.failures: dict[str, str] = {}  # interface -> why it could not be opened
@@ -220,6 +247,10 @@ class Daemon:
         report(render("write_failed", error=exc.strerror or exc))
 
     def flush(self, final: bool = False) -> None:
+        """Write the lines the engine made (not while a reload is read: they
+        follow its word in the new log, unless too many wait)."""
+        if self.reloading is not None and not final and len(self.engine.lines.out) < MAX_BEHIND:
+            return
         try:
             self.out.write_all(self.engine.drain(final))
             self.out.flush()
@@ -228,8 +259,13 @@ class Daemon:
 
     # -- signals --
 
-    def restart(self, now: float) -> None:
-        """SIGHUP: reopen the log, re-read the config, keep capture and state."""
+    def restart(self, now: float) -> bool:
+        """SIGHUP: reopen the log at once, then read the configuration in the
+        background (``PendingReload``) while capture and counting go on; it
+        takes over between two batches (``_finish_reload``).  False while
+        another reload is still being read (the signal waits for it)."""
+        if self.reloading is not None:
+            return False
         self.flush()
         self.out.flush_repeats(now)
         self.say(now, render("restarting", pid=os.getpid()))
@@ -241,16 +277,24 @@ class Daemon:
             report(text)
             self.say(now, text)
             problems.append(text)
-        problems += self._reload_config(now)
+        self.reloading = PendingReload(self.reload, problems)
+        return True
+
+    def _finish_reload(self, now: float) -> None:
+        """The configuration read in the background takes over; the lines
+        counted meanwhile follow its word in the new log."""
+        job, self.reloading = self.reloading, None
+        problems = job.problems + self._reload_config(now, job.result)
         self.out.started(now)
-        self.out.flush()
+        self.flush()
         if self.reload_status is not None:
             self.reload_status.done(problems)
 
-    def _reload_config(self, now: float) -> list[str]:
-        """Read the configuration anew; what kept it from taking effect."""
+    def _reload_config(self, now: float, loaded: Loaded | Exception) -> list[str]:
+        """Apply the configuration read anew; what kept it from taking effect."""
         try:
-            loaded = self.reload()
+            if isinstance(loaded, Exception):
+                raise loaded
             if not loaded.config.errors:
                 opts, _ = settle(loaded)
         except FatalError as exc:  # a fatal combination: keep what runs
@@ -333,8 +377,12 @@ class Daemon:
         while True:
             by_fd = {s.fileno(): s for s in self.sources.values()}
             ident = self.engine.ident
-            # Lines due soon: ident answers, names a held line waits for.
-            waiting = (ident is not None and ident.pending) or self.engine.lines.held
+            # Soon due: ident answers, names a held line waits for, a reload.
+            waiting = (
+                (ident is not None and ident.pending)
+                or self.engine.lines.held
+                or self.reloading is not None
+            )
             for fd, event in self.poller.poll((IDENT_TICK if waiting else TICK_SECONDS) * 1000):
                 if fd == rpipe:
                     _drain(rpipe)
@@ -349,26 +397,43 @@ class Daemon:
                 self.engine.feed(source.dlt, batch)
             now = time.time()
             self.engine.tick(now)
+            if self.reloading is not None and self.reloading.done():
+                self._finish_reload(now)
             self.flush()
-            if self.down:
-                self._retry_down(now)
-            if now >= self.next_address_check:
-                self.next_address_check = now + ADDRESS_CHECK_SECONDS
-                self._check_addresses(now)
-            if now >= self.next_drop_check:
-                self.next_drop_check = now + DROPS_EVERY
-                self._check_drops(now)
-            while self.caught:
-                signum = self.caught.pop(0)
-                if signum == signal.SIGHUP:
-                    self.restart(now)
-                elif signum == signal.SIGUSR1:
-                    self.statistics(now)
-                    self.flush()
-                else:
-                    return self.stop(signum, now)
+            self._housekeeping(now)
+            stopped = self._signals(now)
+            if stopped is not None:
+                return stopped
+
+    def _housekeeping(self, now: float) -> None:
+        """Interfaces to reopen, addresses that changed, kernel drops."""
+        if self.down:
+            self._retry_down(now)
+        if now >= self.next_address_check:
+            self.next_address_check = now + ADDRESS_CHECK_SECONDS
+            self._check_addresses(now)
+        if now >= self.next_drop_check:
+            self.next_drop_check = now + DROPS_EVERY
+            self._check_drops(now)
+
+    def _signals(self, now: float) -> int | None:
+        """What the signals caught ask for; the exit status once one stops iplog."""
+        while self.caught:
+            signum = self.caught[0]
+            if signum == signal.SIGHUP and not self.restart(now):
+                break  # after the reload under way
+            self.caught.pop(0)
+            if signum == signal.SIGUSR1:
+                self.statistics(now)
+                self.flush()
+            elif signum != signal.SIGHUP:
+                return self.stop(signum, now)
+        return None
 
     def stop(self, signum: int, now: float) -> int:
+        if self.reloading is not None:  # the reload read meanwhile is not applied
+            self.reloading = None
+            self.out.started(now)
         self.flush(final=True)
         self.out.flush_repeats(now)
         self.say(now, render("caught", n=signum))

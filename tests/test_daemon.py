@@ -285,6 +285,55 @@ def test_reload_after_logrotate_applies_the_config_as_the_run_user(workdir):
         wait_for(lambda: not pid_alive(pid))
 
 
+def test_a_reload_stops_no_reading(workdir):
+    """A 10,000-rule configuration (about half a second to parse) reloaded
+    while 20,000 datagrams a second arrive, into a 1 MB capture ring that
+    holds about a third of a second of them: the daemon reads on while the
+    file is parsed, so the kernel drops nothing and every datagram has its
+    line, once."""
+    log, pid_file, conf = workdir / "iplog.log", workdir / "iplog.pid", workdir / "iplog.conf"
+    rules = "".join(f"ignore tcp dport {port}\n" for port in range(1, 10001))
+    conf.write_text(
+        f"logfile {log}\npid-file {pid_file}\ninterface lo\nset disable_resolver\n"
+        "set tcp false\nset icmp false\nset udp_scan false\n" + rules
+    )
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # no port unreachable: one frame each
+    sink.bind(("127.0.0.1", 0))
+    port = sink.getsockname()[1]
+    assert run_iplog("-C", str(conf), "--capture-buffer=1").returncode == 0
+    pid = read_pid(pid_file)
+    total, rate = 30000, 20000
+    try:
+        assert wait_for(has_line(log, "iplog started."))
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sender.bind(("127.0.0.1", 0))
+        sport = sender.getsockname()[1]
+        started = time.monotonic()
+        for i in range(total):
+            sender.sendto(i.to_bytes(4, "big"), ("127.0.0.1", port))
+            if i == total // 3:
+                os.kill(pid, signal.SIGHUP)
+            ahead = started + i / rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+        sender.close()
+        line = f"UDP: dgram to port {port} from 127.0.0.1:{sport} (4 data bytes)"
+        assert wait_for(lambda: lines_of(log).count("iplog started.") == 2, 20)
+        os.kill(pid, signal.SIGUSR1)
+        assert wait_for(lambda: any(x.startswith("Statistics for lo:") for x in lines_of(log)))
+        lines = lines_of(log)
+        stats = next(x for x in lines if x.startswith("Statistics for lo:"))
+        assert " 0 dropped by the kernel," in stats, stats
+        counted = lines.count(line) + sum(
+            int(x.split()[3]) for x in lines if x.startswith("last message repeated")
+        )
+        assert counted == total
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: not pid_alive(pid))
+        sink.close()
+
+
 @needs_tools("logrotate")
 def test_hup_under_load(workdir):
     """20,000 datagrams, 10 rotations (one by real logrotate): each line exactly once."""
