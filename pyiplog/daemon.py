@@ -434,6 +434,7 @@ class Daemon:
         if self.reloading is not None:  # the reload read meanwhile is not applied
             self.reloading = None
             self.out.started(now)
+        self.engine.stop(now)
         self.flush(final=True)
         self.out.flush_repeats(now)
         self.say(now, render("caught", n=signum))

@@ -191,6 +191,10 @@ class Engine:
         """End of input: close every detected scan with its expired line."""
         self.scans.expire(float("inf"))
 
+    def stop(self, now: float) -> None:
+        """The live daemon stops at ``now``: the scans still open end now."""
+        self.scans.end_open(now)
+
     def drain(self, final: bool = False) -> list[tuple[float, str]]:
         """The lines ready to write (``final``: every line, the held ones
         after waiting for their names at most until their deadline)."""

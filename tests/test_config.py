@@ -151,12 +151,12 @@ def test_promisc_sets_log_dest():
         ("ignore tcp dport", "Missing port parameter"),
         ("ignore icmp type bogus", "Unknown ICMP type: bogus"),
         ("ignore icmp type 19", "Unknown ICMP type: 19"),
-        ("ignore icmp type EC", "Unknown ICMP type: EC"),  # B15: no prefix matching
+        ("ignore icmp type EC", "Unknown ICMP type: EC"),  # F15: no prefix matching
         ("ignore tcp dport nosuchservice", 'Invalid port: "nosuchservice"'),
         ("ignore tcp from 1.2.3.4/1.2.x", "Invalid mask: 1.2.x"),
         ("ignore tcp from 1.2.3.4/33", "Invalid mask: must be in range 1 - 32"),
         ("ignore tcp from 1.2.3.4/0", "Invalid mask: must be in range 1 - 32"),
-        ("ignore tcp from typo.example", "Unknown host: typo.example"),  # B14
+        ("ignore tcp from typo.example", "Unknown host: typo.example"),  # F14
         ("ignore tcp dport 70000", "Error: Ports must be between 1 and 65535"),
         (
             "ignore tcp dport 100:20",
@@ -276,7 +276,7 @@ def test_comment_closing_inside_a_token():
         ("ignore udp from 127.1.2/255.255.255.0", "ignore udp from 127.1.2.0/24"),
         ("ignore udp from 10", "ignore udp from 10.0.0.0"),
         ("ignore udp from 10/8", "ignore udp from 10.0.0.0/8"),
-        ("ignore udp from 192.0.2.7/*", "ignore udp from *"),  # B14: '*' mask is any
+        ("ignore udp from 192.0.2.7/*", "ignore udp from *"),  # F14: '*' mask is any
         ("ignore udp from 0.0.0.0", "ignore udp from *"),
         ("ignore tcp to !192.0.2.0/24", "ignore tcp to !192.0.2.0/24"),
         ("ignore tcp from gw.example", "ignore tcp from 192.0.2.1"),
@@ -356,7 +356,7 @@ def filters(text: str, dns=()) -> Filters:
     return Filters(config.filters, dns)
 
 
-def test_port_negation_inverts_the_match():  # B7
+def test_port_negation_inverts_the_match():  # F7
     f = filters("ignore tcp dport !80")
     assert not f.ignored("tcp", ip("192.0.2.1"), ip("192.0.2.2"), 1000, 80)
     assert f.ignored("tcp", ip("192.0.2.1"), ip("192.0.2.2"), 1000, 81)

@@ -70,7 +70,7 @@ def foreground(workdir, *args, conf=""):
     return proc, log
 
 
-def test_one_syn_is_logged_within_a_second(workdir):  # B1: immediate mode
+def test_one_syn_is_logged_within_a_second(workdir):  # F1: immediate mode
     proc, log = foreground(workdir)
     try:
         port = free_port()
@@ -283,6 +283,33 @@ def test_reload_after_logrotate_applies_the_config_as_the_run_user(workdir):
     finally:
         os.kill(pid, signal.SIGTERM)
         wait_for(lambda: not pid_alive(pid))
+
+
+def test_a_scan_open_at_shutdown_gets_its_end_line(workdir):
+    """A port scan on lo is detected; iplog is stopped before the scan's
+    window ends: its end line is written, before the last one, so that a
+    reader (or the JSON lines' scan_start) gets an end for each start."""
+    log, pid_file = workdir / "iplog.log", workdir / "iplog.pid"
+    assert run_iplog("-C", "/dev/null", "-N", "-i", "lo", "-l", str(log),
+                     f"--pid-file={pid_file}").returncode == 0  # fmt: skip
+    pid = read_pid(pid_file)
+    try:
+        assert wait_for(has_line(log, "iplog started."))
+        for port in range(3001, 3013):  # twelve refused ports: a port scan
+            syn_to_localhost(port)
+        assert wait_for(
+            lambda: any(x.startswith("TCP: port scan detected") for x in lines_of(log))
+        ), lines_of(log)
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: not pid_alive(pid))
+    lines = lines_of(log)
+    assert lines[-1] == "Caught signal 15, exiting."
+    assert re.fullmatch(
+        r"TCP: port scan mode expired for 127\.0\.0\.1 - received a total of \d+ packets"
+        r" \(\d+ bytes\)\.",
+        lines[-2],
+    ), lines
 
 
 def test_a_reload_stops_no_reading(workdir):

@@ -53,6 +53,23 @@ def test_every_cited_id_is_a_section_of_docs():
     assert missing == []
 
 
+def test_every_id_a_tests_comment_cites_is_a_section_of_docs():
+    """The letters of the docs' ids and of the outside spec's (A, B) only:
+    tests name nmap's probes T1-T7 and the time T0 in their comments."""
+    known = sections()
+    letters = {cited[0] for cited in known} | {"A", "B"}
+    missing = []
+    for path in sorted((ROOT / "tests").glob("*.py")):
+        if path.name == "test_docs.py":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            comment = line.split("#", 1)[1] if "#" in line else ""
+            for cited in CITED.findall(comment):
+                if cited[0] in letters and cited not in known:
+                    missing.append(f"{path.relative_to(ROOT)}:{number}: {cited}")
+    assert missing == []
+
+
 def test_the_checker_sees_a_missing_id():
     assert "Z9" not in sections()
     assert CITED.findall("# spec A5: see (C6) and Z9.") == ["A5", "C6", "Z9"]

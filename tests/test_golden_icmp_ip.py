@@ -85,7 +85,7 @@ def test_icmp_smurf(iplog_r):
     ]
 
 
-# --- destination unreachable (B4: the text of the real code) ---------------------------------
+# --- destination unreachable (F4: the text of the real code) ---------------------------------
 
 
 @pytest.mark.parametrize("code", range(16))
@@ -127,7 +127,7 @@ def test_unreachable_forms(iplog_r):
         (13, 0, "ICMP: ICMP_TIMESTAMP"),
         (18, 0, "ICMP: ICMP_ADDRESS_REPLY"),
         (19, 0, "ICMP: ICMP_UNDEFINED"),
-        (255, 0, "ICMP: ICMP_UNDEFINED"),  # B10
+        (255, 0, "ICMP: ICMP_UNDEFINED"),  # F10
     ],
 )
 def test_quoted_icmp(iplog_r, qtype, qcode, inner):
@@ -225,14 +225,14 @@ def test_parameter_problem(iplog_r):
     assert one(iplog_r, datagram, "-D") == [f"{S}ICMP: parameter problem to {D} from {A} (ptr 20)"]
 
 
-def test_timestamp_reply_is_a_reply_in_utc(iplog_r):  # B5
+def test_timestamp_reply_is_a_reply_in_utc(iplog_r):  # F5
     millis = ((13 * 60 + 5) * 60 + 9) * 1000 + 250
     datagram = ip_icmp(itype=14, data=struct.pack("!III", 1, 2, millis))
     assert one(iplog_r, datagram) == [f"{S}ICMP: timestamp reply from {A} (13:05:09)"]
     assert one(iplog_r, datagram, "-D") == [f"{S}ICMP: timestamp reply to {D} from {A} (13:05:09)"]
 
 
-def test_address_mask_reply_in_network_order(iplog_r):  # B6, B16
+def test_address_mask_reply_in_network_order(iplog_r):  # F6, F16
     datagram = ip_icmp(itype=18, data=a("255.255.255.0"))
     assert one(iplog_r, datagram) == [f"{S}ICMP: address mask reply from {A} (255.255.255.0)"]
     assert one(iplog_r, datagram, "-D") == [
@@ -283,7 +283,7 @@ def test_short_header_length(iplog_r):
     assert iplog_r(timed([bytes(datagram)]), "-V") == [f"{S}Short IP packet from {A}"]
 
 
-# --- fragments (A4.2, B9) ------------------------------------------------------------------------
+# --- fragments (P1, F9) ------------------------------------------------------------------------
 
 
 def fragments(payload: bytes, cuts, proto=6, ident=77, src=ATTACKER):
@@ -361,7 +361,7 @@ def test_too_many_fragments_drop_the_datagram(iplog_r):
     ]
 
 
-def test_fragments_live_sixty_seconds(iplog_r):  # B9: 2.2.3 lost them after ~1 s
+def test_fragments_live_sixty_seconds(iplog_r):  # F9: 2.2.3 lost them after ~1 s
     parts = fragments(SYN_SEG, [16])
     assert iplog_r([(T0, _eth(parts[0])), (T0 + 30, _eth(parts[1]))]) == [
         "Nov 14 22:13:50 TCP: http connection attempt from 198.51.100.7:40000"

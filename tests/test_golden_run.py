@@ -47,7 +47,7 @@ DATA = Path(__file__).resolve().parent / "data"
 IPLOG = [sys.executable, "-m", "pyiplog", "-C", "/dev/null"]
 
 
-# --- repeat folding (A9) --------------------------------------------------------------------------
+# --- repeat folding (O1) --------------------------------------------------------------------------
 
 
 def folded(messages):
@@ -129,7 +129,7 @@ def test_folding_in_a_run(iplog_r):
     ]
 
 
-# --- names (A9) -----------------------------------------------------------------------------------
+# --- names (O1) -----------------------------------------------------------------------------------
 
 NAMES = {a(ATTACKER): "scanner.example", a(TARGET): "www.example", a("192.0.2.1"): "gw.example"}
 
@@ -536,7 +536,7 @@ def test_nmap_udp_scan():
     )
 
 
-# --- the resolver never holds up the packets (B12, C7) --------------------------------------------
+# --- the resolver never holds up the packets (F12, L4) --------------------------------------------
 
 
 def test_slow_names_do_not_block():

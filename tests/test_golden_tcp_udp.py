@@ -237,7 +237,7 @@ def test_slow_scan_stays_one_scan_under_the_timeout(iplog_r):
     )
 
 
-def test_unrelated_sources_do_not_evict_a_scanner(iplog_r):  # B8
+def test_unrelated_sources_do_not_evict_a_scanner(iplog_r):  # F8
     frames = []
     for i, port in enumerate(range(1001, 1011)):
         frames.append(ip_tcp(dport=port, df=False))
@@ -312,7 +312,7 @@ def test_traceroute(iplog_r):
     assert iplog_r(frames[:1], "-D") == [f"{S}UDP: traceroute from {A} to {D}"]
 
 
-def test_udp_smurf_from_a_slash_24(iplog_r):  # B8: sources in one network
+def test_udp_smurf_from_a_slash_24(iplog_r):  # F8: sources in one network
     frames = [
         ip_udp(src=f"198.51.100.{1 + i % 200}", sport=7, dport=4000 + i % 3, payload=b"z" * 2)
         for i in range(95)

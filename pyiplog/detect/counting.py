@@ -148,6 +148,20 @@ class Scans:
                 write.sweep(when, entry, SUMMARY)
         self._close_groups(ts)
 
+    def end_open(self, now: float) -> None:
+        """The daemon stops: what is due ends as usual, then every scan and
+        flood still open ends now, with its end line, so that each start
+        (scan_start, flood_start) has its end (docs/contract.md L1)."""
+        self.expire(now)
+        for group in self.sweeps.close_groups(float("inf")):
+            if len(group.sources) > 1:
+                self.write.decoys(now, group)
+        for table in (self.table, self.probes):
+            for key, entry in table.still_open():
+                self.write.ended(now, key, entry)
+        for _key, entry in self.sweeps.still_open():
+            self.write.sweep(now, entry, ENDED)
+
     def _close_groups(self, ts: float) -> None:
         if ts >= self.sweeps.decoys.next_due:
             for group in self.sweeps.close_groups(ts):

@@ -180,6 +180,10 @@ class PairTable:
         self.next_due = min(fronts, default=float("inf"))
         return out
 
+    def entries(self) -> list:
+        """Every entry, least recently active first in each segment."""
+        return [*self.probation.values(), *self.protected.values(), *self.pinned.values()]
+
     def __len__(self) -> int:
         return len(self.probation) + len(self.protected) + len(self.pinned)
 
@@ -236,6 +240,17 @@ class KindTables:
                     ended.append((entry.expiry, kind, entry))
         ended.sort(key=_when)
         return ended
+
+    def still_open(self) -> list[tuple[str, object]]:
+        """(kind, entry) of every detection not ended yet; each is then
+        taken as ended (the daemon stops: its end line is written now)."""
+        found = []
+        for kind, table in self.tables.items():
+            for entry in table.entries():
+                if entry.detected:
+                    entry.detected = False
+                    found.append((kind, entry))
+        return found
 
     def tables_due(self) -> float:
         return min((t.next_due for t in self.tables.values()), default=float("inf"))
