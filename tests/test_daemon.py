@@ -62,6 +62,21 @@ def workdir():
     shutil.rmtree(path, ignore_errors=True)
 
 
+def shipped_logrotate(workdir, log, conf, owner: str) -> None:
+    """The shipped logrotate snippet for ``log`` in ``workdir/logrotate.conf``:
+    the new file made for ``owner`` ("user group"), postrotate's `iplog -R`
+    with this config, and rotation even of an empty log."""
+    snippet = (
+        (ROOT / "initscripts" / "iplog.logrotate")
+        .read_text()
+        .replace("/var/log/iplog", str(log))
+        .replace("create 0640 iplog nogroup", f"create 0640 {owner}")
+        .replace("/usr/local/sbin/iplog -R", f"{' '.join(IPLOG)} -C {conf} -R")
+        .replace("notifempty", "ifempty")
+    )
+    (workdir / "logrotate.conf").write_text(snippet)
+
+
 def foreground(workdir, *args, conf=""):
     config = workdir / "iplog.conf"
     config.write_text(conf)
@@ -234,15 +249,7 @@ def test_reload_after_logrotate_applies_the_config_as_the_run_user(workdir):
         "set disable_resolver\n"
     )
     conf.chmod(0o644)
-    snippet = (
-        (ROOT / "initscripts" / "iplog.logrotate")
-        .read_text()
-        .replace("/var/log/iplog", str(log))
-        .replace("create 0640 iplog nogroup", "create 0640 nobody nogroup")
-        .replace("/usr/local/sbin/iplog -R", f"{' '.join(IPLOG)} -C {conf} -R")
-        .replace("notifempty", "ifempty")
-    )
-    (workdir / "logrotate.conf").write_text(snippet)
+    shipped_logrotate(workdir, log, conf, "nobody nogroup")
     assert run_iplog("-C", str(conf)).returncode == 0
     pid = read_pid(pid_file)
     rotate = ["logrotate", "-f", "-s", str(workdir / "state"), str(workdir / "logrotate.conf")]
@@ -373,14 +380,7 @@ def test_hup_under_load(workdir):
         f"logfile {log}\npid-file {pid_file}\ninterface lo\nset disable_resolver\n"
         "set udp_scan false\nset icmp false\nset tcp false\n"
     )
-    snippet = (ROOT / "initscripts" / "iplog.logrotate").read_text()
-    snippet = (
-        snippet.replace("/var/log/iplog", str(log))
-        .replace("create 0640 iplog nogroup", "create 0640 root root")
-        .replace("/usr/local/sbin/iplog -R", f"{' '.join(IPLOG)} -C {conf} -R")
-        .replace("notifempty", "ifempty")
-    )
-    (workdir / "logrotate.conf").write_text(snippet)
+    shipped_logrotate(workdir, log, conf, "root root")
     assert run_iplog("-C", str(conf)).returncode == 0
     pid = read_pid(pid_file)
     total, rotations = 20000, 10

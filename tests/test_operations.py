@@ -392,14 +392,38 @@ def built_deb() -> Path:
     return next((ROOT / "build").glob("pyiplog_*.deb"))
 
 
-DEB_SCENARIO = r"""
-set -e
-W=$1; DEB=$2
+# The machine as an overlay in $W (in the mount namespace of `unshare`):
+# what a scenario installs lands in $W/upper, the machine stays as it was.
+OVERLAY = r"""
 mount -t tmpfs tmpfs "$W"
 mkdir "$W/upper" "$W/work" "$W/merged"
 mount -t overlay overlay -o "lowerdir=/,upperdir=$W/upper,workdir=$W/work" "$W/merged"
 mount --rbind /proc "$W/merged/proc"; mount --rbind /sys "$W/merged/sys"
 mount --rbind /dev "$W/merged/dev"; mount -t tmpfs tmpfs "$W/merged/run"
+"""
+
+
+def in_overlay(scenario: str, tmp_path: Path, *args: str) -> dict[str, str]:
+    """Run a scenario (``W`` first, then ``args``) in a private mount
+    namespace over an overlay of this machine; its output's sections,
+    each after its "--- NAME" line."""
+    work = tmp_path / "overlay"
+    work.mkdir()
+    script = scenario.replace("$OVERLAY", OVERLAY)
+    p = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
+         "sh", str(work), *args],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stdout + p.stderr
+    parts = p.stdout.split("--- ")
+    return {part.split("\n", 1)[0]: part.split("\n", 1)[1] for part in parts[1:]}
+
+
+DEB_SCENARIO = r"""
+set -e
+W=$1; DEB=$2
+$OVERLAY
 cp "$DEB" "$W/merged/tmp/pyiplog.deb"
 chroot "$W/merged" sh -e -c '
     export PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive
@@ -434,29 +458,7 @@ def test_the_deb_installs_runs_and_purges_clean(tmp_path):
     mount namespace: the machine itself is left as it was), started by its
     init script with the example config, a connection attempt logged, then
     purged: nothing of it left."""
-    deb = built_deb()
-    work = tmp_path / "overlay"
-    work.mkdir()
-    p = subprocess.run(
-        [
-            "unshare",
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            DEB_SCENARIO,
-            "sh",
-            str(work),
-            str(deb),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert p.returncode == 0, p.stdout + p.stderr
-    out = p.stdout.split("--- ")
-    sections = {part.split("\n", 1)[0]: part.split("\n", 1)[1] for part in out[1:]}
+    sections = in_overlay(DEB_SCENARIO, tmp_path, str(built_deb()))
     log = [x[16:] for x in sections["log"].splitlines()]
     assert log[0] == "iplog started." and log[-1] == "Caught signal 15, exiting."
     assert any(x.startswith("TCP: echo connection attempt from ") for x in log), log
@@ -511,11 +513,7 @@ def test_the_man_pages_render_without_warnings(page):
 UPGRADE_SCENARIO = r"""
 set -e
 W=$1; OLD=$2; NEW=$3
-mount -t tmpfs tmpfs "$W"
-mkdir "$W/upper" "$W/work" "$W/merged"
-mount -t overlay overlay -o "lowerdir=/,upperdir=$W/upper,workdir=$W/work" "$W/merged"
-mount --rbind /proc "$W/merged/proc"; mount --rbind /sys "$W/merged/sys"
-mount --rbind /dev "$W/merged/dev"; mount -t tmpfs tmpfs "$W/merged/run"
+$OVERLAY
 cp "$OLD" "$W/merged/tmp/old.deb"; cp "$NEW" "$W/merged/tmp/new.deb"
 chroot "$W/merged" sh -e -c '
     export PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive
@@ -558,17 +556,8 @@ def test_an_upgrade_with_apt_leaves_iplog_running(tmp_path):
     script; a newer package installed with apt non-interactively: iplog runs
     again (a new process, the same pid file and log), the edit kept."""
     deb = built_deb()
-    new = newer_deb(deb, tmp_path)
-    work = tmp_path / "overlay"
-    work.mkdir()
-    p = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", UPGRADE_SCENARIO,
-         "sh", str(work), str(deb), str(new)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert p.returncode == 0, p.stdout + p.stderr
-    parts = p.stdout.split("--- ")
-    sections = {part.split("\n", 1)[0]: part.split("\n", 1)[1].strip() for part in parts[1:]}
+    found = in_overlay(UPGRADE_SCENARIO, tmp_path, str(deb), str(newer_deb(deb, tmp_path)))
+    sections = {name: text.strip() for name, text in found.items()}
     assert sections["version"] == "0.1.0-2"
     assert sections["status"] == "running"
     assert sections["before"] != sections["after"]  # the new code runs
@@ -581,11 +570,7 @@ def test_an_upgrade_with_apt_leaves_iplog_running(tmp_path):
 TAKEOVER_SCENARIO = r"""
 set -e
 W=$1; DEB=$2; SRC=$3
-mount -t tmpfs tmpfs "$W"
-mkdir "$W/upper" "$W/work" "$W/merged"
-mount -t overlay overlay -o "lowerdir=/,upperdir=$W/upper,workdir=$W/work" "$W/merged"
-mount --rbind /proc "$W/merged/proc"; mount --rbind /sys "$W/merged/sys"
-mount --rbind /dev "$W/merged/dev"; mount -t tmpfs tmpfs "$W/merged/run"
+$OVERLAY
 cp "$DEB" "$W/merged/tmp/pyiplog.deb"
 chroot "$W/merged" sh -e -c '
     export PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive
@@ -603,17 +588,7 @@ chroot "$W/merged" sh -e -c '
 def test_the_deb_refuses_to_install_over_make_install(tmp_path):
     """`make install`, then the package: dpkg stops before unpacking, with
     the way out; the installed copy still works."""
-    deb = built_deb()
-    work = tmp_path / "overlay"
-    work.mkdir()
-    p = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", TAKEOVER_SCENARIO,
-         "sh", str(work), str(deb), str(ROOT)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert p.returncode == 0, p.stdout + p.stderr
-    parts = p.stdout.split("--- ")
-    sections = {part.split("\n", 1)[0]: part.split("\n", 1)[1] for part in parts[1:]}
+    sections = in_overlay(TAKEOVER_SCENARIO, tmp_path, str(built_deb()), str(ROOT))
     assert "pyiplog: /opt/pyiplog holds a copy installed by 'make install'" in sections["dpkg"]
     assert "Remove it first ('make uninstall' in its checkout)" in sections["dpkg"]
     assert sections["dpkg"].rstrip().endswith("refused 1"), sections["dpkg"]
