@@ -224,10 +224,11 @@ def soak(kind: str, seconds: float, rate: int, work: Path) -> dict:
                 scan.wait(120)
             time.sleep(4)  # unanswered probes wait 3 s before they count
             samples.append(rss_kb(daemon.pid))
+            # Read before the stop, which ends every scan still open.
+            lines = log.read_text(errors="replace").splitlines()
         finally:
             daemon.terminate()
             daemon.wait(20)
-    lines = log.read_text(errors="replace").splitlines()
     return {
         "kind": kind,
         "seconds": seconds,
