@@ -133,7 +133,7 @@ class Names:
 HOLD_WAIT = 2.0  # seconds a line waits for a host's name lookup
 MAX_HELD = 4096  # lines waiting for names at a time
 MAX_BEHIND = 65536  # lines queued behind a held one before it goes as it is
-_HOSTS = ("S", "D", "T")  # the fields that print a host
+_HOSTS = ("S", "D", "T", "H")  # the fields that print a host (H: an ICMP error's sender)
 
 
 class Held:
