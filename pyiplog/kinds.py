@@ -195,11 +195,6 @@ KINDS: dict[str, Kind] = {
 SWITCHES: tuple[str, ...] = tuple(dict.fromkeys(k.switch for k in KINDS.values()))
 
 
-def with_switch(switch: str) -> tuple[str, ...]:
-    """The kinds a switch turns on."""
-    return tuple(k.key for k in KINDS.values() if k.switch == switch)
-
-
 def tunable_names(classic: bool) -> tuple[str, ...]:
     """The names of ``threshold``/``window`` rules that mean something in a
     counting, in order: each kind's own, then its flood side's, its stream's."""

@@ -313,7 +313,7 @@ class Namer:
         else:
             name = None  # a plain lookup function: looking up is starting
         if not name:
-            if start and isinstance(lookup, CachedResolver) and lookup.in_flight(addr):
+            if start and not self.settled(addr):
                 self.waiting.append((addr, with_address, text))
             return text
         return f"{name} ({text})" if self.log_ip or with_address else name

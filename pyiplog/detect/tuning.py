@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..kinds import KINDS, SweepTuning, Tuning, tunable_names
+from ..kinds import KINDS, Kind, SweepTuning, Tuning, tunable_names
 from .scans import KINDS as CLASSIC_KINDS
 from .scans import ScanKind
 
@@ -63,31 +63,34 @@ class Detection:
                 self.reply_wait = value
             return
         for kind in KINDS.values():
-            if name == kind.conf:
-                self._set_own(kind.key, word, value)
-            elif name == kind.flood_conf and not self.classic:
-                field = "flood_packets" if word == "threshold" else "flood_window"
-                self.modern[kind.key] = replace(self.modern[kind.key], **{field: value})
-            elif name == kind.stream_conf:
-                self.modern[kind.key] = replace(self.modern[kind.key], stream_packets=value)
+            side = self._side(kind, name)
+            if side is None:
+                continue
+            table, key, threshold, window = side
+            field = threshold if word == "threshold" else window
+            table[key] = replace(table[key], **{field: value})
 
-    def _set_own(self, key: str, word: str, value: float) -> None:
-        """A kind's own numbers: its sweep's, 2.2.3's (classic counting, the
-        stealth kinds), or the probe table's scan side (its flood side when
-        it has no scan rule)."""
+    def _side(self, kind: Kind, name: str) -> tuple[dict, str, str, str | None] | None:
+        """Where the numbers a rule name sets for ``kind`` live in this
+        counting: (table, key, threshold field, window field); None when the
+        name is not the kind's or means nothing here.  A kind's own name sets
+        its sweep's numbers, 2.2.3's (classic counting, the stealth kinds),
+        or the probe table's scan side (its flood side when it has no scan
+        rule); its flood side's and stream's names, the default counting's."""
+        key = kind.key
+        if name == kind.stream_conf:
+            return self.modern, key, "stream_packets", None
+        if name == kind.flood_conf:
+            return None if self.classic else (self.modern, key, "flood_packets", "flood_window")
+        if name != kind.conf:
+            return None
         if key in self.sweeps:
-            field = "threshold" if word == "threshold" else "window"
-            self.sweeps[key] = replace(self.sweeps[key], **{field: value})
-        elif self.classic or KINDS[key].stealth:
-            if key in self.kinds:
-                field = "threshold" if word == "threshold" else "timeout"
-                self.kinds[key] = replace(self.kinds[key], **{field: value})
-        elif self.modern[key].scan_ports:
-            field = "scan_ports" if word == "threshold" else "scan_gap"
-            self.modern[key] = replace(self.modern[key], **{field: value})
-        else:
-            field = "flood_packets" if word == "threshold" else "flood_window"
-            self.modern[key] = replace(self.modern[key], **{field: value})
+            return self.sweeps, key, "threshold", "window"
+        if self.classic or kind.stealth:
+            return (self.kinds, key, "threshold", "timeout") if key in self.kinds else None
+        if self.modern[key].scan_ports:
+            return self.modern, key, "scan_ports", "scan_gap"
+        return self.modern, key, "flood_packets", "flood_window"
 
     def describe(self) -> list[str]:
         """iplog.conf lines for the values in force (--check-config)."""
@@ -105,21 +108,11 @@ class Detection:
         """The threshold and window in force under a rule name (a name shared
         by several kinds: the first one's)."""
         for kind in KINDS.values():
-            key = kind.key
-            if name == kind.stream_conf:
-                return self.modern[key].stream_packets, None
-            if name == kind.flood_conf:
-                return self.modern[key].flood_packets, self.modern[key].flood_window
-            if name != kind.conf:
-                continue
-            if key in self.sweeps:
-                return self.sweeps[key].threshold, self.sweeps[key].window
-            if self.classic or kind.stealth:
-                return self.kinds[key].threshold, self.kinds[key].timeout
-            tune = self.modern[key]
-            if tune.scan_ports:
-                return tune.scan_ports, tune.scan_gap
-            return tune.flood_packets, tune.flood_window
+            side = self._side(kind, name)
+            if side is not None:
+                table, key, threshold, window = side
+                numbers = table[key]
+                return getattr(numbers, threshold), window and getattr(numbers, window)
         raise KeyError(name)
 
 
