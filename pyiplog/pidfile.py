@@ -116,6 +116,35 @@ def _made(directory: str, owner: int | None, group: int | None) -> bool:
     return True
 
 
+def _open_or_make(path: str) -> tuple[int, bool]:
+    """A file iplog keeps (the pid file, its .reload): a new one made with
+    ``O_EXCL``, never opened through a link; (fd, made now).  Raises OSError."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _OPEN, MODE), True
+    except FileExistsError:
+        return os.open(path, os.O_RDWR | _OPEN), False
+
+
+def _rewrite(fd: int, data: bytes) -> None:
+    """The file's whole contents, never empty even for a moment."""
+    os.pwrite(fd, data, 0)
+    os.ftruncate(fd, len(data))
+
+
+def _unlink_or_empty(path: str, fd: int | None) -> OSError | None:
+    """Unlink a file iplog kept.  In a directory the run user may not write
+    (root's /run under systemd) it is emptied instead, quietly; unlocked and
+    empty, it names nobody.  Any other failure is returned."""
+    try:
+        os.unlink(path)
+    except PermissionError:
+        if fd is not None:
+            os.ftruncate(fd, 0)
+    except OSError as exc:
+        return exc
+    return None
+
+
 class PidFile:
     def __init__(self, path: str):
         self.path = path
@@ -128,11 +157,7 @@ class PidFile:
         an earlier run, and owns the directory when iplog makes it."""
         _directory(self.path, owner, group)
         try:
-            try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _OPEN, MODE)
-                self.created = True
-            except FileExistsError:
-                fd = os.open(self.path, os.O_RDWR | _OPEN)
+            fd, self.created = _open_or_make(self.path)
         except OSError as exc:
             hint = ""
             if exc.errno in (errno.EACCES, errno.EPERM) and os.geteuid() != 0:
@@ -154,26 +179,17 @@ class PidFile:
         self.fd = fd
 
     def write(self, pid: int) -> None:
-        data = f"{pid}\n".encode()
-        os.pwrite(self.fd, data, 0)  # never empty, even for a moment
-        os.ftruncate(self.fd, len(data))
+        _rewrite(self.fd, f"{pid}\n".encode())
 
     def remove(self) -> str | None:
-        """Unlink the file; 2.2.3's message when that fails.  A directory
-        the run user may not write (root's /run under systemd): the file is
-        emptied instead, quietly; unlocked, it names nobody."""
+        """Unlink (or empty) the file; 2.2.3's message when that fails."""
         try:
-            os.unlink(self.path)
-        except PermissionError:
-            if self.fd is not None:
-                os.ftruncate(self.fd, 0)
-        except OSError as exc:
-            return f'Couldn\'t unlink "{self.path}": {exc.strerror}'
+            failed = _unlink_or_empty(self.path, self.fd)
         finally:
             if self.fd is not None:
                 os.close(self.fd)
                 self.fd = None
-        return None
+        return None if failed is None else f'Couldn\'t unlink "{self.path}": {failed.strerror}'
 
 
 def signal_running(pid_file: str, action: str) -> None:
@@ -232,10 +248,7 @@ class ReloadStatus:
     def open(self) -> None:
         """Made (or taken over) as root, before the privilege drop."""
         try:
-            try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _OPEN, MODE)
-            except FileExistsError:
-                fd = os.open(self.path, os.O_RDWR | _OPEN)
+            fd, _ = _open_or_make(self.path)
         except OSError as exc:
             raise FatalError(f'Unable to open "{self.path}": {_reason(exc)}') from None
         _checked(fd, self.path, os.geteuid())
@@ -252,19 +265,12 @@ class ReloadStatus:
         self._write(head + "".join(f"{p}\n" for p in problems))
 
     def _write(self, text: str) -> None:
-        data = text.encode()
-        os.pwrite(self.fd, data, 0)
-        os.ftruncate(self.fd, len(data))
+        _rewrite(self.fd, text.encode())
 
     def remove(self) -> None:
         if self.fd is None:
             return
-        try:
-            os.unlink(self.path)
-        except PermissionError:  # root's directory, iplog no longer root
-            os.ftruncate(self.fd, 0)
-        except OSError:
-            pass
+        _unlink_or_empty(self.path, self.fd)  # any failure: nobody waits on it any more
         os.close(self.fd)
         self.fd = None
 
