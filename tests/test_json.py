@@ -18,6 +18,7 @@ import pytest
 
 from pyiplog import cli, runner
 from pyiplog.output.jsonlines import JsonSyslog
+from pyiplog.resolve import read_services
 
 from live import ENV, IPLOG
 from packets import (
@@ -245,6 +246,24 @@ def captures(tmp_path) -> list[str]:
         every_event_capture(tmp_path / "all.pcap"),
         *sorted(str(p) for p in DATA.glob("*.pcap")),
     ]
+
+
+def test_a_port_without_a_name_has_no_service(tmp_path):
+    """The text says ``port N`` for a port the services database does not
+    name; JSON gives no ``service`` for it (never the text's ``port N``)."""
+    named = {port for (port, _), name in read_services().items() if name}
+    port = next(p for p in range(40000, 50000) if p not in named)
+    pcap = write_pcap(
+        tmp_path / "unnamed.pcap",
+        [(T0, ether(ip_tcp(dport=port))), (T0 + 1, ether(ip_udp(dport=port)))],
+    )
+    attempt, dgram = (o for o in iplog_json("-N", "--json", "-r", pcap) if o["event"] != "daemon")
+    assert "service" not in attempt and "service" not in dgram
+    assert (attempt["dport"], dgram["dport"]) == (port, port)
+    assert attempt["message"] == f"TCP: port {port} connection attempt from {ATTACKER}:40000"
+    assert dgram["message"] == f"UDP: dgram to port {port} from {ATTACKER}:40000 (10 data bytes)"
+    for obj in (attempt, dgram):
+        VALIDATOR.validate(obj)
 
 
 @pytest.mark.parametrize("options", [(), ("-D",), ("--classic-detection",), ("-D", "-m")])
