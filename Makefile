@@ -13,7 +13,7 @@ RUNPKGS := libpcap-dev python3-venv python3-dev gcc netbase
 # The benign suite (tests/benign.py) runs real servers and clients.
 TESTPKGS := nmap hping3 tcpdump iproute2 logrotate util-linux jq fail2ban lintian man-db \
             vsftpd lftp tinyproxy curl dnsmasq-base chrony iperf3 traceroute \
-            openssh-server openssh-client iputils-ping
+            openssh-server openssh-client iputils-ping apache2-utils
 RUNARGS ?= -o -L
 
 .PHONY: all deps test-deps venv lint run test bench install uninstall deb clean

@@ -87,11 +87,12 @@ def promisc_filter(networks: tuple[str, ...], side: str = "dst") -> str:
 
 def file_filter(networks: tuple[str, ...], classic: bool, verbose: bool) -> str:
     """BPF text for ``iplog -r``: with promisc networks (``-a``), what goes
-    to them and, in the default counting, their answers (docs/contract.md D3); then
+    to them and, in the default counting, neighbour solicitations and their
+    answers (docs/contract.md D3, D5); then
     ``useful_filter``."""
     inbound = promisc_filter(networks)
     if inbound and not classic:
-        inbound = with_answers(inbound, [promisc_filter(networks, "src")])
+        inbound = with_answers(f"{inbound} or {SOLICITS6}", [promisc_filter(networks, "src")])
     return combine(inbound, useful_filter(classic, verbose))
 
 
@@ -304,8 +305,11 @@ ANSWERS = (
 )
 ANSWERS6 = (
     "(ip6[6] = 6 and (ip6[53] & 0x12 = 0x12 or ip6[53] & 0x04 != 0)) or ip6[6] = 17"
-    " or (ip6[6] = 58 and (ip6[40] = 1 or ip6[40] = 4 or ip6[40] = 128))"
+    " or (ip6[6] = 58 and (ip6[40] = 1 or ip6[40] = 4 or ip6[40] = 128 or ip6[40] = 136))"
 )
+# IPv6 neighbour solicitations (to a solicited-node group, never to an
+# address of ours): the neighbour sweep's probes (docs/contract.md D5).
+SOLICITS6 = "(ip6 and ip6[6] = 58 and ip6[40] = 135)"
 # IPv6 packets whose next header is an extension header (decode.EXT_HEADERS
 # that stacks send): what they carry is seen only after the walk.
 EXTENDED6 = "ip6[6] = 0 or ip6[6] = 43 or ip6[6] = 44 or ip6[6] = 51 or ip6[6] = 60"
@@ -318,13 +322,15 @@ def live_filter(
     answers: bool = False,
     others: bool = False,
     nd: bool = False,
+    solicits: bool = False,
 ) -> str:
     """Kernel filter for an interface (docs/contract.md C3, P5): the enabled protocols
     (``icmp``: ICMP and ICMPv6; with ``others``, every protocol but those
     too; IPv6 packets with extension headers always), addressed to the
     interface's own addresses (both families) or to the promisc networks;
     with ``answers``, also what those send back (see ANSWERS); with ``nd``,
-    ICMPv6 to multicast groups (neighbour discovery)."""
+    ICMPv6 to multicast groups (neighbour discovery); with ``solicits``,
+    neighbour solicitations (SOLICITS6)."""
     proto4 = " or ".join(protocols + (["not (tcp or udp or icmp)"] if others else []))
     proto6 = " or ".join(
         ["icmp6" if p == "icmp" else p for p in protocols]
@@ -340,6 +346,8 @@ def live_filter(
         inbound = "ip[0] = 0"  # no address (yet): nothing is addressed to us
     if nd and "icmp" in protocols:
         inbound = f"({inbound} or (ip6 multicast and icmp6))"
+    elif solicits and "icmp" in protocols:
+        inbound = f"({inbound} or {SOLICITS6})"
     text = f"((ip and ({proto4})) or (ip6 and ({proto6}))) and {inbound}"
     if answers:
         ours = [f"src host {address_text(a)}" for a in addresses]

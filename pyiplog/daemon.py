@@ -154,6 +154,7 @@ class Daemon:
                 answers=not o.classic_detection,
                 others=o.proto_scan and not o.classic_detection,
                 nd=o.icmp6_nd,
+                solicits=o.ping_sweep and not o.classic_detection,
             ),
             useful_filter(self.opts.classic_detection, self.opts.verbose),
         )

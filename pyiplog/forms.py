@@ -57,6 +57,7 @@ RAW_FIELDS: dict[str, tuple[str, ...]] = {
     "scan_expired": (*_ADDRESSES, "scan"),
     "reset_expired": (*_ADDRESSES, "scan"),
     "decoy_detected": (*_ADDRESSES, "scan", "dport_list", "source_list", "source_count"),
+    "reflectors_detected": (*_ADDRESSES, "scan", "dport_list", "reflector_list", "source_count"),
     "proto_scan_detected": (*_ADDRESSES, "scan", "protocol_list"),
     "sweep_detected": (*_ADDRESSES, "scan", "port", "host_list"),
     "sweep_expired": (*_ADDRESSES, "scan", "port", "host_count"),
@@ -96,6 +97,7 @@ JSON_EVENTS: dict[str, tuple[str, str | None]] = {
     "scan_expired": ("scan_end", None),
     "reset_expired": ("scan_end", None),
     "decoy_detected": ("scan_start", None),
+    "reflectors_detected": ("scan_start", None),
     "proto_scan_detected": ("scan_start", None),
     "sweep_detected": ("scan_start", None),
     "sweep_expired": ("scan_end", None),
@@ -148,6 +150,7 @@ _SAME = (
     ("protocol_list", "protocols"),
     ("source_count", "sources"),
     ("source_list", "decoy_sources"),
+    ("reflector_list", "reflectors"),
     ("rate", "rate"),
     ("mtu", "mtu"),
 )

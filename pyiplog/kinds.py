@@ -25,7 +25,6 @@ class Tuning:
     scan_gap: float  # seconds of silence that end the pair
     flood_packets: int  # packets within flood_window that make a flood (0: none)
     flood_window: float
-    flood_served: bool = False  # served traffic counts toward the flood (SYN floods)
     # A one-way stream (the pair's first source and destination port, every
     # packet alike: iperf3, RTP, a syslog relay) is a flood only at this many
     # packets within flood_window (0: a stream counts as any other packet).
@@ -64,6 +63,9 @@ class Kind:
     flood: bool = False  # a rate, not a scan: JSON's flood_start/update/end
     forged: bool = False  # its sources may be forged: no line names one to ban
     named: bool = True  # its source is looked up by name (smurf's is a network: never)
+    # Its sources reflect the attack (victims too, never a scanner's decoys):
+    # several at once are "reflecting networks", not a scan with decoys.
+    reflected: bool = False
     # 2.2.3's numbers (packets, seconds of silence that end the pair): it is
     # counted by 2.2.3's table in the classic counting.  None: default only.
     classic: tuple[int, float] | None = None
@@ -83,11 +85,10 @@ class Kind:
 
 
 # Default counting numbers: rates a legitimate client stays well under (a
-# browser's 40 connections in 10 s, statsd at 20/s, ping -i 0.2); a SYN
-# flood at an open port is answered, and still a flood.
-_TCP_PROBES = Tuning(
-    scan_ports=10, scan_gap=300.0, flood_packets=200, flood_window=10.0, flood_served=True
-)
+# browser's 40 connections in 10 s, statsd at 20/s, ping -i 0.2).  A SYN
+# to a served port counts only when its connection is left half open (a
+# SYN flood at an open port is still a flood; a load test is not).
+_TCP_PROBES = Tuning(scan_ports=10, scan_gap=300.0, flood_packets=200, flood_window=10.0)
 _SCAN_SWEEP = SweepTuning(10, 300.0)
 _DISTRIBUTED = SweepTuning(1500, 1.0)
 
@@ -129,7 +130,7 @@ KINDS: dict[str, Kind] = {
         Kind(
             "smurf", "ICMP/UDP: smurf attack", "icmp", "smurf", "smurf", PAIR,
             "echo replies or UDP from one /24 (IPv6: /64) that nobody here asked for",
-            flood=True, forged=True, named=False, classic=(90, 30),
+            flood=True, forged=True, named=False, reflected=True, classic=(90, 30),
             probes=Tuning(0, 30.0, 90, 5.0), off_without=("icmp", "udp"),
         ),
         Kind(
@@ -169,6 +170,12 @@ KINDS: dict[str, Kind] = {
             "ping_sweep", "ICMP: ping sweep", "icmp", "ping_sweep", "ping_sweep", HOSTS,
             "echo requests to many hosts",
             sweep=SweepTuning(32, 10.0), off_without=("icmp",),
+        ),
+        Kind(
+            "nd_sweep", "ICMPv6: neighbour sweep", "icmp", "ping_sweep", "nd_sweep", HOSTS,
+            "neighbour solicitations for many addresses of a link, left unanswered"
+            " (nmap -6 host discovery)",
+            sweep=SweepTuning(16, 10.0), off_without=("icmp",),
         ),
         Kind(
             "distributed_flood", "TCP: distributed SYN flood", "tcp", "distributed_flood",

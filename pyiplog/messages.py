@@ -136,6 +136,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{name} with decoys detected{dports} from {nsources} sources: {sources}",
         "{name} with decoys detected to {D}{dports} from {nsources} sources: {sources}",
     ),
+    # Smurf's sources are networks that reflect the attack, victims too.
+    "reflectors_detected": (
+        "{name} detected{dports} from {nsources} reflecting networks: {sources}",
+        "{name} detected to {D}{dports} from {nsources} reflecting networks: {sources}",
+    ),
     "reset_expired": (
         "{name} mode expired for {S} - {count} probes answered with a reset.",
         "{name} mode to {D} expired for {S} - {count} probes answered with a reset.",

@@ -33,6 +33,7 @@ TOOLS = (
     "ssh",
     "scp",
     "ssh-keygen",
+    "ab",
 )
 A, B = Namespaces.A_ADDR, Namespaces.B_ADDR
 FILES = 12  # FTP data connections of each kind: more than a port scan's 10 ports
@@ -160,6 +161,17 @@ def browser_burst(scene: Scene) -> None:
         f"curl -s -m 2 -o /dev/null http://{B}:{port}/ &" for port in (80, 443, 22) * 10
     )
     scene.run("A", "sh", "-c", script + " wait")
+
+
+def load_test(scene: Scene) -> None:
+    """ab: 2000 completed connections to one port of B, 10 at a time, in a
+    few seconds (a benchmark, a proxy's or a crawler's pattern)."""
+    site = scene.work / "load"
+    site.mkdir(exist_ok=True)
+    (site / "index.html").write_text("<p>hello</p>\n")
+    scene.start("B", "python3", "-m", "http.server", "8081", "--bind", B, "--directory", str(site))
+    assert wait_for(lambda: scene.listening("B", 8081), 10)
+    scene.run("A", "ab", "-q", "-n", "2000", "-c", "10", f"http://{B}:8081/index.html")
 
 
 def retrying(scene: Scene) -> None:
@@ -290,6 +302,7 @@ SCENARIOS = {
     "passive FTP, B the client": lambda s: ftp(s, "A", passive=True),
     "forward HTTP proxy on B, parallel client": proxy,
     "browser-like burst to three ports": browser_burst,
+    "load test: 2000 connections to one port": load_test,
     "retrying a refused port every 200 ms": retrying,
     "steady NTP queries": ntp,
     "steady DNS queries": dns,

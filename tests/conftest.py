@@ -68,6 +68,7 @@ GOLDEN_MODULES = (
     "test_golden_sweeps",
     "test_golden_ipv6",
     "test_golden_wire",
+    "test_golden_probes",
 )
 
 

@@ -186,9 +186,13 @@ def udp_flood():
 
 
 def syn_flood():
+    """SYNs at an open port from a source that never answers: H accepts
+    each, and sends its SYN-ACK again a second later (Linux's first
+    retransmission) when no ACK comes."""
     return frames(
         [(T0 + i * 0.002, tcp(C, H, 1024 + i, 80, SYN, df=False)) for i in range(600)]
         + [(T0 + i * 0.002 + 0.001, tcp(H, C, 80, 1024 + i, SYN | ACK)) for i in range(600)]
+        + [(T0 + i * 0.002 + 1.001, tcp(H, C, 80, 1024 + i, SYN | ACK)) for i in range(600)]
     )
 
 

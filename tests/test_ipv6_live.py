@@ -162,6 +162,30 @@ def test_neighbour_discovery_of_a_link_alarms_nothing(tmp_path):
 
 
 @needs_root
+@TOOLS
+@pytest.mark.parametrize("promisc", [(), ("-a", "2001:db8::/64")], ids=["own", "promisc"])
+def test_nmap_host_discovery_is_a_neighbour_sweep(tmp_path, promisc):
+    """nmap -6 -sn over 64 addresses of the link (B's among them): its
+    neighbour solicitations go to solicited-node groups, which the kernel
+    filter keeps; those nmap repeats, unanswered, are a neighbour sweep
+    from A (docs/contract.md D5)."""
+    to = " to 2001:db8::3," if promisc else " from "
+    with Namespaces(ipv6=True) as ns, daemon_in_b(ns, tmp_path, *promisc) as (log, _):
+        ns.in_a("nmap", "-6", "-n", "-sn", "2001:db8::/122", capture_output=True, timeout=120)
+        assert wait_for(
+            lambda: any(
+                line.startswith("ICMPv6: neighbour sweep detected") and to in line
+                for line in lines_of(log)
+            ),
+            timeout=15,
+        ), lines_of(log)
+        lines = lines_of(log)
+    sweeps = [line for line in lines if "neighbour sweep detected" in line]
+    assert len(sweeps) == 1 and sweeps[0].endswith(f" from {A6}"), lines
+    assert f"{B6}," not in sweeps[0]  # B answered for its own address
+
+
+@needs_root
 @needs_tools("dnsmasq")
 def test_names_come_from_ptr_records_under_ip6_arpa(tmp_path):
     """Real dnsmasq on B answers PTR queries for A's address; the daemon

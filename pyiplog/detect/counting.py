@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from .flows import FlowTable
 from .lines import Lines, Names
+from .neighbours import Solicitations
 from .probes import ProbeTable
 from .report import DETECTED, ENDED, SUMMARY, ScanLines
 from .scans import ScanTable
@@ -42,6 +43,7 @@ class Scans:
         self.probes = ProbeTable(self, detection.modern, detection.reply_wait)
         self.flows = FlowTable()
         self.sweeps = SweepTable(self, detection.sweeps)
+        self.solicitations = Solicitations()
         # count(key, ts, src, dst, nbytes, sport=None, dport=None): a packet
         # toward a scan (2.2.3's counting); true (DETECTED, SWALLOWED) when
         # the packet stops there.  The table's own method: no call between
@@ -96,6 +98,24 @@ class Scans:
         """``dst`` answered ``src``'s probe to ``port`` (served or refused)."""
         for key in keys:
             self.probes.answered(key, ts, src, dst, port, refused)
+
+    def half_open(
+        self, keys: tuple[str, ...], ts: float, src: bytes, dst: bytes, port: int
+    ) -> None:
+        """``src`` left its connection to ``dst``'s ``port`` half open: a
+        probe of the first of ``keys`` whose pair was probing it."""
+        for key in keys:
+            if self.probes.half_open(key, ts, src, dst, port):
+                return
+
+    def solicited(self, ts: float, src: bytes, target: bytes) -> None:
+        """``src`` asks the link for ``target`` (a neighbour solicitation)."""
+        if self.solicitations.solicited(ts, src, target, self.probes.reply_wait):
+            self.sweep("nd_sweep", ts, src, target, src=src)
+
+    def advertised(self, dst: bytes, target: bytes) -> None:
+        """``target`` answered ``dst``'s solicitation."""
+        self.solicitations.advertised(dst, target)
 
     def sweep(
         self,

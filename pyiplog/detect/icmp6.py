@@ -6,7 +6,8 @@ the default counting an unreachable refuses the probe it quotes, and a
 parameter problem about an unrecognised next header (IPv6's protocol
 unreachable) is a step of a protocol scan.  Neighbour and multicast
 listener discovery are on every link all the time: a line only with
-``set icmp6_nd true``, never counted.
+``set icmp6_nd true``; in the default counting, solicitations for many
+addresses left unanswered are a neighbour sweep (``neighbours``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ from .icmp import (
 )
 
 UNREACH6, TOO_BIG, TIME_EXCEEDED6, PARAM_PROBLEM6, ECHO6, ECHO_REPLY6 = 1, 2, 3, 4, 128, 129
+NEIGHBOUR_SOLICIT, NEIGHBOUR_ADVERT = 135, 136
+NEIGHBOUR = (NEIGHBOUR_SOLICIT, NEIGHBOUR_ADVERT)
+UNSPECIFIED = bytes(16)  # the source of duplicate address detection's solicitations
 UNRECOGNIZED_NEXT_HEADER = 1  # parameter problem's code
 
 # ICMPv6 types counted as ICMP's (ping flood, smurf, flows); -1: never.
@@ -68,6 +72,8 @@ class Icmp6Detector(IcmpDetector):
     """One ICMPv6 message at a time; the counting is that of the ICMP
     detector class it is mixed with (``ClassicIcmp6``, ``DefaultIcmp6``)."""
 
+    neighbours = False  # solicitations and advertisements feed the neighbour sweep
+
     def __init__(self, ctx: Context, opts: Options):
         super().__init__(ctx, opts)
         self.nd = opts.icmp6_nd
@@ -82,6 +88,12 @@ class Icmp6Detector(IcmpDetector):
         if itype in ICMP6_ND:
             if self.nd and not self.scans_only:
                 _named(self.names, self.lines, ts, ip, code, msg)
+            if (
+                self.neighbours
+                and itype in (NEIGHBOUR_SOLICIT, NEIGHBOUR_ADVERT)
+                and len(msg) >= 24
+            ):
+                self._neighbour(ts, ip, itype, msg[8:24])
             return
         if self.count6(ts, ip, itype, msg):
             return
@@ -95,13 +107,32 @@ class Icmp6Detector(IcmpDetector):
         """Ping flood and smurf, with ICMP's counting."""
         return self.count(ts, ip, AS_ICMP.get(itype, -1), msg)
 
+    def _neighbour(self, ts: float, ip: Datagram, itype: int, target: bytes) -> None:
+        """A solicitation (duplicate address detection's and our own host's
+        aside; with promisc networks, for an address in them) or the
+        advertisement that answers one."""
+        if itype == NEIGHBOUR_ADVERT:
+            self.scans.advertised(ip.dst, target)
+            return
+        ours = self.ours
+        if (
+            ip.src != UNSPECIFIED
+            and ip.src not in ours.addresses
+            and (not ours.networks or ours.has(target))
+        ):
+            self.scans.solicited(ts, ip.src, target)
+
 
 class ClassicIcmp6(Icmp6Detector, ClassicIcmp):
     """2.2.3's counting (which never saw IPv6) for the echo messages."""
 
 
 class DefaultIcmp6(Icmp6Detector, DefaultIcmp):
-    """The default counting: ICMP's, and the errors' refusals."""
+    """The default counting: ICMP's, the errors' refusals, neighbour sweeps."""
+
+    def __init__(self, ctx: Context, opts: Options):
+        super().__init__(ctx, opts)
+        self.neighbours = opts.ping_sweep
 
     def count6(self, ts: float, ip: Datagram, itype: int, msg: bytes) -> bool:
         if itype == UNREACH6 or (

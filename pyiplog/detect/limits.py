@@ -23,6 +23,9 @@ SWEEP_SKETCH_BITS = 20
 # The default counting's probes (probes.py).
 MAX_PENDING = 256  # unanswered probes remembered per pair
 MAX_WAITING = 16384  # probes waiting for their answer, all pairs together: then the oldest fails
+# IPv6 neighbour solicitations remembered for their repeat (neighbours.py),
+# all sources together: then the oldest is forgotten.
+MAX_SOLICITED = 4096
 
 # Sweeps (sweeps.py).
 MAX_ITEMS = 4096  # distinct items counted per key; more reads "at least 4096"

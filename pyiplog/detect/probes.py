@@ -3,13 +3,17 @@
 Per (source, destination) and kind, like the classic table, but:
 
 - a **scan** is many distinct destination ports that *failed*: refused (a
-  RST or an ICMP unreachable came back) or left unanswered for
-  ``window reply`` seconds.  A port the destination answers (SYN-ACK, a UDP
-  reply) is a served port and never counts.  The count lives as long as the
+  RST or an ICMP unreachable came back), left unanswered for
+  ``window reply`` seconds, or (TCP) left half open: the destination
+  accepted (SYN-ACK) and the prober reset it or never answered, never
+  completing the connection.  A port the destination serves (a completed
+  connection, a UDP reply) never counts.  The count lives as long as the
   source keeps probing with gaps shorter than the kind's window, so slow
   scans (nmap -T1, 15 s apart) are caught;
 - a **flood** is a rate: ``threshold`` packets within ``window`` seconds
-  (a sliding window; served and reply traffic excluded where the kind says).
+  (a sliding window) of probes to ports not served, and of connections
+  left half open; a one-way stream's packets count only toward its own
+  rate.
 
 Detection and expiry lines are those of 2.2.3, so a real attack still
 reads the same.
@@ -27,7 +31,17 @@ from .sweeps import Window, slide
 
 
 class Entry(ScanEntry):
-    __slots__ = ("cur", "failed", "flood", "pending", "prev", "served", "start", "stream")
+    __slots__ = (
+        "cur",
+        "failed",
+        "flood",
+        "pending",
+        "prev",
+        "provisional",
+        "served",
+        "start",
+        "stream",
+    )
 
     def __init__(self, src: bytes, dst: bytes, ts: float):
         super().__init__(src, dst)
@@ -40,6 +54,10 @@ class Entry(ScanEntry):
         self.prev = 0
         # A stream's ports and rate: (sport, dport, Window) when the kind has one.
         self.stream: tuple[int, int, Window] | None = None
+        # The stream's first packet is counted in the pair's rate too until
+        # a second one with its ports shows it is a stream (D3: a flood whose
+        # source port changes every packet is counted whole).
+        self.provisional = False
         self.flood = False  # detected as a flood (a rate), not a scan
 
 
@@ -112,14 +130,18 @@ class ProbeTable(KindTables):
         if not flood:
             return False
         # The rate: the stream's, if the packet is the pair's stream (its
-        # first ports), else the pair's (served packets only where they count).
+        # first ports), else the pair's; a SYN to a served port counts when
+        # its connection is left half open (``half_open``).
         stream = entry.stream
         if stream is not None and stream[0] == sport and stream[1] == dport:
+            if entry.provisional:
+                self._proven(entry)
             if stream[2].add(ts, tune.flood_window) >= tune.stream_packets:
                 return self._flooded(ts, key, entry, None)
-        elif (
+            return False
+        if (
             tune.flood_packets
-            and (tune.flood_served or not served)
+            and not served
             and slide(entry, ts, tune.flood_window) >= tune.flood_packets
         ):
             return self._flooded(ts, key, entry, dport)
@@ -152,7 +174,8 @@ class ProbeTable(KindTables):
             stream = Window(ts)
             stream.add(ts, tune.flood_window)
             entry.stream = (sport, dport, stream)
-        elif flood and tune.flood_packets:
+            entry.provisional = flood
+        if flood and tune.flood_packets:
             entry.cur = 1
             if tune.flood_packets <= 1:
                 self._detect(ts, key, entry, flood=True)
@@ -176,6 +199,14 @@ class ProbeTable(KindTables):
             self._wait(ts, key, pair, port)
             if self.detections:  # a flood of probes: the oldest ones failed
                 self._report()
+
+    @staticmethod
+    def _proven(entry: Entry) -> None:
+        """A second packet of the stream: a stream after all, so its first
+        packet leaves the pair's rate."""
+        entry.provisional = False
+        if entry.cur:
+            entry.cur -= 1
 
     def _flooded(self, ts: float, key: str, entry: Entry, dport: int | None) -> bool:
         """The pair's rate made it a flood (``dport``: the flooded port, listed
@@ -213,6 +244,33 @@ class ProbeTable(KindTables):
             self._failed(ts, key, entry, port)
             if self.detections:
                 self._report()
+
+    def half_open(self, key: str, ts: float, src: bytes, dst: bytes, port: int) -> bool:
+        """``src`` left a connection to ``dst``'s served ``port`` half open:
+        it reset our SYN-ACK, or never answered it.  A probe of the port
+        after all, toward the scan and the SYN flood (docs/contract.md D3);
+        a connection the client completes never comes here.  True when the
+        pair of ``key`` was the one probing it."""
+        entry = self.tables[key].get((src, dst))
+        if entry is None or entry.served is None or port not in entry.served:
+            return False
+        if entry.expiry <= ts or entry.detected:
+            return True
+        tune = self.tuning[key]
+        dports = entry.dports
+        if port not in dports and len(dports) < MAX_DPORTS:
+            dports.append(port)
+        if tune.scan_ports and (entry.failed is None or port not in entry.failed):
+            self._failed(ts, key, entry, port)
+        if (
+            not entry.detected
+            and tune.flood_packets
+            and slide(entry, ts, tune.flood_window) >= tune.flood_packets
+        ):
+            self._flooded(ts, key, entry, port)
+        elif self.detections:
+            self._report()
+        return True
 
     def _report(self) -> None:
         for when, key, entry in self.take_detections():

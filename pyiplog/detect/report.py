@@ -68,11 +68,14 @@ class ScanLines:
         )
 
     def decoys(self, when: float, group: Group) -> None:
+        """Scans of one target in lockstep from several sources: a scanner's
+        decoys, or for a reflected kind (smurf) the networks reflecting it."""
         ports = group.ports[:MAX_DPORTS]
         sources = tuple(map(address_text, group.sources))
+        reflected = KINDS[group.key].reflected
         self.lines.emit(
             when,
-            "decoy_detected",
+            "reflectors_detected" if reflected else "decoy_detected",
             name=KINDS[group.key].name,
             D=self.names.dst(group.dst, SCAN_PROTO[group.key]),
             dports=port_list(ports, len(ports) >= MAX_DPORTS),
@@ -82,7 +85,7 @@ class ScanLines:
             dst=group.dst,
             scan=group.key,
             dport_list=tuple(ports),
-            source_list=sources,
+            **{"reflector_list" if reflected else "source_list": sources},
         )
 
     # --- the sweep table's kinds ---------------------------------------------------

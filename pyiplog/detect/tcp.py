@@ -24,6 +24,7 @@ RESERVED = 0x0F  # the low half of byte 12: reserved (and the old NS/AE bit)
 SYN_KINDS = ("syn_scan", "portscan")
 PROBE_BITS = TH_FIN | TH_SYN | TH_RST | TH_ACK
 MAX_ACKED = 4096  # SYN-ACK and FIN+ACK segments remembered for the bare RSTs
+HALF_OPEN = 0  # a remembered SYN-ACK, its connection counted as half open already
 
 # Flag sets (top bits cleared) that count toward the Xmas scan.
 XMAS = frozenset(
@@ -266,43 +267,68 @@ class DefaultTcp(TcpDetector):
             self.fold_flood = self.scans.sweeps.counters["distributed_flood"].packet
         self.reset_scans = opts.ack_scan
         self.reply_wait = self.scans.probes.reply_wait
-        # SYN-ACK and FIN+ACK segments lately seen: (src, dst, dport) -> (time, flags).
-        self.acked: dict[tuple[bytes, bytes, int], tuple[float, int]] = (
+        # SYN-ACK and FIN+ACK segments lately seen: (src, dst, dport, sport)
+        # -> (time, flags).
+        self.acked: dict[tuple[bytes, bytes, int, int], tuple[float, int]] = (
             previous.acked if isinstance(previous, DefaultTcp) else {}
         )
 
     answer_flags = TH_ACK | TH_RST
 
     def answered(self, ts: float, ip: Datagram, sport: int, dport: int, flags: int) -> None:
-        # A SYN-ACK serves the port, a RST refuses the probe.
+        # A SYN-ACK serves the port (once: sent again, the handshake is half
+        # open); a RST refuses the probe, unless it is the prober's own,
+        # resetting the SYN-ACK it got (a half-open probe).
         if flags & (TH_SYN | TH_ACK) == TH_SYN | TH_ACK:
-            self.scans.answered(SYN_KINDS, ts, ip.dst, ip.src, sport, refused=False)
+            self._syn_ack(ts, ip, sport, dport)
         elif flags & TH_RST:
             self.scans.answered(SYN_KINDS, ts, ip.dst, ip.src, sport, refused=True)
-            if not flags & TH_ACK and self.reset_scans and self.ours.has(ip.src):
+            if not flags & TH_ACK:
                 self._bare_reset(ts, ip, sport, dport)
+        elif self.reset_scans and flags & PROBE_BITS == TH_FIN | TH_ACK:
+            # What a bare RST may answer besides a SYN-ACK: a Maimon probe,
+            # or a connection's end.
+            self._remember((ip.src, ip.dst, dport, sport), ts, TH_FIN | TH_ACK)
+
+    def _remember(self, key: tuple[bytes, bytes, int, int], ts: float, flags: int) -> None:
+        acked = self.acked
+        acked[key] = (ts, flags)
+        if len(acked) > MAX_ACKED:
+            del acked[next(iter(acked))]
+
+    def _syn_ack(self, ts: float, ip: Datagram, sport: int, dport: int) -> None:
+        """``ip.src`` accepts ``ip.dst``'s SYN to ``sport``.  The same SYN-ACK
+        again within ``window reply``: no ACK came back (the sender's clock
+        ran out), so the connection was left half open, once."""
+        key = (ip.src, ip.dst, dport, sport)
+        seen = self.acked.get(key)
+        if seen is not None and seen[1] == TH_SYN | TH_ACK and ts - seen[0] <= self.reply_wait:
+            self.acked[key] = (seen[0], HALF_OPEN)
+            self.scans.half_open(SYN_KINDS, ts, ip.dst, ip.src, sport)
             return
-        probe = flags & PROBE_BITS
-        if self.reset_scans and probe in (TH_SYN | TH_ACK, TH_FIN | TH_ACK):
-            # What a bare RST may answer: a SYN-ACK (a SYN scanner's kernel
-            # resets it) or a FIN+ACK (a Maimon probe, or a connection's end).
-            acked = self.acked
-            acked[(ip.src, ip.dst, dport)] = (ts, probe)
-            if len(acked) > MAX_ACKED:
-                del acked[next(iter(acked))]
+        if seen is None or seen[1] != HALF_OPEN or ts - seen[0] > self.reply_wait:
+            self.scans.answered(SYN_KINDS, ts, ip.dst, ip.src, sport, refused=False)
+            self._remember(key, ts, TH_SYN | TH_ACK)
 
     def _bare_reset(self, ts: float, ip: Datagram, sport: int, dport: int) -> None:
-        """Our host answered a segment with ACK that belongs to no connection
-        (RFC 793: a RST without ACK): a step of an ACK, window or Maimon scan
-        of ``ip.dst``, unless it resets the SYN-ACK of ``ip.dst`` (what a SYN
-        scanner's kernel does).  Maimon's when that segment was a FIN+ACK."""
-        seen = self.acked.pop((ip.dst, ip.src, sport), None)
+        """A RST without ACK (RFC 793: the answer to a segment of no
+        connection).  Sent to the host that sent us a SYN-ACK lately: the
+        prober resets the connection our host accepted, never completing it
+        (nmap -sS, masscan, hping3 -S: a half-open probe of ``dport``).
+        From our host: a step of an ACK, window or Maimon scan of
+        ``ip.dst``, unless it resets ``ip.dst``'s SYN-ACK (what a SYN
+        scanner's kernel does); Maimon's when that segment was a FIN+ACK."""
+        seen = self.acked.pop((ip.dst, ip.src, sport, dport), None)
         kind = "ack_scan"
         if seen is not None and ts - seen[0] <= self.reply_wait:
-            if seen[1] != TH_FIN | TH_ACK:
+            if seen[1] == TH_SYN | TH_ACK:
+                self.scans.half_open(SYN_KINDS, ts, ip.src, ip.dst, dport)
                 return
+            if seen[1] != TH_FIN | TH_ACK:
+                return  # counted when the SYN-ACK came again
             kind = "maimon_scan"
-        self.scans.sweep(kind, ts, (ip.dst, ip.src), sport, src=ip.dst, dst=ip.src, sport=dport)
+        if self.reset_scans and self.ours.has(ip.src):
+            self.scans.sweep(kind, ts, (ip.dst, ip.src), sport, src=ip.dst, dst=ip.src, sport=dport)
 
     def bogus_flags(self, flags: int) -> bool:
         return bool(flags & BOGUS_BITS) and ecn_bogus(flags)
