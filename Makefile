@@ -13,7 +13,8 @@ RUNPKGS := libpcap-dev python3-venv python3-dev gcc netbase
 # The benign suite (tests/benign.py) runs real servers and clients.
 TESTPKGS := nmap hping3 tcpdump iproute2 logrotate util-linux jq fail2ban lintian man-db \
             vsftpd lftp tinyproxy curl dnsmasq-base chrony iperf3 traceroute \
-            openssh-server openssh-client iputils-ping apache2-utils
+            openssh-server openssh-client iputils-ping apache2-utils \
+            prometheus-node-exporter logwatch dma
 RUNARGS ?= -o -L
 
 .PHONY: all deps test-deps venv lint run test bench install uninstall deb clean
@@ -31,7 +32,9 @@ define apt_install
 endef
 
 # The test packages include servers (vsftpd, openssh-server, tinyproxy,
-# chrony, fail2ban, dnsmasq's base) that Debian starts on install; the tests
+# chrony, fail2ban, dnsmasq's base, prometheus-node-exporter; dma is the
+# smallest mail agent logwatch's dependency takes) that Debian starts on
+# install; the tests
 # start their own, inside namespaces.  So they are installed with a
 # policy-rc.d that refuses every start (Debian's own mechanism, honoured by
 # invoke-rc.d and deb-systemd-invoke), removed afterwards; one the machine
@@ -86,8 +89,8 @@ bench: venv
 # Install for real, independent of this checkout: a wheel of pyiplog in its
 # own environment ($(OPT)), `iplog` linked into $(PREFIX)/sbin, man pages,
 # the example config and JSON schema (doc), and where their directories
-# exist the systemd unit, the logrotate snippet and the fail2ban filter and
-# jail.  /etc/iplog.conf is never overwritten.  `make uninstall` removes
+# exist the systemd unit, the logrotate snippet, the fail2ban filter and
+# jail and logwatch's service.  /etc/iplog.conf is never overwritten.  `make uninstall` removes
 # exactly what was installed (listed in $(OPT)/installed-files).
 OPT     ?= /opt/pyiplog
 DOC     := $(PREFIX)/share/doc/pyiplog
@@ -107,10 +110,11 @@ install: venv
 	ln -sf $(OPT)/bin/iplog $(DESTDIR)$(PREFIX)/sbin/iplog
 	install -m 644 man/iplog.8 $(DESTDIR)$(PREFIX)/share/man/man8/iplog.8
 	install -m 644 man/iplog.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/iplog.conf.5
-	install -m 644 conf/iplog.conf.example conf/iplog.schema.json README.md $(DESTDIR)$(DOC)/
+	install -m 644 conf/iplog.conf.example conf/iplog.schema.json conf/iplog.status.schema.json \
+	    README.md $(DESTDIR)$(DOC)/
 	printf '%s\n' $(PREFIX)/sbin/iplog $(PREFIX)/share/man/man8/iplog.8 \
 	    $(PREFIX)/share/man/man5/iplog.conf.5 $(DOC)/iplog.conf.example \
-	    $(DOC)/iplog.schema.json $(DOC)/README.md >> $(INSTALLED)
+	    $(DOC)/iplog.schema.json $(DOC)/iplog.status.schema.json $(DOC)/README.md >> $(INSTALLED)
 	@if [ -d $(DESTDIR)/etc/systemd/system ]; then \
 	  sed 's|/usr/local/sbin/iplog|$(PREFIX)/sbin/iplog|' initscripts/iplog.service \
 	    > $(DESTDIR)/etc/systemd/system/iplog.service; \
@@ -128,6 +132,14 @@ install: venv
 	  install -m 644 initscripts/fail2ban/jail.d/iplog.conf $(DESTDIR)/etc/fail2ban/jail.d/; \
 	  printf '%s\n' /etc/fail2ban/filter.d/iplog.conf /etc/fail2ban/jail.d/iplog.conf \
 	    >> $(INSTALLED); fi
+	@if [ -d $(DESTDIR)/etc/logwatch/conf ]; then \
+	  install -d $(DESTDIR)/etc/logwatch/conf/logfiles $(DESTDIR)/etc/logwatch/conf/services \
+	             $(DESTDIR)/etc/logwatch/scripts/services; \
+	  install -m 644 initscripts/logwatch/logfiles/iplog.conf $(DESTDIR)/etc/logwatch/conf/logfiles/; \
+	  install -m 644 initscripts/logwatch/services/iplog.conf $(DESTDIR)/etc/logwatch/conf/services/; \
+	  install -m 755 initscripts/logwatch/scripts/iplog $(DESTDIR)/etc/logwatch/scripts/services/; \
+	  printf '%s\n' /etc/logwatch/conf/logfiles/iplog.conf /etc/logwatch/conf/services/iplog.conf \
+	    /etc/logwatch/scripts/services/iplog >> $(INSTALLED); fi
 	@if [ ! -e $(DESTDIR)/etc/iplog.conf ]; then \
 	  install -d $(DESTDIR)/etc; \
 	  install -m 644 conf/iplog.conf.example $(DESTDIR)/etc/iplog.conf; \
@@ -173,6 +185,13 @@ deb: venv
 	sed 's|/usr/local/sbin/iplog|/usr/sbin/iplog|' initscripts/iplog.service \
 	    > $(DEBROOT)/lib/systemd/system/iplog.service
 	install -m 644 packaging/deb/copyright $(DEBROOT)/usr/share/doc/pyiplog/copyright
+	@# logwatch's packaged service (inert without logwatch; /etc/logwatch overrides it)
+	install -D -m 644 initscripts/logwatch/logfiles/iplog.conf \
+	    $(DEBROOT)/usr/share/logwatch/default.conf/logfiles/iplog.conf
+	install -D -m 644 initscripts/logwatch/services/iplog.conf \
+	    $(DEBROOT)/usr/share/logwatch/default.conf/services/iplog.conf
+	install -D -m 755 initscripts/logwatch/scripts/iplog \
+	    $(DEBROOT)/usr/share/logwatch/scripts/services/iplog
 	sed -e 's/@VERSION@/$(VERSION)-1/' -e 's/@MAINTAINER@/$(MAINTAINER)/' -e 's/@DATE@/$(DEBDATE)/' \
 	    packaging/deb/changelog.in | gzip -9n > $(DEBROOT)/usr/share/doc/pyiplog/changelog.Debian.gz
 	gzip -9n $(DEBROOT)/usr/share/man/man8/iplog.8 $(DEBROOT)/usr/share/man/man5/iplog.conf.5

@@ -1,7 +1,7 @@
 """Live benchmark (as root): the daemon capturing a replayed trace.
 
     python bench/live.py [--trace synflood|mixed|mixed6] [--rates 100000,200000,...]
-                         [--runs N] [--seconds S] [--classic] [--buffer MB]
+                         [--runs N] [--seconds S] [--classic] [--buffer MB] [--metrics]
 
 Two network namespaces joined by a veth pair, made here and removed at the
 end: tcpreplay in the sender's replays a bench/gen.py trace at a fixed rate
@@ -232,6 +232,11 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--classic", action="store_true", help="with --classic-detection")
     ap.add_argument("--buffer", type=int, metavar="MB", help="the daemon's --capture-buffer")
+    ap.add_argument(
+        "--metrics",
+        action="store_true",
+        help="with --metrics-file (written every 15 s; compare with runs without)",
+    )
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("bench/live.py needs root (namespaces, capture)", file=sys.stderr)
@@ -240,11 +245,14 @@ def main() -> int:
     daemon_cpu, sender_cpu = cpus[0], cpus[-1]
     extra = ["--classic-detection"] if args.classic else []
     ring = [f"--capture-buffer={args.buffer}"] if args.buffer else []
+    if args.metrics:
+        ring.append(f"--metrics-file={OUT / 'live' / 'iplog.prom'}")
     print(
         f"# {platform.node()}: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()},"
         f" Python {platform.python_version()}; daemon on CPU {daemon_cpu},"
         f" tcpreplay on CPU {sender_cpu}; trace {args.trace}{' --classic' if args.classic else ''}"
         f"{f'; ring {args.buffer} MB' if args.buffer else ''}"
+        f"{'; metrics on' if args.metrics else ''}"
     )
     work = OUT / "live"
     work.mkdir(parents=True, exist_ok=True)

@@ -2,12 +2,14 @@
 
 ``loader`` turns the command line and the config file into ``Options``;
 this module acts on the result: ``-h`` (help with the values in force),
-``-v``, ``-k``/``-R`` (signal the running instance), ``--check-config``,
-or a run (``runner``).
+``-v``, ``-k``/``-R`` (signal the running instance), ``--status`` (ask
+it), ``--check-config``, or a run (``runner``).  ``iplog --report ...`` is
+its own command (``report``).
 """
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 from collections.abc import Callable
@@ -44,6 +46,7 @@ def print_help(opts: Options, out: TextIO) -> None:
         left = f"--{opt.long[0]}[=true|false|toggle]"
         w(f" {mark}{short}  {left:<42} {opt.help}\n")
     w("\nLong boolean options take their value only after '=': --log-ip=false.\n")
+    w("iplog --report [--since T] [--until T] [--json] [FILE...]: summarise logs.\n")
     w(
         f"In force: pid file {opts.pid_file}, facility {opts.facility}, "
         f"priority {opts.priority}, config {opts.config_file}.\n"
@@ -64,8 +67,29 @@ def check_config(loaded: Loaded, out: TextIO = sys.stdout, err: TextIO = sys.std
 Run = Callable[[Options, Config, Callable[[], Loaded]], int]
 
 
-def act(loaded: Loaded) -> int:
-    """-h, -v, -k, -R or --check-config: the exit status."""
+def ask_status(pid_file: str, as_json: bool) -> int:
+    """--status: the running daemon's state, or one line saying why not."""
+    from .pidfile import running_pid
+    from .status import StatusError, query, render, socket_path
+
+    try:
+        pid = running_pid(pid_file)
+        state = query(socket_path(pid_file))
+    except NotRunning as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except StatusError as exc:
+        print(f"iplog (pid {pid}): {exc}", file=sys.stderr)
+        return 1
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    print(
+        json.dumps(state, indent=1) if as_json else render(state), end="" if not as_json else "\n"
+    )
+    return 0
+
+
+def act(loaded: Loaded, argv: list[str] = ()) -> int:
+    """-h, -v, -k, -R, --status or --check-config: the exit status."""
     if loaded.action in ("help", "version", "check"):
         # `iplog --check-config | head` ends quietly, as a C tool would.
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
@@ -79,6 +103,8 @@ def act(loaded: Loaded) -> int:
         )
     elif loaded.action == "check":
         return check_config(loaded)
+    elif loaded.action == "status":
+        return ask_status(loaded.options.pid_file, "--json" in argv)  # not the config's json
     else:
         try:
             signal_running(loaded.options.pid_file, loaded.action)
@@ -90,6 +116,10 @@ def act(loaded: Loaded) -> int:
 
 def main(argv: list[str] | None = None, run: Run | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--report"]:
+        from . import report
+
+        return report.main(argv[1:])
     try:
         tokens = tokenize(argv)
         path, required = config_path(tokens), config_given(tokens)
@@ -101,7 +131,7 @@ def main(argv: list[str] | None = None, run: Run | None = None) -> int:
         for line in loaded.warnings:
             print(printable(line), file=sys.stderr)
         if loaded.action != "run":
-            return act(loaded)
+            return act(loaded, argv)
         for line in loaded.config.errors:
             print(line, file=sys.stderr)  # escaped by the parser
         opts, warnings = settle(loaded)

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import interfaces, logs
+from . import __version__, interfaces, logs
 from .capture import (
     CaptureError,
     LiveSource,
@@ -43,6 +43,7 @@ from .options import FatalError, Options
 from .output import LogTarget
 from .pidfile import PidFile, ReloadStatus
 from .resolve import CachedResolver
+from .status import MAX_OPEN_SHOWN, StatusSocket, socket_path
 from .wiring import build_engine, build_filters, build_namer, open_output
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,13 @@ class Daemon:
         self.next_drop_check = 0.0
         self.next_address_check = 0.0
         self.addresses: dict[str, list[bytes]] = {}
+        # What --status and the metrics say (docs/contract.md L8).
+        self.started = self.config_loaded = time.time()
+        self.reloads = 0
+        self.lines_written = 0
+        self.status_socket: StatusSocket | None = None
+        self.next_metrics = 0.0
+        self.metrics_failed: str | None = None  # the last reason, said once
 
     # -- capture --
 
@@ -253,7 +261,9 @@ class Daemon:
         if self.reloading is not None and not final and len(self.engine.lines.out) < MAX_BEHIND:
             return
         try:
-            self.out.write_all(self.engine.drain(final))
+            lines = self.engine.drain(final)
+            self.lines_written += len(lines)
+            self.out.write_all(lines)
             self.out.flush()
         except OSError as exc:
             self._write_failed(exc)
@@ -286,6 +296,8 @@ class Daemon:
         counted meanwhile follow its word in the new log."""
         job, self.reloading = self.reloading, None
         problems = job.problems + self._reload_config(now, job.result)
+        self.reloads += 1
+        self.config_loaded = now
         self.out.started(now)
         self.flush()
         if self.reload_status is not None:
@@ -356,6 +368,71 @@ class Daemon:
             f = engine.fool
             self.say(now, render("fool_stats", sent=f.sent, limited=f.limited, answers=f.answers))
 
+    # -- what --status and the metrics say --
+
+    def state(self) -> dict:
+        """The daemon's state now (conf/iplog.status.schema.json)."""
+        engine = self.engine
+        interfaces_ = [
+            {
+                "name": name,
+                "packets": source.packets,
+                "ipv6": source.ipv6,
+                "drops": source.drops(),
+                "down": False,
+            }
+            for name, source in self.sources.items()
+        ]
+        interfaces_ += [
+            {"name": name, "packets": 0, "ipv6": 0, "drops": 0, "down": True} for name in self.down
+        ]
+        lookup = engine.namer.lookup
+        lookups = None
+        if isinstance(lookup, CachedResolver):
+            lookups = {
+                "started": lookup.started,
+                "refused": lookup.refused,
+                "in_flight": lookup.pending,
+                "cached": len(lookup),
+            }
+        ident = engine.ident
+        return {
+            "version": __version__,
+            "pid": os.getpid(),
+            "now": time.time(),
+            "started": self.started,
+            "config": self.opts.config_file,
+            "config_loaded": self.config_loaded,
+            "reloads": self.reloads,
+            "rss_kb": resident_kb(),
+            "interfaces": interfaces_,
+            "lines": {"total": self.lines_written, "by_kind": dict(engine.lines.counts)},
+            "open": engine.scans.open_now(MAX_OPEN_SHOWN),
+            "lookups": lookups,
+            "ident": None
+            if ident is None
+            else {"asked": ident.asked, "refused": ident.refused, "abandoned": ident.abandoned},
+        }
+
+    def write_metrics(self, now: float) -> None:
+        """``metrics_file``: the state in Prometheus's text format, every
+        METRICS_EVERY seconds; a failure is said once until it works again."""
+        path = self.opts.metrics_file
+        if path is None or now < self.next_metrics:
+            return
+        from . import metrics  # prometheus_client only when metrics are on
+
+        self.next_metrics = now + metrics.METRICS_EVERY
+        try:
+            metrics.write(path, metrics.exposition(self.state()))
+        except (OSError, ImportError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            if reason != self.metrics_failed:
+                self.metrics_failed = reason
+                self.say(now, render("metrics_failed", path=path, error=reason))
+            return
+        self.metrics_failed = None
+
     # -- main loop --
 
     def run(self, ready: Callable[[], None] = lambda: None) -> int:
@@ -371,6 +448,10 @@ class Daemon:
         for source in self.sources.values():
             self.poller.register(source.fileno(), select.POLLIN)
         self.poller.register(rpipe, select.POLLIN)
+        status_fd = -1
+        if self.status_socket is not None:
+            status_fd = self.status_socket.fileno()
+            self.poller.register(status_fd, select.POLLIN)
         now = time.time()
         self.out.started(now)
         self.out.flush()
@@ -387,6 +468,9 @@ class Daemon:
             for fd, event in self.poller.poll((IDENT_TICK if waiting else TICK_SECONDS) * 1000):
                 if fd == rpipe:
                     _drain(rpipe)
+                    continue
+                if fd == status_fd:
+                    self.status_socket.answer()
                     continue
                 source = by_fd.get(fd)
                 if source is None:
@@ -416,6 +500,8 @@ class Daemon:
         if now >= self.next_drop_check:
             self.next_drop_check = now + DROPS_EVERY
             self._check_drops(now)
+        if self.opts.metrics_file is not None:
+            self.write_metrics(now)
 
     def _signals(self, now: float) -> int | None:
         """What the signals caught ask for; the exit status once one stops iplog."""
@@ -427,6 +513,9 @@ class Daemon:
             if signum == signal.SIGUSR1:
                 self.statistics(now)
                 self.flush()
+                if self.opts.metrics_file is not None:  # the metrics of this moment too
+                    self.next_metrics = 0.0
+                    self.write_metrics(now)
             elif signum != signal.SIGHUP:
                 return self.stop(signum, now)
         return None
@@ -442,6 +531,15 @@ class Daemon:
         self.flush()
         for source in self.sources.values():
             source.close()
+        return 0
+
+
+def resident_kb() -> int:
+    """Resident memory now, in KiB (/proc/self/statm)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+    except (OSError, ValueError, IndexError):
         return 0
 
 
@@ -533,6 +631,15 @@ def run_live(opts: Options, config: Config, reload: Callable[[], Loaded]) -> int
         status.remove()
         raise
     daemon.reload_status = status
+    try:
+        daemon.status_socket = StatusSocket(
+            socket_path(opts.pid_file),
+            os.geteuid() if ident.uid is None else ident.uid,
+            os.getegid() if ident.gid is None else ident.gid,
+            daemon.state,
+        )
+    except OSError as exc:  # the daemon runs; only --status cannot ask it
+        print(render("status_failed", path=socket_path(opts.pid_file), error=exc), file=sys.stderr)
     handshake = None if opts.no_fork else _detach(daemon, pidfile)
     try:
         pidfile.write(os.getpid())
@@ -556,6 +663,8 @@ def run_live(opts: Options, config: Config, reload: Callable[[], Loaded]) -> int
         if problem:
             report(problem)
         status.remove()
+        if daemon.status_socket is not None:
+            daemon.status_socket.close()
         daemon.out.close()
 
 
@@ -600,6 +709,8 @@ def _detach(daemon: Daemon, pidfile: PidFile) -> Handshake:
     keep = [pidfile.fd, wfd, *(s.fileno() for s in daemon.sources.values()), *daemon.out.fds()]
     if daemon.reload_status is not None:
         keep.append(daemon.reload_status.fd)
+    if daemon.status_socket is not None:
+        keep.append(daemon.status_socket.fileno())
     if isinstance(daemon.engine.fool, Replier):
         keep.append(daemon.engine.fool.fileno())
     context = pydaemon.DaemonContext(

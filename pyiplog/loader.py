@@ -31,7 +31,13 @@ from .config.words import (
 from .messages import render
 from .options import DEFAULT_CONFIG, FatalError, Options, normalise
 
-ACTIONS = ("help", "version", "kill", "restart")  # what the command line asks for besides options
+ACTIONS = (
+    "help",
+    "version",
+    "kill",
+    "restart",
+    "status",
+)  # what the command line asks for besides options
 
 
 class UsageError(Exception):
@@ -77,6 +83,13 @@ OPTS: tuple[Opt, ...] = (
     ),
     Opt(("kill",), "k", "flag", None, "Kill iplog, if it is running."),
     Opt(("restart",), "R", "flag", None, "Restart iplog, if it is running."),
+    Opt(
+        ("status",),
+        None,
+        "flag",
+        None,
+        "Print the running iplog's state (with --json: as JSON) and exit.",
+    ),
     Opt(("no-fork",), "o", "flag", "no_fork", "Run in the foreground."),
     Opt(("stdout",), "L", "flag", "stdout", "Log to stdout."),
     Opt(("help",), "h", "flag", None, "This help screen."),
@@ -96,6 +109,14 @@ OPTS: tuple[Opt, ...] = (
         "lookup_rate",
         "Name lookups started a second, at most (default 20).",
         "<N>",
+    ),
+    Opt(
+        ("metrics-file",),
+        None,
+        "arg",
+        "metrics_file",
+        "Write Prometheus metrics to <file> every 15 s.",
+        "<file>",
     ),
     Opt(("facility",), None, "arg", "facility", "Use the specified syslog facility.", "<facility>"),
     Opt(("priority",), None, "arg", "priority", "Use the specified syslog priority.", "<priority>"),
@@ -245,8 +266,12 @@ def load(tokens: tuple[Token, ...], config: Config) -> Loaded:
     opts = config.apply(Options(config_file=config_path(tokens)))
     warnings: list[str] = []
     given = None  # the last of -l and -L on the command line
+    status = False  # --status reads the options after it too (--pid-file, --json)
     for opt, value in tokens:
         name = opt.long[0]
+        if name == "status":
+            status = True
+            continue
         if name in ACTIONS:
             return Loaded(opts, config, name, tuple(warnings))
         if opt.kind == "bool":
@@ -280,7 +305,8 @@ def load(tokens: tuple[Token, ...], config: Config) -> Loaded:
             opts = opts.replace(**{opt.field: value})
         else:  # flags with a field
             opts = opts.replace(**{opt.field: True})
-    return Loaded(opts, config, "check" if opts.check_config else "run", tuple(warnings))
+    action = "status" if status else "check" if opts.check_config else "run"
+    return Loaded(opts, config, action, tuple(warnings))
 
 
 def _checked(opt: Opt, value: str, warnings: list[str]) -> dict:

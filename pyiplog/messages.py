@@ -198,6 +198,8 @@ PROCESS_MESSAGES: dict[str, str] = {
     "config_unreadable": 'Warning: the user iplog runs as cannot read "{path}"; a reload'
     " (SIGHUP) will keep the running configuration (make it readable: mode 0644).",
     "config_kept": "Warning: {path} has errors; keeping the running configuration.",
+    "metrics_failed": 'Warning: unable to write the metrics to "{path}": {error}',
+    "status_failed": "Warning: no status socket ({error}); iplog --status cannot ask this daemon.",
     "config_error": "{error}",
     "reload_refused": "Warning: {error}; keeping the running configuration.",
     "write_failed": "Warning: writing the log failed: {error}",

@@ -96,6 +96,8 @@ class Options:
     icmp6_nd: bool = False
     # Name lookups started a second, at most (docs/wire.md W3).
     lookup_rate: int = 20
+    # Prometheus metrics written there every 15 s (docs/contract.md L8); None: none.
+    metrics_file: str | None = None
     # Process.
     no_fork: bool = restart(False)
     stdout: bool = restart(False)

@@ -210,6 +210,12 @@ def signal_running(pid_file: str, action: str) -> None:
         _await_reload(pid_file, pid, before[0])
 
 
+def running_pid(pid_file: str) -> int:
+    """The pid of the iplog that holds the pid file's lock (``--status``).
+    Raises NotRunning or FatalError as ``-k`` would."""
+    return _locked_pid(pid_file)
+
+
 def _locked_pid(pid_file: str) -> int:
     """The pid in the pid file whose lock a running iplog holds."""
     try:

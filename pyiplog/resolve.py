@@ -210,6 +210,11 @@ class CachedResolver:
         self.started = 0  # lookups started
         self.refused = 0  # lookups not started: the rate limit or the in-flight bound
 
+    @property
+    def pending(self) -> int:
+        """Lookups queued or running now."""
+        return len(self._pending)
+
     def in_flight(self, addr: bytes) -> bool:
         """A lookup of ``addr`` is queued or running."""
         return addr in self._pending

@@ -106,6 +106,10 @@ def test_set_every_keyword(word):
         ("priority log_info", ("priority", "info")),
         ("ignore udp", ("udp", False)),  # a filter without qualifier switches the protocol
         ("log icmp", ("icmp", True)),
+        (
+            "set metrics_file /var/lib/prometheus/node-exporter/iplog.prom",
+            ("metrics_file", "/var/lib/prometheus/node-exporter/iplog.prom"),
+        ),
     ],
 )
 def test_parameter_rules(text, expected):
@@ -188,6 +192,8 @@ def test_error_texts(text, message):
         ("promisc 10.0.0.0/8 x", '[line 1] Unexpected "x" after "promisc 10.0.0.0/8"'),
         ("threshold portscan 5 7", '[line 1] Unexpected "7" after "threshold portscan 5"'),
         ("lookup_rate 5 6", '[line 1] Unexpected "6" after "lookup_rate 5"'),
+        ("set metrics_file /a.prom b", '[line 1] Unexpected "b" after "set metrics_file /a.prom"'),
+        ("set metrics_file", "[line 1] Missing metrics file parameter"),
     ],
 )
 def test_a_rule_takes_exactly_its_arguments(text, message):

@@ -165,6 +165,7 @@ def test_make_install_stands_alone_and_uninstall_removes_it(tmp_path):
         "etc/fail2ban/filter.d",
         "etc/fail2ban/jail.d",
         "etc/systemd/system",
+        "etc/logwatch/conf",
     ):
         (stage / d).mkdir(parents=True)
     make = ["make", "-s", f"DESTDIR={stage}", "PYTHON=/usr/bin/python3"]
@@ -196,6 +197,10 @@ def test_make_install_stands_alone_and_uninstall_removes_it(tmp_path):
             "etc/systemd/system/iplog.service",
             "usr/local/share/man/man8/iplog.8",
             "usr/local/share/doc/pyiplog/iplog.schema.json",
+            "usr/local/share/doc/pyiplog/iplog.status.schema.json",
+            "etc/logwatch/conf/logfiles/iplog.conf",
+            "etc/logwatch/conf/services/iplog.conf",
+            "etc/logwatch/scripts/services/iplog",
         )
     } <= installed
     p = subprocess.run([*make, "-C", str(ROOT), "uninstall"], capture_output=True, text=True)

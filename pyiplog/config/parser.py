@@ -88,6 +88,7 @@ _PARAMS = {  # keyword -> (Options field, what "Missing X parameter" names)
     "lookup_rate": ("lookup_rate", "lookup rate"),
 }
 _NUMBERS = {"capture_buffer": megabytes, "lookup_rate": per_second}
+METRICS_FILE = "metrics_file"  # `set metrics_file PATH` (docs/contract.md L8)
 
 ServiceLookup = Callable[[str, str], int | None]
 
@@ -234,6 +235,12 @@ class _Rules:
     def set_rule(self, effects, line, keyword, args):
         if not args:
             raise RuleError("Missing set target")
+        if args[0].lower() == METRICS_FILE:  # a path, not a switch
+            if len(args) < 2:
+                raise RuleError("Missing metrics file parameter")
+            _at_most("set", args, 2)
+            effects.append(("set", METRICS_FILE, args[1]))
+            return
         target = SET_KEYWORDS.get(args[0].lower())
         if target is None:
             raise RuleError(f'Invalid "set" target: {args[0]}')
@@ -521,6 +528,8 @@ def format_effective(
     out = []
     for name in SET_KEYWORDS.values():
         out.append(f"set {name} {'true' if getattr(options, name) else 'false'}")
+    if options.metrics_file is not None:
+        out.append(f"set {METRICS_FILE} {options.metrics_file}")
     for keyword, (name, _) in _PARAMS.items():
         value = getattr(options, name)
         if value is not None:

@@ -17,6 +17,10 @@ its group's, a failed probe is a step of a horizontal scan) and has
 
 from __future__ import annotations
 
+from collections import Counter
+
+from ..kinds import HOSTS, KINDS
+from ..resolve import address_text
 from .flows import FlowTable
 from .lines import Lines, Names
 from .neighbours import Solicitations
@@ -25,6 +29,8 @@ from .report import DETECTED, ENDED, SUMMARY, ScanLines
 from .scans import ScanTable
 from .sweeps import Sweep, SweepTable
 from .tuning import Detection
+
+MAX_SINCE = 4096  # detection times remembered for --status (the oldest go first)
 
 # The order of events at the same time, as ``expire`` writes them.
 _FOUND, _ENDED, _SWEEP_ENDED, _SUMMARY = range(4)
@@ -52,6 +58,8 @@ class Scans:
         self.horizontal = False  # failed probes are steps of horizontal scans
         self.decoys = False  # lockstep scans are grouped
         self.write: ScanLines | None = None
+        # When each open scan was detected, for --status: (kind, src, dst[, port]).
+        self.since: dict[tuple, float] = {}
 
     def configure(
         self,
@@ -74,6 +82,7 @@ class Scans:
 
     def detected(self, when: float, key: str, entry) -> None:
         """A pair reached its threshold (either counting)."""
+        self._since((key, entry.src, entry.dst), when)
         if self.decoys and self.sweeps.group(when, key, entry.src, entry.dst, entry.dports):
             return  # a decoy (or the real source) of a scan detected just before
         self.write.detected(when, key, entry)
@@ -86,6 +95,7 @@ class Scans:
 
     def sweep_detected(self, when: float, entry: Sweep) -> None:
         """A sweep (or distributed flood) became a detection."""
+        self._since((entry.kind, entry.src, entry.dst, entry.port), when)
         self.write.sweep(when, entry, DETECTED)
 
     # --- the default counting ---------------------------------------------------------
@@ -181,6 +191,59 @@ class Scans:
                 self.write.ended(now, key, entry)
         for _key, entry in self.sweeps.still_open():
             self.write.sweep(now, entry, ENDED)
+
+    def _since(self, key: tuple, when: float) -> None:
+        since = self.since
+        since[key] = when
+        if len(since) > MAX_SINCE:
+            del since[next(iter(since))]
+
+    def open_now(self, shown: int) -> dict:
+        """The scans and floods open now (--status, the metrics): how many,
+        by kind, and the first ``shown`` of them."""
+        items: list[dict] = []
+        by_kind: Counter = Counter()
+        for table in (self.table, self.probes):
+            for key, kind_table in table.tables.items():
+                for entry in kind_table.entries():
+                    if not entry.detected:
+                        continue
+                    by_kind[key] += 1
+                    if len(items) < shown:
+                        items.append(
+                            {
+                                "kind": key,
+                                "name": KINDS[key].name,
+                                "source": address_text(entry.src),
+                                "target": address_text(entry.dst),
+                                "ports": list(entry.dports),
+                                "packets": entry.count,
+                                "since": self.since.get((key, entry.src, entry.dst)),
+                                "expires": entry.expiry,
+                            }
+                        )
+        for key, kind_table in self.sweeps.tables.items():
+            for entry in kind_table.entries():
+                if not entry.detected:
+                    continue
+                by_kind[key] += 1
+                if len(items) < shown:
+                    items.append(
+                        {
+                            "kind": key,
+                            "name": KINDS[key].name,
+                            "source": None if entry.src is None else address_text(entry.src),
+                            "target": None if entry.dst is None else address_text(entry.dst),
+                            "port": entry.port,
+                            "hosts": [address_text(h) for h in list(entry.items)[:10]]
+                            if KINDS[key].lines == HOSTS
+                            else [],
+                            "packets": entry.count,
+                            "since": self.since.get((key, entry.src, entry.dst, entry.port)),
+                            "expires": entry.expiry,
+                        }
+                    )
+        return {"count": sum(by_kind.values()), "by_kind": dict(by_kind), "items": items}
 
     def _close_groups(self, ts: float) -> None:
         if ts >= self.sweeps.decoys.next_due:

@@ -18,6 +18,7 @@ so nothing is held.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Protocol
 
 from ..forms import json_forms, text_forms
@@ -175,6 +176,9 @@ class Lines:
     def __init__(self, dest: bool = False, json: bool = False, clock=time.monotonic):
         self.out: list = []  # (time, text) or (time, Held)
         self.queue = self.out.append
+        # Lines made through ``emit`` by message kind (a scan's: "kind:scan"),
+        # for --status and the metrics; the per-packet lines are not counted.
+        self.counts: Counter = Counter()
         self.held = 0
         self.clock = clock
         self.namer: Namer | None = None
@@ -193,6 +197,8 @@ class Lines:
             self.waiting = namer.waiting
 
     def emit(self, ts: float, kind: str, **fields) -> None:
+        scan = fields.get("scan")
+        self.counts[f"{kind}:{scan}" if scan else kind] += 1
         if self.waiting:
             self.hold(ts, self.forms[kind], fields)
         else:
