@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -207,7 +208,8 @@ def test_json_of_the_new_lines():
     smurf = starts[
         "ICMP/UDP: smurf attack detected from 2 reflecting networks: 192.0.2.0,203.0.113.0"
     ]
-    assert {k: v for k, v in smurf.items() if k not in ("time", "message")} == {
+    assert smurf["host"] == socket.gethostname()
+    assert {k: v for k, v in smurf.items() if k not in ("time", "host", "message")} == {
         "event": "flood_start",
         "proto": "icmp",
         "scan": "smurf",

@@ -80,7 +80,14 @@ def iplog_json(*args: str) -> list[dict]:
         IPLOG + ["-C", "/dev/null", *args], capture_output=True, text=True, env={**ENV, "TZ": "UTC"}
     )
     assert p.returncode == 0, p.stderr
-    return [json.loads(line) for line in p.stdout.splitlines()]
+    objs = [json.loads(line) for line in p.stdout.splitlines()]
+    assert all(obj["host"] == socket.gethostname() for obj in objs)  # every line names it
+    return objs
+
+
+def bare(objs: list[dict]) -> list[dict]:
+    """The objects without ``host`` (checked by ``iplog_json``), to compare."""
+    return [{k: v for k, v in obj.items() if k != "host"} for obj in objs]
 
 
 def first_of_each(objs: list[dict]) -> dict[str, dict]:
@@ -91,7 +98,7 @@ def first_of_each(objs: list[dict]) -> dict[str, dict]:
 
 
 def test_every_event_kind(tmp_path):
-    objs = iplog_json("-N", "-V", "--json", "-r", every_event_capture(tmp_path / "all.pcap"))
+    objs = bare(iplog_json("-N", "-V", "--json", "-r", every_event_capture(tmp_path / "all.pcap")))
     first = first_of_each(objs)
     # flood_update (a distributed flood's summary, a minute in): test_golden_wire
     assert sorted(first) == sorted(set(EVENTS) - {"flood_update"})
@@ -369,6 +376,7 @@ def test_json_to_syslog(tmp_path):
     assert head.startswith("<29>")  # daemon.notice
     assert json.loads(body) == {
         "time": datetime.fromtimestamp(T0).astimezone().isoformat(timespec="microseconds"),
+        "host": socket.gethostname(),
         "event": "daemon",
         "message": "iplog started.",
     }

@@ -3,7 +3,8 @@
 The detectors' JSON forms (``messages.json_forms``) give each line as a
 ``JsonBody``: the event's fields and ``message``, the classic line's text.
 These targets add ``time`` (ISO 8601 with the zone, from the packet's
-clock) and write one object a line; a line that is no event (``iplog
+clock) and ``host`` (this host's name: a central collection of many
+sensors' lines stays self-describing) and write one object a line; a line that is no event (``iplog
 started.``, the daemon's own lines) becomes a ``daemon`` event, and repeat
 folding a ``repeat`` event with its ``count``.  The schema is in
 ``conf/iplog.schema.json``.
@@ -12,6 +13,7 @@ folding a ``repeat`` event with its ``count``.  The schema is in
 from __future__ import annotations
 
 import json
+import socket
 from datetime import datetime
 
 from ..forms import JsonBody
@@ -24,12 +26,18 @@ def iso_time(ts: float) -> str:
     return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="microseconds")
 
 
+HOST = socket.gethostname()  # the sensor's name, in every JSON line
+_HOST = json.dumps(HOST, ensure_ascii=False)
+
+
 def json_line(ts: float, message: str) -> str:
     """One JSON object (no newline) for a line at packet time ``ts``."""
     stamp = iso_time(ts)
     if isinstance(message, JsonBody):
-        return f'{{"time": "{stamp}", {message[1:]}'
-    return json.dumps({"time": stamp, "event": "daemon", "message": message}, ensure_ascii=False)
+        return f'{{"time": "{stamp}", "host": {_HOST}, {message[1:]}'
+    return json.dumps(
+        {"time": stamp, "host": HOST, "event": "daemon", "message": message}, ensure_ascii=False
+    )
 
 
 class JsonLines:
@@ -41,6 +49,7 @@ class JsonLines:
     def _repeated(self, ts: float, n: int) -> None:
         obj = {
             "time": iso_time(ts),
+            "host": HOST,
             "event": "repeat",
             "count": n,
             "message": log_line("repeated", n=n),
