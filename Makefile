@@ -14,7 +14,7 @@ RUNPKGS := libpcap-dev python3-venv python3-dev gcc netbase
 TESTPKGS := nmap hping3 tcpdump iproute2 logrotate util-linux jq fail2ban lintian man-db \
             vsftpd lftp tinyproxy curl dnsmasq-base chrony iperf3 traceroute \
             openssh-server openssh-client iputils-ping apache2-utils \
-            prometheus-node-exporter logwatch dma
+            prometheus-node-exporter logwatch dma rsyslog crowdsec
 RUNARGS ?= -o -L
 
 .PHONY: all deps test-deps venv lint run test bench install uninstall deb clean
@@ -32,13 +32,16 @@ define apt_install
 endef
 
 # The test packages include servers (vsftpd, openssh-server, tinyproxy,
-# chrony, fail2ban, dnsmasq's base, prometheus-node-exporter; dma is the
-# smallest mail agent logwatch's dependency takes) that Debian starts on
-# install; the tests
+# chrony, fail2ban, dnsmasq's base, prometheus-node-exporter, rsyslog,
+# crowdsec; dma is the smallest mail agent logwatch's dependency takes)
+# that Debian starts on install; the tests
 # start their own, inside namespaces.  So they are installed with a
 # policy-rc.d that refuses every start (Debian's own mechanism, honoured by
 # invoke-rc.d and deb-systemd-invoke), removed afterwards; one the machine
-# has already is left as it is.
+# has already is left as it is.  CrowdSec's package registers with its
+# online Central API as it is configured, which fails offline: a non-empty
+# online_api_credentials.yaml made first tells it not to (the way its
+# postinst leaves to administrators).
 define apt_install_unstarted
 	@missing=""; for p in $(1); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -49,6 +52,10 @@ define apt_install_unstarted
 	  if [ ! -e /usr/sbin/policy-rc.d ]; then \
 	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; \
 	    chmod 755 /usr/sbin/policy-rc.d; made=yes; fi; \
+	  if [ ! -s /etc/crowdsec/online_api_credentials.yaml ]; then \
+	    mkdir -p /etc/crowdsec; \
+	    echo "# No Central API: the tests run CrowdSec offline" \
+	      > /etc/crowdsec/online_api_credentials.yaml; fi; \
 	  rc=0; apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq $$missing || rc=$$?; \
 	  if [ -n "$$made" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
@@ -140,6 +147,13 @@ install: venv
 	  install -m 755 initscripts/logwatch/scripts/iplog $(DESTDIR)/etc/logwatch/scripts/services/; \
 	  printf '%s\n' /etc/logwatch/conf/logfiles/iplog.conf /etc/logwatch/conf/services/iplog.conf \
 	    /etc/logwatch/scripts/services/iplog >> $(INSTALLED); fi
+	@if [ -d $(DESTDIR)/etc/crowdsec ]; then \
+	  install -d $(DESTDIR)/etc/crowdsec/parsers/s01-parse $(DESTDIR)/etc/crowdsec/scenarios; \
+	  install -m 644 initscripts/crowdsec/parsers/s01-parse/*.yaml $(DESTDIR)/etc/crowdsec/parsers/s01-parse/; \
+	  install -m 644 initscripts/crowdsec/scenarios/*.yaml $(DESTDIR)/etc/crowdsec/scenarios/; \
+	  printf '%s\n' /etc/crowdsec/parsers/s01-parse/pyiplog-1-message.yaml \
+	    /etc/crowdsec/parsers/s01-parse/pyiplog-2-lines.yaml \
+	    /etc/crowdsec/scenarios/pyiplog-alarm.yaml >> $(INSTALLED); fi
 	@if [ ! -e $(DESTDIR)/etc/iplog.conf ]; then \
 	  install -d $(DESTDIR)/etc; \
 	  install -m 644 conf/iplog.conf.example $(DESTDIR)/etc/iplog.conf; \
@@ -185,6 +199,9 @@ deb: venv
 	sed 's|/usr/local/sbin/iplog|/usr/sbin/iplog|' initscripts/iplog.service \
 	    > $(DEBROOT)/lib/systemd/system/iplog.service
 	install -m 644 packaging/deb/copyright $(DEBROOT)/usr/share/doc/pyiplog/copyright
+	@# CrowdSec's collection, linked into /etc/crowdsec by postinst when CrowdSec is there
+	cd initscripts/crowdsec && find . -type f -name '*.yaml' -exec install -D -m 644 {} \
+	    $(CURDIR)/$(DEBROOT)/usr/share/pyiplog/crowdsec/{} \;
 	@# logwatch's packaged service (inert without logwatch; /etc/logwatch overrides it)
 	install -D -m 644 initscripts/logwatch/logfiles/iplog.conf \
 	    $(DEBROOT)/usr/share/logwatch/default.conf/logfiles/iplog.conf

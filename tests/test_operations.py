@@ -166,6 +166,7 @@ def test_make_install_stands_alone_and_uninstall_removes_it(tmp_path):
         "etc/fail2ban/jail.d",
         "etc/systemd/system",
         "etc/logwatch/conf",
+        "etc/crowdsec",
     ):
         (stage / d).mkdir(parents=True)
     make = ["make", "-s", f"DESTDIR={stage}", "PYTHON=/usr/bin/python3"]
@@ -201,6 +202,8 @@ def test_make_install_stands_alone_and_uninstall_removes_it(tmp_path):
             "etc/logwatch/conf/logfiles/iplog.conf",
             "etc/logwatch/conf/services/iplog.conf",
             "etc/logwatch/scripts/services/iplog",
+            "etc/crowdsec/parsers/s01-parse/pyiplog-2-lines.yaml",
+            "etc/crowdsec/scenarios/pyiplog-alarm.yaml",
         )
     } <= installed
     p = subprocess.run([*make, "-C", str(ROOT), "uninstall"], capture_output=True, text=True)
