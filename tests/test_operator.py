@@ -53,6 +53,11 @@ def packets(state: dict) -> int:
     return sum(i["packets"] for i in state["interfaces"])
 
 
+def ipv4_packets(state: dict) -> int:
+    """IPv4's (the link's own IPv6 neighbour discovery comes when it will)."""
+    return sum(i["packets"] - i["ipv6"] for i in state["interfaces"])
+
+
 @needs_root
 @needs_tools("nmap")
 def test_status_and_metrics_of_a_live_daemon(tmp_path):
@@ -108,7 +113,7 @@ def test_status_and_metrics_of_a_live_daemon(tmp_path):
     assert len(scan["ports"]) == 10 and scan["packets"] >= 100
     assert before["lines"]["by_kind"]["scan_detected:syn_scan"] == 1
     assert before["open"]["by_kind"] == {"syn_scan": 1}
-    assert packets(after) - packets(before) == 40  # 20 datagrams and their 20 echoes
+    assert ipv4_packets(after) - ipv4_packets(before) == 40  # 20 datagrams, 20 echoes
     assert after["lines"]["total"] > before["lines"]["total"]
     families = {f.name: f for f in text_string_to_metric_families(exposition)}
     assert families["iplog_up"].samples[0].value == 1
