@@ -93,7 +93,10 @@ def test_status_and_metrics_of_a_live_daemon(tmp_path):
                 daemon.send_signal(signal.SIGUSR1)
                 assert wait_for(lambda: prom.exists() and b"iplog_open" in prom.read_bytes())
                 assert wait_for(
-                    lambda: _metric(prom.read_text(), "iplog_packets_total") == packets(after), 5
+                    lambda: (
+                        (_metric(prom.read_text(), "iplog_packets_total") or 0) >= packets(after)
+                    ),
+                    5,
                 )
                 exposition = prom.read_text()
         finally:
