@@ -153,7 +153,8 @@ install: venv
 	  install -m 644 initscripts/crowdsec/scenarios/*.yaml $(DESTDIR)/etc/crowdsec/scenarios/; \
 	  printf '%s\n' /etc/crowdsec/parsers/s01-parse/pyiplog-1-message.yaml \
 	    /etc/crowdsec/parsers/s01-parse/pyiplog-2-lines.yaml \
-	    /etc/crowdsec/scenarios/pyiplog-alarm.yaml >> $(INSTALLED); fi
+	    /etc/crowdsec/scenarios/pyiplog-alarm.yaml \
+	    /etc/crowdsec/scenarios/pyiplog-fleet-probe.yaml >> $(INSTALLED); fi
 	@if [ ! -e $(DESTDIR)/etc/iplog.conf ]; then \
 	  install -d $(DESTDIR)/etc; \
 	  install -m 644 conf/iplog.conf.example $(DESTDIR)/etc/iplog.conf; \

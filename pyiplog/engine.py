@@ -78,6 +78,7 @@ class Engine:
             self.lines,
             horizontal=opts.horizontal_scan and not classic,
             decoys=opts.decoy_scan and not classic,
+            failed_probes=opts.json and not opts.scans_only,
         )
         ctx = Context(
             names,

@@ -59,6 +59,7 @@ RAW_FIELDS: dict[str, tuple[str, ...]] = {
     "decoy_detected": (*_ADDRESSES, "scan", "dport_list", "source_list", "source_count"),
     "reflectors_detected": (*_ADDRESSES, "scan", "dport_list", "reflector_list", "source_count"),
     "proto_scan_detected": (*_ADDRESSES, "scan", "protocol_list"),
+    "probe_failed": (*_ADDRESSES, "proto"),
     "sweep_detected": (*_ADDRESSES, "scan", "port", "host_list"),
     "sweep_expired": (*_ADDRESSES, "scan", "port", "host_count"),
     "flood_detected": (*_ADDRESSES, "scan", "port", "source_count"),
@@ -98,6 +99,7 @@ JSON_EVENTS: dict[str, tuple[str, str | None]] = {
     "reset_expired": ("scan_end", None),
     "decoy_detected": ("scan_start", None),
     "reflectors_detected": ("scan_start", None),
+    "probe_failed": ("probe_failed", None),
     "proto_scan_detected": ("scan_start", None),
     "sweep_detected": ("scan_start", None),
     "sweep_expired": ("scan_end", None),
@@ -151,6 +153,7 @@ _SAME = (
     ("source_count", "sources"),
     ("source_list", "decoy_sources"),
     ("reflector_list", "reflectors"),
+    ("why", "reason"),
     ("rate", "rate"),
     ("mtu", "mtu"),
 )
@@ -196,6 +199,8 @@ def _json_form(kind: str, text_form):
             obj["scan"] = scan
         elif proto is not None:
             obj["proto"] = proto
+        elif "proto" in f:  # a failed probe's: TCP or UDP
+            obj["proto"] = f["proto"]
         _hosts(f, obj)
         for name, key in _SAME:
             value = f.get(name)

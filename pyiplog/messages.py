@@ -141,6 +141,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{name} detected{dports} from {nsources} reflecting networks: {sources}",
         "{name} detected to {D}{dports} from {nsources} reflecting networks: {sources}",
     ),
+    # The failed probes' own lines, in JSON lines only (docs/contract.md O4).
+    "probe_failed": (
+        "{name}: probe of port {port} from {S} failed ({why})",
+        "{name}: probe of port {port} of {D} from {S} failed ({why})",
+    ),
     "reset_expired": (
         "{name} mode expired for {S} - {count} probes answered with a reset.",
         "{name} mode to {D} expired for {S} - {count} probes answered with a reset.",

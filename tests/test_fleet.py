@@ -181,9 +181,11 @@ prometheus:
     return config
 
 
-def decisions(work: Path, labels: str, logs: dict[str, list[str]]) -> set[tuple[str, str]]:
+def decisions(
+    work: Path, labels: str, logs: dict[str, list[str]], scenario: str = "pyiplog/iplog-alarm"
+) -> set[tuple[str, str]]:
     """CrowdSec fed ``logs`` (name -> lines): the (source, decision) of every
-    alert it raised, read back from its local API."""
+    alert of ``scenario`` it raised, read back from its local API."""
     config = crowdsec_config(work, labels)
     (work / "logs").mkdir()
     for name, lines in logs.items():
@@ -223,7 +225,7 @@ def decisions(work: Path, labels: str, logs: dict[str, list[str]]) -> set[tuple[
         subprocess.run(["ip", "netns", "del", ns])
     return {
         (a["source"]["value"], d["type"]) for a in alerts for d in a["decisions"]
-        if a["scenario"] == "pyiplog/iplog-alarm"
+        if a["scenario"] == scenario
     }  # fmt: skip
 
 
@@ -271,3 +273,69 @@ def test_crowdsec_reads_syslog_and_json_lines(tmp_path):
         "smurf-two-networks.pcap", "--json"
     )
     assert decisions(tmp_path / "json", "iplog", {"iplog": js}) == {("2001:db8::1", "ban")}
+
+
+def sensor_lines(capture: Path, host: str, target: str, *args: str) -> list[str]:
+    """What the sensor ``host`` writes (JSON lines) for the part of a real
+    capture addressed to or sent by ``target``, its address: iplog -r with
+    ``-a`` of that address, run under that host name (a UTS namespace of
+    the test's)."""
+    part = capture.parent / f"{host}.pcap"
+    subprocess.run(
+        ["tcpdump", "-r", str(capture), "-w", str(part), f"host {target}"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    mask = "128" if ":" in target else "32"  # the sensor's own address is its side
+    script = (
+        f"hostname {host} && exec {' '.join(IPLOG)} -C /dev/null -N --json -a {target}/{mask}"
+        f" {' '.join(args)}"
+    )
+    p = subprocess.run(
+        ["unshare", "-u", "sh", "-c", f"{script} -r {part}"],
+        capture_output=True, text=True, check=True, env={**os.environ, "TZ": "UTC"},
+    )  # fmt: skip
+    lines = p.stdout.splitlines()
+    assert all(json.loads(x)["host"] == host for x in lines)
+    return lines
+
+
+@needs_root
+@needs_tools("crowdsec", "cscli", "tcpdump", "unshare")
+def test_a_scan_spread_over_the_fleet_is_seen_and_a_poller_is_not(tmp_path):
+    """nmap -sS of port 22 over 60 hosts that all serve it, each host a
+    sensor of its own: one half-open probe on each, no sensor alarms, the
+    fleet scenario bans the scanner.  A client that completed a connection
+    to each of forty sensors (router-neighbours.pcap: a poller) and the
+    ordinary IPv6 session on twenty more: nothing."""
+    data = ROOT / "tests" / "data"
+    work = tmp_path / "captures"
+    work.mkdir()
+    shutil.copy(data / "halfopen-nmap-p22.pcap", work)
+    shutil.copy(data / "router-neighbours.pcap", work)
+    shutil.copy(data / "ipv6-ordinary.pcap", work)
+    scanned = []
+    for i in range(1, 26):
+        lines = sensor_lines(work / "halfopen-nmap-p22.pcap", f"sensor{i}", f"203.0.113.{i}")
+        assert not any("detected" in json.loads(x)["message"] for x in lines)
+        assert sum(json.loads(x)["event"] == "probe_failed" for x in lines) == 1
+        scanned += lines
+    assert decisions(
+        tmp_path / "scan", "iplog", {"fleet": scanned}, "pyiplog/iplog-fleet-probe"
+    ) == {("198.51.100.1", "ban")}
+    quiet = []
+    for i in range(1, 41):
+        quiet += sensor_lines(
+            work / "router-neighbours.pcap", f"web{i}", f"2001:db8:b::{0x100 + i:x}"
+        )
+    for i in range(1, 21):
+        quiet += sensor_lines(work / "ipv6-ordinary.pcap", f"desk{i}", "2001:db8::2")
+    # no completed connection is a failed probe; the one datagram whose
+    # answer came from another address of its server (bound to ::) is
+    failed = [o for o in map(json.loads, quiet) if o["event"] == "probe_failed"]
+    assert [(o["host"], o["proto"], o["dport"], o["reason"]) for o in failed] == [
+        ("web2", "udp", 53, "unanswered")
+    ]
+    assert (
+        decisions(tmp_path / "quiet", "iplog", {"fleet": quiet}, "pyiplog/iplog-fleet-probe")
+        == set()
+    )

@@ -277,3 +277,31 @@ def test_duplicate_address_detection_and_answered_solicitations_are_no_sweep(tmp
         )
         == []
     )
+
+
+def test_json_gives_each_failed_probe_a_line_of_its_own():
+    """JSON lines only: each of nmap's 60 half-open probes is a
+    probe_failed event (none in the text log), in both forms."""
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    capture = DATA / "halfopen-nmap-p22.pcap"
+    for extra, message in (
+        ((), "TCP: probe of port 22 from 198.51.100.1 failed (half_open)"),
+        (("-D",), "TCP: probe of port 22 of 203.0.113.2 from 198.51.100.1 failed (half_open)"),
+    ):
+        objs = [json.loads(x) for x in iplog(capture, "--json", *extra)]
+        failed = [o for o in objs if o["event"] == "probe_failed"]
+        for obj in failed:
+            validator.validate(obj)
+        assert len(failed) == 60
+        assert {k: v for k, v in failed[0].items() if k not in ("host",)} == {
+            "time": "2026-12-05T05:17:58.470630+00:00",
+            "event": "probe_failed",
+            "proto": "tcp",
+            "family": "ipv4",
+            "src": "198.51.100.1",
+            "dst": "203.0.113.2",
+            "dport": 22,
+            "reason": "half_open",
+            "message": message,
+        }
+        assert not any("probe of port" in x for x in iplog(capture, *extra))

@@ -119,6 +119,16 @@ def test_every_event_kind(tmp_path):
             "service": "http",
             "message": "TCP: http connection attempt from 198.51.100.7:40000",
         },
+        # JSON lines only: nobody answered that SYN within 3 s
+        "probe_failed": {
+            "time": "2023-11-14T22:13:23.000000+00:00",
+            "event": "probe_failed",
+            "proto": "tcp",
+            **hosts,
+            "dport": 80,
+            "reason": "unanswered",
+            "message": "TCP: probe of port 80 from 198.51.100.7 failed (unanswered)",
+        },
         "dgram": {
             "time": "2023-11-14T22:13:20.500000+00:00",
             "event": "dgram",
@@ -264,7 +274,8 @@ def test_a_port_without_a_name_has_no_service(tmp_path):
         tmp_path / "unnamed.pcap",
         [(T0, ether(ip_tcp(dport=port))), (T0 + 1, ether(ip_udp(dport=port)))],
     )
-    attempt, dgram = (o for o in iplog_json("-N", "--json", "-r", pcap) if o["event"] != "daemon")
+    objs = iplog_json("-N", "--json", "-r", pcap)
+    attempt, dgram = (o for o in objs if o["event"] in ("connection_attempt", "dgram"))
     assert "service" not in attempt and "service" not in dgram
     assert (attempt["dport"], dgram["dport"]) == (port, port)
     assert attempt["message"] == f"TCP: port {port} connection attempt from {ATTACKER}:40000"
@@ -291,8 +302,13 @@ def test_the_message_is_the_classic_line_and_every_line_fits_the_schema(tmp_path
         lines = p.stdout.splitlines()
         i = 0
         previous = None
+        own = False  # the last object was one of JSON's own (and so are its repeats)
         for obj in objs:
             VALIDATOR.validate(obj)
+            if obj["event"] == "probe_failed" or (own and obj["event"] == "repeat"):
+                own = True  # a failed probe's line is JSON's only
+                continue
+            own = False
             line = lines[i]
             folded = REPEATED.match(line)
             if folded and obj["event"] != "repeat":
@@ -399,6 +415,7 @@ def test_ipv6_lines(tmp_path):
         ("connection_attempt", "tcp", "ipv6", ATTACKER6, TARGET6),
         ("icmp", "icmp6", "ipv6", ATTACKER6, TARGET6),
         ("icmp", "icmp6", "ipv6", gw, TARGET6),
+        ("probe_failed", "tcp", "ipv6", ATTACKER6, TARGET6),  # the SYN unanswered
     ]
     assert objs[0]["dport"] == 22
     assert (objs[1]["icmp_type"], objs[1]["icmp_code"]) == (128, 0)

@@ -57,6 +57,7 @@ class Scans:
         self.count = self.table.count
         self.horizontal = False  # failed probes are steps of horizontal scans
         self.decoys = False  # lockstep scans are grouped
+        self.failed_probes = False
         self.write: ScanLines | None = None
         # When each open scan was detected, for --status: (kind, src, dst[, port]).
         self.since: dict[tuple, float] = {}
@@ -68,6 +69,7 @@ class Scans:
         lines: Lines,
         horizontal: bool = False,
         decoys: bool = False,
+        failed_probes: bool = False,
     ) -> None:
         """New numbers, names and switches (start, SIGHUP); the state is kept."""
         self.table.kinds = detection.kinds
@@ -76,6 +78,7 @@ class Scans:
         self.sweeps.configure(detection.sweeps)
         self.horizontal = horizontal
         self.decoys = decoys
+        self.failed_probes = failed_probes  # each failed probe a line of its own (JSON lines)
         self.write = ScanLines(names, lines)
 
     # --- the tables' Report ---------------------------------------------------------
@@ -87,8 +90,14 @@ class Scans:
             return  # a decoy (or the real source) of a scan detected just before
         self.write.detected(when, key, entry)
 
-    def probe_failed(self, when: float, key: str, src: bytes, dst: bytes, port: int) -> None:
-        """A failed probe is also a step of a horizontal scan of its port."""
+    def probe_failed(
+        self, when: float, key: str, src: bytes, dst: bytes, port: int, why: str, alarmed: bool
+    ) -> None:
+        """A failed probe is also a step of a horizontal scan of its port;
+        in JSON lines, one of its own until its pair's alarm (what a fleet's
+        collector counts across sensors: docs/contract.md L9)."""
+        if self.failed_probes and not alarmed:
+            self.write.probe_failed(when, key, src, dst, port, why)
         if self.horizontal:
             kind = "horizontal_udp" if key == "udp_scan" else "horizontal_tcp"
             self.sweep(kind, when, (src, port), dst, src=src, port=port)

@@ -194,8 +194,11 @@ class Report(Protocol):
     def detected(self, when: float, kind: str, entry) -> None:
         """A pair became a scan or flood of ``kind`` (its line is written)."""
 
-    def probe_failed(self, when: float, kind: str, src: bytes, dst: bytes, port: int) -> None:
-        """A probe of the default counting was refused or left unanswered."""
+    def probe_failed(
+        self, when: float, kind: str, src: bytes, dst: bytes, port: int, why: str, alarmed: bool
+    ) -> None:
+        """A probe of the default counting was refused, left unanswered or
+        left half open (``why``); ``alarmed``: its pair is a scan already."""
 
 
 class KindTables:

@@ -29,6 +29,9 @@ from .pairs import KindTables, Report
 from .scans import Entry as ScanEntry
 from .sweeps import Window, slide
 
+# Why a probe failed (the failed probes' JSON lines say it: docs/contract.md O4).
+REFUSED, UNANSWERED, HALF_OPEN = "refused", "unanswered", "half_open"
+
 
 class Entry(ScanEntry):
     __slots__ = (
@@ -241,7 +244,7 @@ class ProbeTable(KindTables):
                 entry.dports.remove(port)
             return
         if entry.pending.pop(port, None) is not None:
-            self._failed(ts, key, entry, port)
+            self._failed(ts, key, entry, port, REFUSED)
             if self.detections:
                 self._report()
 
@@ -261,7 +264,7 @@ class ProbeTable(KindTables):
         if port not in dports and len(dports) < MAX_DPORTS:
             dports.append(port)
         if tune.scan_ports and (entry.failed is None or port not in entry.failed):
-            self._failed(ts, key, entry, port)
+            self._failed(ts, key, entry, port, HALF_OPEN)
         if (
             not entry.detected
             and tune.flood_packets
@@ -293,10 +296,10 @@ class ProbeTable(KindTables):
         entry = self.tables[key].get(pair)
         if entry is not None and entry.pending is not None and entry.pending.get(port) == sent:
             del entry.pending[port]
-            self._failed(when, key, entry, port)
+            self._failed(when, key, entry, port, UNANSWERED)
 
-    def _failed(self, ts: float, key: str, entry: Entry, port: int) -> None:
-        self.report.probe_failed(ts, key, entry.src, entry.dst, port)
+    def _failed(self, ts: float, key: str, entry: Entry, port: int, why: str) -> None:
+        self.report.probe_failed(ts, key, entry.src, entry.dst, port, why, entry.detected)
         if entry.failed is None:
             entry.failed = set()
         entry.failed.add(port)

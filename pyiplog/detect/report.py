@@ -51,6 +51,25 @@ class ScanLines:
             sport_list=tuple(entry.sports),
         )
 
+    def probe_failed(
+        self, when: float, key: str, src: bytes, dst: bytes, port: int, why: str
+    ) -> None:
+        """A failed probe's JSON line.  Its hosts are addresses, never looked
+        up (a scan's probes would ask for as many names)."""
+        proto = SCAN_PROTO[key]
+        self.lines.emit(
+            when,
+            "probe_failed",
+            name=proto.upper(),
+            port=port,
+            S=address_text(src),
+            D=address_text(dst),
+            why=why,
+            src=src,
+            dst=dst,
+            proto=proto,
+        )
+
     def ended(self, when: float, key: str, entry: Entry) -> None:
         proto = SCAN_PROTO[key]
         names = self.names
