@@ -8,6 +8,7 @@ counts; everything made is removed again.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import signal
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -292,3 +294,13 @@ def daemon_in_b(ns, workdir, *extra, config="/dev/null", name="live", resolve=Fa
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(10)
+
+
+def analysed(capture, *args: str) -> list[str]:
+    """``iplog -C /dev/null -N ARGS -r CAPTURE`` in this process: its lines."""
+    from pyiplog import cli
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert cli.main(["-C", "/dev/null", "-N", *args, "-r", str(capture)]) == 0
+    return out.getvalue().splitlines()

@@ -5,19 +5,15 @@ network, -a) and on its recording (iplog -r, without and with -a)."""
 
 from __future__ import annotations
 
-import io
 import shutil
 import signal
 import tempfile
 import time
-from contextlib import redirect_stdout
 from pathlib import Path
 
 import benign
 
-from pyiplog import cli
-
-from live import Namespaces, daemon_in_b, lines_of, needs_root, needs_tools, wait_for
+from live import Namespaces, analysed, daemon_in_b, lines_of, needs_root, needs_tools, wait_for
 
 ALARMS = (" detected", "Bogus TCP flags", "IP fragment", "Too many IP fragments")
 MONITORED = f"{Namespaces.B_ADDR}/32"
@@ -27,11 +23,7 @@ def alarms(lines: list[str]) -> list[str]:
     return [x for x in lines if any(a in x for a in ALARMS)]
 
 
-def offline(capture: Path, *args: str) -> list[str]:
-    out = io.StringIO()
-    with redirect_stdout(out):
-        assert cli.main(["-C", "/dev/null", "-N", *args, "-r", str(capture)]) == 0
-    return out.getvalue().splitlines()
+offline = analysed
 
 
 @needs_root

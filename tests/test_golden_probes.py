@@ -8,17 +8,14 @@ captures as it always did."""
 
 from __future__ import annotations
 
-import io
 import json
 import socket
-from contextlib import redirect_stdout
 from pathlib import Path
 
 import jsonschema
 import pytest
 
-from pyiplog import cli
-
+from live import analysed
 from packets import T0, a6, ether, ip6_icmp, ip_udp, write_pcap
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -150,11 +147,7 @@ CLASSIC = {
 }
 
 
-def iplog(capture: str, *args: str) -> list[str]:
-    out = io.StringIO()
-    with redirect_stdout(out):
-        assert cli.main(["-C", "/dev/null", "-N", *args, "-r", str(capture)]) == 0
-    return out.getvalue().splitlines()
+iplog = analysed
 
 
 def alarms(lines: list[str]) -> list[str]:

@@ -21,6 +21,7 @@ from pyiplog.engine import Engine
 from pyiplog.options import Options
 from pyiplog.resolve import Namer
 
+from live import analysed
 from packets import ip_udp
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -172,10 +173,7 @@ EXPECTED = {
 
 
 def iplog(capture: str, *args: str) -> list[str]:
-    out = io.StringIO()
-    with redirect_stdout(out):
-        assert cli.main(["-C", "/dev/null", "-N", *args, "-r", str(DATA / capture)]) == 0
-    return out.getvalue().splitlines()
+    return analysed(DATA / capture, *args)
 
 
 def alarms(lines: list[str]) -> list[str]:

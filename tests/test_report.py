@@ -17,16 +17,13 @@ import pytest
 
 from pyiplog import cli, report
 
-from live import ENV, IPLOG
+from live import ENV, IPLOG, analysed
 
 DATA = Path(__file__).resolve().parent / "data"
 
 
 def iplog_r(capture: str, *args: str) -> list[str]:
-    out = io.StringIO()
-    with redirect_stdout(out):
-        assert cli.main(["-C", "/dev/null", "-N", *args, "-r", str(DATA / capture)]) == 0
-    return out.getvalue().splitlines()
+    return analysed(DATA / capture, *args)
 
 
 def as_syslog(lines: list[str]) -> list[str]:

@@ -212,47 +212,45 @@ class Scans:
         by kind, and the first ``shown`` of them."""
         items: list[dict] = []
         by_kind: Counter = Counter()
+        for key, entry, describe in self._open():
+            by_kind[key] += 1
+            if len(items) < shown:
+                items.append({"kind": key, "name": KINDS[key].name, **describe(key, entry)})
+        return {"count": sum(by_kind.values()), "by_kind": dict(by_kind), "items": items}
+
+    def _open(self):
+        """(kind, entry, how to describe it) of every detection not ended."""
         for table in (self.table, self.probes):
             for key, kind_table in table.tables.items():
                 for entry in kind_table.entries():
-                    if not entry.detected:
-                        continue
-                    by_kind[key] += 1
-                    if len(items) < shown:
-                        items.append(
-                            {
-                                "kind": key,
-                                "name": KINDS[key].name,
-                                "source": address_text(entry.src),
-                                "target": address_text(entry.dst),
-                                "ports": list(entry.dports),
-                                "packets": entry.count,
-                                "since": self.since.get((key, entry.src, entry.dst)),
-                                "expires": entry.expiry,
-                            }
-                        )
+                    if entry.detected:
+                        yield key, entry, self._pair_item
         for key, kind_table in self.sweeps.tables.items():
             for entry in kind_table.entries():
-                if not entry.detected:
-                    continue
-                by_kind[key] += 1
-                if len(items) < shown:
-                    items.append(
-                        {
-                            "kind": key,
-                            "name": KINDS[key].name,
-                            "source": None if entry.src is None else address_text(entry.src),
-                            "target": None if entry.dst is None else address_text(entry.dst),
-                            "port": entry.port,
-                            "hosts": [address_text(h) for h in list(entry.items)[:10]]
-                            if KINDS[key].lines == HOSTS
-                            else [],
-                            "packets": entry.count,
-                            "since": self.since.get((key, entry.src, entry.dst, entry.port)),
-                            "expires": entry.expiry,
-                        }
-                    )
-        return {"count": sum(by_kind.values()), "by_kind": dict(by_kind), "items": items}
+                if entry.detected:
+                    yield key, entry, self._sweep_item
+
+    def _pair_item(self, key: str, entry) -> dict:
+        return {
+            "source": address_text(entry.src),
+            "target": address_text(entry.dst),
+            "ports": list(entry.dports),
+            "packets": entry.count,
+            "since": self.since.get((key, entry.src, entry.dst)),
+            "expires": entry.expiry,
+        }
+
+    def _sweep_item(self, key: str, entry: Sweep) -> dict:
+        hosts = list(entry.items)[:10] if KINDS[key].lines == HOSTS else []
+        return {
+            "source": None if entry.src is None else address_text(entry.src),
+            "target": None if entry.dst is None else address_text(entry.dst),
+            "port": entry.port,
+            "hosts": [address_text(h) for h in hosts],
+            "packets": entry.count,
+            "since": self.since.get((key, entry.src, entry.dst, entry.port)),
+            "expires": entry.expiry,
+        }
 
     def _close_groups(self, ts: float) -> None:
         if ts >= self.sweeps.decoys.next_due:
