@@ -3,6 +3,8 @@
     python bench/gen.py mixed OUT.pcap [PACKETS]
     python bench/gen.py mixed6 OUT.pcap [PACKETS]
     python bench/gen.py synflood OUT.pcap [PACKETS]
+    python bench/gen.py udpflood OUT.pcap [PACKETS]
+    python bench/gen.py icmpflood OUT.pcap [PACKETS]
 
 mixed: a busy server's inbound traffic: ~90% established TCP segments of 64
 flows (ACK, PSH+ACK, payloads 0-1400 bytes), 4% new connections (SYN with DF)
@@ -10,7 +12,8 @@ from many clients to 80/443, 4% DNS-like UDP to 53, 1% ICMP echo, 1% SYN-scan
 probes from 3 sources.  mixed6: the same traffic over IPv6 (2001:db8::/32;
 the stacks' packets with a flow label, the scanners' without, as real ones
 send them).  synflood: every packet a SYN to port 80 from a random spoofed
-source.  Same seed, same file.
+source; udpflood: a datagram to port 9999 from a random source and port;
+icmpflood: an echo request from a random source.  Same seed, same file.
 """
 
 from __future__ import annotations
@@ -125,18 +128,32 @@ def mixed(rng, ip=ip_header):
             yield ip(scanners[i], 6, len(seg), n, False) + seg
 
 
-def synflood(rng):
-    n = 0
-    while True:
-        n += 1
-        seg = tcp(rng.randrange(1024, 65536), 80, 0x02, 0)
-        src = rng.getrandbits(32).to_bytes(4, "big")
-        yield ip_header(src, 6, len(seg), n, False) + seg
+def flood(proto: int, body):
+    """Packets of ``body(rng, n)`` (protocol ``proto``), each from a random
+    spoofed source."""
+
+    def packets(rng):
+        n = 0
+        while True:
+            n += 1
+            payload = body(rng, n)
+            src = rng.getrandbits(32).to_bytes(4, "big")
+            yield ip_header(src, proto, len(payload), n, False) + payload
+
+    return packets
+
+
+synflood = flood(6, lambda rng, n: tcp(rng.randrange(1024, 65536), 80, 0x02, 0))
+udpflood = flood(17, lambda rng, n: udp(rng.randrange(1024, 65536), 9999, 32))
+icmpflood = flood(1, lambda rng, n: icmp_echo(n & 0xFFFF, n & 0xFFFF))
+
+
+FLOODS = {"synflood": synflood, "udpflood": udpflood, "icmpflood": icmpflood}
 
 
 def write(kind: str, path: str, count: int) -> None:
     rng = random.Random(2001)
-    packets = {"mixed": mixed, "mixed6": mixed6, "synflood": synflood}[kind](rng)
+    packets = {"mixed": mixed, "mixed6": mixed6, **FLOODS}[kind](rng)
     eth = ETH6 if kind.endswith("6") else ETH
     t0 = 1_700_000_000.0
     with open(path, "wb", buffering=1 << 20) as fh:
@@ -150,6 +167,6 @@ def write(kind: str, path: str, count: int) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 3 or sys.argv[1] not in ("mixed", "mixed6", "synflood"):
+    if len(sys.argv) < 3 or sys.argv[1] not in ("mixed", "mixed6", *FLOODS):
         sys.exit(__doc__)
     write(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 1_000_000)

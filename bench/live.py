@@ -1,7 +1,9 @@
 """Live benchmark (as root): the daemon capturing a replayed trace.
 
-    python bench/live.py [--trace synflood|mixed|mixed6] [--rates 100000,200000,...]
-                         [--runs N] [--seconds S] [--classic] [--buffer MB] [--metrics]
+    python bench/live.py [--trace synflood|udpflood|icmpflood|mixed|mixed6]
+                         [--rates 100000,200000,...|top] [--runs N] [--seconds S]
+                         [--classic] [--buffer MB] [--metrics] [--scan]
+                         [--daemon "CMD -i {iface} -l {log}"]
 
 Two network namespaces joined by a veth pair, made here and removed at the
 end: tcpreplay in the sender's replays a bench/gen.py trace at a fixed rate
@@ -21,7 +23,21 @@ counting; the default folds such a flood into one alarm), the worst case
 for output.  ``--rates top --buffer 512`` measures the daemon's own ceiling
 where the sender cannot outrun it: the whole trace waits in a 512 MB
 capture ring (no drops) and the rate to the last line is how fast the
-daemon gets through it.  Not a test: the numbers depend on the machine.
+daemon gets through it.
+
+``--scan``: a real ``nmap -sS -p 1-100`` from the sender's namespace
+(198.51.100.1) runs inside the replay, starting 0.3 s into it; each run
+then says whether the daemon named the scanner (``scanner_named``) and the
+packets its scan line counted (``scanner_packets``, from the end line
+written at the daemon's stop).  The flood traces (synflood, udpflood,
+icmpflood: random sources) make the flood it hides in.
+
+``--daemon CMD`` runs another daemon under the same harness (the C
+original built by hand, say): CMD is split like a shell's words, with
+``{iface}`` and ``{log}`` filled in, and must stay in the foreground and
+log to that file.  Its kernel drops and packets seen are not known (they
+come from pyiplog's USR1 line): only lines, lag, CPU, RSS and the scanner.
+Not a test: the numbers depend on the machine.
 """
 
 from __future__ import annotations
@@ -31,6 +47,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import signal
 import struct
 import subprocess
@@ -64,6 +81,9 @@ def namespaces_up() -> None:
     sh("ip", "-n", B, "addr", "add", f"{SERVER6}/64", "dev", B_IF, "nodad")
     for ns, dev in ((A, A_IF), (B, B_IF), (A, "lo"), (B, "lo")):
         sh("ip", "-n", ns, "link", "set", dev, "up")
+    # --scan: nmap from A's address to the server, on the same link
+    sh("ip", "-n", A, "route", "add", "192.0.2.0/24", "dev", A_IF)
+    sh("ip", "-n", B, "route", "add", "198.51.100.0/24", "dev", B_IF)
 
 
 def namespaces_down() -> None:
@@ -154,14 +174,28 @@ def daemon_pid(launcher: subprocess.Popen) -> int:
     raise RuntimeError("iplog did not start")
 
 
-def one_run(path: Path, rate: str, extra: list[str], cpus: tuple[int, int], work: Path) -> dict:
+SCANNER = "198.51.100.1"
+
+
+def one_run(
+    path: Path,
+    rate: str,
+    extra: list[str],
+    cpus: tuple[int, int],
+    work: Path,
+    scan: bool = False,
+    daemon: str | None = None,
+) -> dict:
     log = work / "live.log"
     log.unlink(missing_ok=True)
-    argv = [
-        "ip", "netns", "exec", B, "taskset", "-c", str(cpus[0]),
-        *IPLOG, "-C", "/dev/null", "-N", "-o", "-i", B_IF, *extra,
-        "-l", str(log), f"--pid-file={work}/iplog.pid",
-    ]  # fmt: skip
+    if daemon is None:
+        command = [
+            *IPLOG, "-C", "/dev/null", "-N", "-o", "-i", B_IF, *extra,
+            "-l", str(log), f"--pid-file={work}/iplog.pid",
+        ]  # fmt: skip
+    else:
+        command = shlex.split(daemon.format(iface=B_IF, log=log))
+    argv = ["ip", "netns", "exec", B, "taskset", "-c", str(cpus[0]), *command]
     launcher = subprocess.Popen(
         argv,
         cwd=HERE.parent,
@@ -169,8 +203,9 @@ def one_run(path: Path, rate: str, extra: list[str], cpus: tuple[int, int], work
         stderr=subprocess.PIPE,
         text=True,
     )
+    result: dict = {}
     try:
-        pid = daemon_pid(launcher)
+        pid = daemon_pid(launcher) if daemon is None else launcher.pid
         deadline = time.monotonic() + 10
         while (not log.exists() or count_lines(log) < 1) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -179,11 +214,23 @@ def one_run(path: Path, rate: str, extra: list[str], cpus: tuple[int, int], work
         cpu0 = cpu_seconds(pid)
         speed = ["--topspeed"] if rate == "top" else [f"--pps={rate}"]
         send_start = time.monotonic()
-        sender = sh(
-            "ip", "netns", "exec", A, "taskset", "-c", str(cpus[1]),
-            "tcpreplay", "-q", "-i", A_IF, *speed, str(path),
+        replay = subprocess.Popen(
+            ["ip", "netns", "exec", A, "taskset", "-c", str(cpus[1]),
+             "tcpreplay", "-q", "-i", A_IF, *speed, str(path)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
+        scanner = None
+        if scan:
+            time.sleep(0.3)
+            scanner = subprocess.Popen(
+                ["ip", "netns", "exec", A, "nmap", "-n", "-Pn", "-sS", "-p", "1-100", SERVER],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+        out, _ = replay.communicate()
+        sender = subprocess.CompletedProcess(replay.args, replay.returncode, out)
         sent_at = time.monotonic()
+        if scanner is not None:
+            scanner.wait(300)
         # "Actual: N packets (...)", "Rated: B Bps, M Mbps, P pps"
         sent = int(re.search(r"Actual: (\d+) packets", sender.stdout).group(1))
         pps = float(re.search(r"Rated: .*?([\d.]+) pps", sender.stdout).group(1))
@@ -194,44 +241,66 @@ def one_run(path: Path, rate: str, extra: list[str], cpus: tuple[int, int], work
             if now_lines != lines:
                 lines, last_change = now_lines, time.monotonic()
         cpu = cpu_seconds(pid) - cpu0
-        os.kill(pid, signal.SIGUSR1)
-        time.sleep(0.5)
-        stats = [x for x in log.read_text().splitlines() if "Statistics for" in x][-1]
-        words = stats.split()
-        seen = int(words[words.index("packets") - 1])
-        drops = int(words[words.index("dropped") - 1])
-        return {
-            "rate": rate,
-            "sent": sent,
-            "seen": seen,
-            "kernel_drops": drops,
-            "lines": lines - 1,  # without "iplog started."
-            "lag_s": round(max(0.0, last_change - sent_at), 3),
-            "cpu_s_per_million": round(cpu / max(seen, 1) * 1e6, 2),
-            # From the first packet sent to the last line: the rate sent
-            # while the daemon keeps up; its own ceiling while it drains a
-            # backlog (a ring big enough to hold the trace: --buffer).
-            "done_pps": round(seen / max(last_change - send_start, 1e-3)),
-            "idle_rss_mb": round(idle_rss, 1),
-            "peak_rss_mb": round(status(pid, "VmHWM"), 1),
-            "sent_pps": round(pps),
-        }
+        seen = drops = None
+        if daemon is None:
+            os.kill(pid, signal.SIGUSR1)
+            time.sleep(0.5)
+            stats = [x for x in log.read_text().splitlines() if "Statistics for" in x][-1]
+            words = stats.split()
+            seen = int(words[words.index("packets") - 1])
+            drops = int(words[words.index("dropped") - 1])
+        if scan:
+            result["scanner_named"] = any(
+                "SYN scan detected" in x and f"from {SCANNER}" in x
+                for x in log.read_text(errors="replace").splitlines()
+            )
+        result.update(
+            {
+                "rate": rate,
+                "sent": sent,
+                "seen": seen,
+                "kernel_drops": drops,
+                "lines": lines - 1,  # without "iplog started."
+                "lag_s": round(max(0.0, last_change - sent_at), 3),
+                "cpu_s_per_million": round(cpu / max(seen or sent, 1) * 1e6, 2),
+                # From the first packet sent to the last line: the rate sent
+                # while the daemon keeps up; its own ceiling while it drains a
+                # backlog (a ring big enough to hold the trace: --buffer).
+                "done_pps": round((seen or sent) / max(last_change - send_start, 1e-3)),
+                "idle_rss_mb": round(idle_rss, 1),
+                "peak_rss_mb": round(status(pid, "VmHWM"), 1),
+                "sent_pps": round(pps),
+            }
+        )
     finally:
         launcher.send_signal(signal.SIGTERM)
         try:
             launcher.wait(10)
         except subprocess.TimeoutExpired:
             launcher.kill()
+    if scan:  # its end line, written as the daemon stopped
+        ends = re.findall(
+            rf"SYN scan mode (?:to \S+ )?expired for {SCANNER} - received a total of (\d+) packets",
+            log.read_text(errors="replace"),
+        )
+        result["scanner_packets"] = int(ends[-1]) if ends else 0
+    return result
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--trace", default="synflood", choices=["synflood", "mixed", "mixed6"])
+    ap.add_argument(
+        "--trace",
+        default="synflood",
+        choices=["synflood", "udpflood", "icmpflood", "mixed", "mixed6"],
+    )
     ap.add_argument("--rates", default="100000,200000,300000", help="packets/s, or top")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--classic", action="store_true", help="with --classic-detection")
     ap.add_argument("--buffer", type=int, metavar="MB", help="the daemon's --capture-buffer")
+    ap.add_argument("--scan", action="store_true", help="a real nmap -sS inside the replay")
+    ap.add_argument("--daemon", help='another daemon: "CMD ... {iface} ... {log}"')
     ap.add_argument(
         "--metrics",
         action="store_true",
@@ -262,11 +331,15 @@ def main() -> int:
             packets = int(float(rate) * args.seconds) if rate != "top" else 1_000_000
             path = trace(args.trace, packets)
             for run in range(args.runs):
-                result = one_run(path, rate, extra + ring, (daemon_cpu, sender_cpu), work)
-                # At the rate tcpreplay reached (its own figure, for "top").
-                spaced, last = retimed(path, result["sent_pps"])
-                result.update(run=run + 1, expected_lines=expected_lines(spaced, extra, last))
-                spaced.unlink()
+                result = one_run(
+                    path, rate, extra + ring, (daemon_cpu, sender_cpu), work, args.scan, args.daemon
+                )
+                result["run"] = run + 1
+                if not args.scan and args.daemon is None:
+                    # At the rate tcpreplay reached (its own figure, for "top").
+                    spaced, last = retimed(path, result["sent_pps"])
+                    result["expected_lines"] = expected_lines(spaced, extra, last)
+                    spaced.unlink()
                 print(json.dumps(result), flush=True)
     finally:
         namespaces_down()
