@@ -272,8 +272,8 @@ def load(tokens: tuple[Token, ...], config: Config) -> Loaded:
         if name == "status":
             status = True
             continue
-        if name in ACTIONS:
-            return Loaded(opts, config, name, tuple(warnings))
+        if name in ACTIONS:  # after --status, only a question is asked
+            return Loaded(opts, config, "status" if status else name, tuple(warnings))
         if opt.kind == "bool":
             if value is None:
                 opts = opts.replace(**{opt.field: True})

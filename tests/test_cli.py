@@ -348,3 +348,15 @@ def test_main_runs_with_normalised_options():
     seen = []
     status = cli.main(["-C", "/dev/null", "-N", "-o"], run=lambda o, c, reload: seen.append(o) or 0)
     assert status == 0 and seen[0].dns_cache is False and seen[0].tcp_resolve is False
+
+
+def test_status_reads_the_options_after_it_and_never_turns_into_another_action():
+    """``iplog --status --pid-file=X --json``: X is asked; ``--status -k``
+    only asks (an action before --status, as 2.2.3 reads -k, still wins)."""
+    config = Config()
+    assert load(tokenize(["--status", "--pid-file=/run/x.pid"]), config).options.pid_file == (
+        "/run/x.pid"
+    )
+    assert load(tokenize(["--status", "-k"]), config).action == "status"
+    assert load(tokenize(["--status", "-R"]), config).action == "status"
+    assert load(tokenize(["-k", "--status"]), config).action == "kill"
