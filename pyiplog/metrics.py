@@ -72,18 +72,18 @@ def exposition(state: dict) -> bytes:
         yield open_now
         lookups = state["lookups"]
         if lookups is not None:
-            for name, field, text in (
-                ("iplog_lookups_started", "started", "name lookups started"),
-                ("iplog_lookups_refused", "refused", "name lookups not started (rate limit)"),
+            for name, field, family_type, text in (
+                ("iplog_lookups_started", "started", CounterMetricFamily, "name lookups started"),
+                (
+                    "iplog_lookups_refused",
+                    "refused",
+                    CounterMetricFamily,
+                    "name lookups not started (rate limit)",
+                ),
+                ("iplog_lookups_in_flight", "in_flight", GaugeMetricFamily, "lookups under way"),
+                ("iplog_names_cached", "cached", GaugeMetricFamily, "names cached"),
             ):
-                family = CounterMetricFamily(name, text)
-                family.add_metric([], lookups[field])
-                yield family
-            for name, field, text in (
-                ("iplog_lookups_in_flight", "in_flight", "name lookups under way"),
-                ("iplog_names_cached", "cached", "names cached"),
-            ):
-                family = GaugeMetricFamily(name, text)
+                family = family_type(name, text)
                 family.add_metric([], lookups[field])
                 yield family
         ident = state["ident"]
