@@ -459,7 +459,7 @@ def test_man_page_examples_uncommented():
         or line.startswith("#set")
         or line.startswith("#threshold")
     ]
-    assert len(examples) == 20
+    assert len(examples) == 21
     config = parse("\n".join(examples))
     assert config.errors == ()
     # The switches of the scans 2.2.3 never named, and a tuning.
@@ -467,6 +467,7 @@ def test_man_page_examples_uncommented():
     switches = ("ack_scan", "proto_scan", "horizontal_scan", "ping_sweep", "distributed_flood")
     assert [getattr(o, name) for name in (*switches, "decoy_scan")] == [False] * 6
     assert o.icmp6_nd is True
+    assert o.metrics_file == "/var/lib/prometheus/node-exporter/iplog.prom"
     assert o.tuning == (("threshold", "distributed_flood", 5000),)
     assert [str(r) for r in config.filters] == [
         "ignore udp from 192.168.0.1 sport 53",
