@@ -3,7 +3,7 @@
     python bench/live.py [--trace synflood|udpflood|icmpflood|mixed|mixed6]
                          [--rates 100000,200000,...|top] [--runs N] [--seconds S]
                          [--classic] [--buffer MB] [--metrics] [--scan]
-                         [--daemon "CMD -i {iface} -l {log}"]
+                         [--rules N] [--hup] [--daemon "CMD -i {iface} -l {log}"]
 
 Two network namespaces joined by a veth pair, made here and removed at the
 end: tcpreplay in the sender's replays a bench/gen.py trace at a fixed rate
@@ -31,6 +31,11 @@ then says whether the daemon named the scanner (``scanner_named``) and the
 packets its scan line counted (``scanner_packets``, from the end line
 written at the daemon's stop).  The flood traces (synflood, udpflood,
 icmpflood: random sources) make the flood it hides in.
+
+``--rules N``: the daemon reads a configuration of N ``ignore tcp dport P``
+rules (none of them the trace's port 80); ``--hup``: it gets a SIGHUP one
+second into the replay and reads and parses it again while the flood goes
+on (compare the kernel drops with the same runs without ``--hup``).
 
 ``--daemon CMD`` runs another daemon under the same harness (the C
 original built by hand, say): CMD is split like a shell's words, with
@@ -185,12 +190,19 @@ def one_run(
     work: Path,
     scan: bool = False,
     daemon: str | None = None,
+    rules: int = 0,
+    hup: bool = False,
 ) -> dict:
     log = work / "live.log"
     log.unlink(missing_ok=True)
+    config = "/dev/null"
+    if rules:
+        conf = work / "rules.conf"
+        conf.write_text("".join(f"ignore tcp dport {p}\n" for p in range(1000, 1000 + rules)))
+        config = str(conf)
     if daemon is None:
         command = [
-            *IPLOG, "-C", "/dev/null", "-N", "-o", "-i", B_IF, *extra,
+            *IPLOG, "-C", config, "-N", "-o", "-i", B_IF, *extra,
             "-l", str(log), f"--pid-file={work}/iplog.pid",
         ]  # fmt: skip
     else:
@@ -219,6 +231,9 @@ def one_run(
              "tcpreplay", "-q", "-i", A_IF, *speed, str(path)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
+        if hup:
+            time.sleep(1.0)
+            os.kill(pid, signal.SIGHUP)
         scanner = None
         if scan:
             time.sleep(0.3)
@@ -300,6 +315,8 @@ def main() -> int:
     ap.add_argument("--classic", action="store_true", help="with --classic-detection")
     ap.add_argument("--buffer", type=int, metavar="MB", help="the daemon's --capture-buffer")
     ap.add_argument("--scan", action="store_true", help="a real nmap -sS inside the replay")
+    ap.add_argument("--rules", type=int, default=0, metavar="N", help="a config of N rules")
+    ap.add_argument("--hup", action="store_true", help="SIGHUP one second into the replay")
     ap.add_argument("--daemon", help='another daemon: "CMD ... {iface} ... {log}"')
     ap.add_argument(
         "--metrics",
@@ -332,10 +349,18 @@ def main() -> int:
             path = trace(args.trace, packets)
             for run in range(args.runs):
                 result = one_run(
-                    path, rate, extra + ring, (daemon_cpu, sender_cpu), work, args.scan, args.daemon
+                    path,
+                    rate,
+                    extra + ring,
+                    (daemon_cpu, sender_cpu),
+                    work,
+                    args.scan,
+                    args.daemon,
+                    args.rules,
+                    args.hup,
                 )
                 result["run"] = run + 1
-                if not args.scan and args.daemon is None:
+                if not (args.scan or args.daemon or args.rules or args.hup):
                     # At the rate tcpreplay reached (its own figure, for "top").
                     spaced, last = retimed(path, result["sent_pps"])
                     result["expected_lines"] = expected_lines(spaced, extra, last)
