@@ -82,9 +82,7 @@ def ask_status(pid_file: str, as_json: bool) -> int:
         print(f"iplog (pid {pid}): {exc}", file=sys.stderr)
         return 1
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    print(
-        json.dumps(state, indent=1) if as_json else render(state), end="" if not as_json else "\n"
-    )
+    sys.stdout.write(json.dumps(state, indent=1) + "\n" if as_json else render(state))
     return 0
 
 

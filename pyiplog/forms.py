@@ -206,7 +206,8 @@ def _json_form(kind: str, text_form):
             value = f.get(name)
             if value is not None:
                 obj[key] = list(value) if isinstance(value, tuple) else value
-        if obj.get("service") == f"port {obj.get('dport')}":
+        service = obj.get("service")
+        if service is not None and service == f"port {obj['dport']}":
             del obj["service"]  # a port without a name has no service (O4)
         obj["message"] = message
         return JsonBody(json.dumps(obj, ensure_ascii=False))

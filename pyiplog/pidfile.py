@@ -199,7 +199,7 @@ def signal_running(pid_file: str, action: str) -> None:
     otherwise."""
     signum = SIGNALS[action]
     before = _reload_status(pid_file) if action == "restart" else None
-    pid = _locked_pid(pid_file)
+    pid = running_pid(pid_file)
     try:
         os.kill(pid, signum)
     except OSError as exc:
@@ -211,13 +211,8 @@ def signal_running(pid_file: str, action: str) -> None:
 
 
 def running_pid(pid_file: str) -> int:
-    """The pid of the iplog that holds the pid file's lock (``--status``).
-    Raises NotRunning or FatalError as ``-k`` would."""
-    return _locked_pid(pid_file)
-
-
-def _locked_pid(pid_file: str) -> int:
-    """The pid in the pid file whose lock a running iplog holds."""
+    """The pid in the pid file whose lock a running iplog holds (-k, -R,
+    --status).  Raises NotRunning when none runs, FatalError otherwise."""
     try:
         fd = os.open(pid_file, os.O_RDONLY | _OPEN)
     except FileNotFoundError:

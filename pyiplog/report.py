@@ -27,13 +27,13 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from .kinds import KINDS
+from .output.logfile import MONTHS as LOG_MONTHS
 from .resolve import read_services
 
 DEFAULT_LOG = "/var/log/iplog"
 TOP = 10
 MAX_SOURCES = 100_000  # sources remembered at once (spoofed floods bring millions)
-MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug",
-                                       "Sep", "Oct", "Nov", "Dec"), 1)}  # fmt: skip
+MONTHS = {m: i for i, m in enumerate(LOG_MONTHS, 1)}  # the stamps iplog writes
 _STAMP = re.compile(r"([A-Z][a-z]{2}) ([ \d]\d) (\d\d):(\d\d):(\d\d) (.*)")
 _TAG = re.compile(r"\S+ iplog(?:\[\d+\])?: (.*)")
 _RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)) (.*)")

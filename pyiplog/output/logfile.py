@@ -24,7 +24,7 @@ REPEAT_FLUSH_SECONDS = 60.0
 def stamp(ts: float) -> str:
     """``Nov  5 09:03:01``: local time, day padded with a space, C locale."""
     t = time.localtime(ts)
-    return f"{_MONTHS[t.tm_mon - 1]} {t.tm_mday:2d} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+    return f"{MONTHS[t.tm_mon - 1]} {t.tm_mday:2d} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
 
 
 class _Stamps:
@@ -44,7 +44,7 @@ class _Stamps:
         return self.text
 
 
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 class TextLog:
