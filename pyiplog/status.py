@@ -45,7 +45,6 @@ class StatusSocket:
         self.path = path
         self.uid = uid
         self.state = state
-        self.served = 0
         _clear_old(path, uid)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)  # 0600 from the start: nobody else may connect meanwhile
@@ -72,9 +71,7 @@ class StatusSocket:
         while True:
             try:
                 conn, _ = self.sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
+            except OSError:  # none waiting (BlockingIOError), or it went
                 return
             with conn:
                 try:
@@ -86,7 +83,6 @@ class StatusSocket:
                     conn.setblocking(False)
                     data = (json.dumps(self.state(), ensure_ascii=True) + "\n").encode()
                     conn.send(data)
-                    self.served += 1
                 except OSError:
                     continue
 
