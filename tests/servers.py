@@ -1,6 +1,7 @@
 """A few open ports for scans to find: TCP 22, 80, 443 accept and close,
-UDP 53 echoes.  ``python tests/servers.py ADDRESS``; prints ``ready``.
-Used inside a network namespace by the live tests and record-attacks.sh."""
+UDP 53 echoes (not with ``--no-udp``, for a test that runs its own DNS
+server there).  ``python tests/servers.py ADDRESS [--no-udp]``; prints
+``ready``.  Used inside a network namespace by the live tests and record-attacks.sh."""
 
 import socket
 import sys
@@ -29,6 +30,7 @@ if __name__ == "__main__":
     address = sys.argv[1]
     for p in (22, 80, 443):
         threading.Thread(target=tcp, args=(address, p), daemon=True).start()
-    threading.Thread(target=udp, args=(address, 53), daemon=True).start()
+    if "--no-udp" not in sys.argv[2:]:
+        threading.Thread(target=udp, args=(address, 53), daemon=True).start()
     print("ready", flush=True)
     threading.Event().wait(600)

@@ -208,7 +208,10 @@ def test_names_come_from_ptr_records_under_ip6_arpa(tmp_path):
             f"--pid-file={tmp_path}/dnsmasq.pid",
             "--user=root",
         )
-        servers = ns.popen_b(sys.executable, str(SERVERS), B6, stdout=subprocess.PIPE, text=True)
+        # dnsmasq has UDP 53: the test servers must not race it for the port.
+        servers = ns.popen_b(
+            sys.executable, str(SERVERS), B6, "--no-udp", stdout=subprocess.PIPE, text=True
+        )
         try:
             assert servers.stdout.readline().strip() == "ready"
             assert wait_for(lambda: "started" in (queries.read_text() if queries.exists() else ""))
