@@ -23,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyiplog.config.rules import AddrSpec, FilterRule, Filters, PortSpec, TypeSpec
+from pyiplog.decode import Datagram
 from pyiplog.engine import Engine
 from pyiplog.options import FatalError, Options
 from pyiplog.output.logfile import LogFile
@@ -629,6 +630,9 @@ def test_indexed_rules_decide_as_trying_every_rule_in_turn(rules, packets):
         assert filters.index(proto).first(src, dst, sport, dport, itype, 4) is expected
         ignored = expected is not None and expected.action == "ignore"
         assert filters.ignored(proto, src, dst, sport, dport, itype) == ignored
+        # the per-packet path: the same decision from the wire's addresses
+        ip = Datagram(0.0, 6, src.to_bytes(4, "big"), dst.to_bytes(4, "big"), 64, 0, 0, 0, b"")
+        assert filters.hides(proto, ip, sport, dport, itype) == ignored
 
 
 def test_ten_thousand_rules_try_a_packet_against_a_few(tmp_path):

@@ -76,7 +76,11 @@ class Context:
 
 class DetectorBase:
     """What every protocol detector keeps of its ``Context``: as its own
-    attributes, one lookup each on the per-packet path."""
+    attributes, one lookup each on the per-packet path.  ``RULES`` names
+    the rules' protocol a detector checks its packets against: ``hides``
+    is that protocol's ``RuleIndex.hides``, or None without rules for it."""
+
+    RULES = ""
 
     def __init__(self, ctx: Context):
         self.names = ctx.names
@@ -85,7 +89,8 @@ class DetectorBase:
         self.hold = ctx.lines.hold
         self.waiting = ctx.lines.waiting  # the namer's: hosts printed while their name is looked up
         self.texts = ctx.names.texts
-        self.filters = ctx.filters
+        rules = ctx.filters.index(self.RULES) if ctx.filters and self.RULES else None
+        self.hides = rules.hides if rules is not None and rules.rules else None
         self.ours = ctx.ours
         self.scans = ctx.scans
 

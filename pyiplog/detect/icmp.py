@@ -30,7 +30,10 @@ _ports = struct.Struct("!HH")
 
 
 class IcmpDetector(DetectorBase):
-    """One ICMP message at a time; the countings differ in ``count``."""
+    """One ICMP message at a time; the countings differ in ``count``
+    (ICMPv6's too: its messages are the ``icmp`` rules')."""
+
+    RULES = "icmp"
 
     def __init__(self, ctx: Context, opts: Options):
         super().__init__(ctx)
@@ -47,7 +50,7 @@ class IcmpDetector(DetectorBase):
         if len(msg) < 4:
             return
         itype, code = msg[0], msg[1]
-        if self.filters is not None and self.filters.hides("icmp", ip, icmp_type=itype):
+        if self.hides is not None and self.hides(ip, icmp_type=itype):
             return
         if self.count(ts, ip, itype, msg):
             return

@@ -83,7 +83,7 @@ class Icmp6Detector(IcmpDetector):
         if len(msg) < 4 or len(ip.src) != 16:  # ICMPv6 inside IPv4 is no message
             return
         itype, code = msg[0], msg[1]
-        if self.filters is not None and self.filters.hides("icmp", ip, icmp_type=itype):
+        if self.hides is not None and self.hides(ip, icmp_type=itype):
             return
         if itype in ICMP6_ND:
             if self.nd and not self.scans_only:

@@ -78,6 +78,7 @@ class TcpDetector(DetectorBase):
     which segments are answers (``answer_flags``, ``answered``), whose
     segments are state only (``ours``), the bogus tables and ``count_syn``."""
 
+    RULES = "tcp"
     answer_flags = 0  # flags that make a segment an answer to a probe
     # A SYN to our (dst, dport) toward a distributed flood: (ts, dst, dport,
     # src, nbytes) -> True when folded into one (sweeps.FloodCounter.packet).
@@ -139,7 +140,7 @@ class TcpDetector(DetectorBase):
             odd = odd_header(seg, flags)
         else:  # no flags byte: nothing iplog could say
             return
-        if self.filters is not None and self.filters.hides("tcp", ip, sport, dport):
+        if self.hides is not None and self.hides(ip, sport, dport):
             return
         if self.fool is not None and PROBE_FLAGS[flags]:
             # Only for this host, never to itself (docs/wire.md W5).

@@ -38,6 +38,8 @@ class UdpDetector(DetectorBase):
     """One datagram at a time; the countings differ in ``observe``,
     ``count_smurf`` and ``count_scan``."""
 
+    RULES = "udp"
+
     def __init__(self, ctx: Context, opts: Options, previous: UdpDetector | None = None):
         super().__init__(ctx)
         self.dgram = ctx.lines.forms["udp_dgram"]
@@ -68,7 +70,7 @@ class UdpDetector(DetectorBase):
         if len(seg) < 8:
             return
         sport, dport, length = _head.unpack_from(seg)
-        if self.filters is not None and self.filters.hides("udp", ip, sport, dport):
+        if self.hides is not None and self.hides(ip, sport, dport):
             return
         seen = self.observe(ts, ip, sport, dport)
         if seen == OURS:
