@@ -1,6 +1,6 @@
 """Live benchmark (as root): the daemon capturing a replayed trace.
 
-    python bench/live.py [--trace synflood|udpflood|icmpflood|mixed|mixed6]
+    python bench/live.py [--trace synflood|udpflood|icmpflood|mixed|mixed6 | --pcap FILE]
                          [--rates 100000,200000,...|top] [--runs N] [--seconds S]
                          [--classic] [--buffer MB] [--metrics] [--scan]
                          [--rules N] [--hup] [--daemon "CMD -i {iface} -l {log}"]
@@ -36,6 +36,10 @@ icmpflood: random sources) make the flood it hides in.
 rules (none of them the trace's port 80); ``--hup``: it gets a SIGHUP one
 second into the replay and reads and parses it again while the flood goes
 on (compare the kernel drops with the same runs without ``--hup``).
+
+``--pcap FILE`` replays a trace of one's own instead (all of it at each
+rate), its server address the namespace's, 192.0.2.10: rewrite another
+with tcpreplay's ``tcprewrite --dstipmap=OLD/32:192.0.2.10/32 --fixcsum``.
 
 ``--daemon CMD`` runs another daemon under the same harness (the C
 original built by hand, say): CMD is split like a shell's words, with
@@ -309,6 +313,7 @@ def main() -> int:
         default="synflood",
         choices=["synflood", "udpflood", "icmpflood", "mixed", "mixed6"],
     )
+    ap.add_argument("--pcap", type=Path, help="replay this trace instead (server 192.0.2.10)")
     ap.add_argument("--rates", default="100000,200000,300000", help="packets/s, or top")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=10.0)
@@ -336,7 +341,8 @@ def main() -> int:
     print(
         f"# {platform.node()}: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()},"
         f" Python {platform.python_version()}; daemon on CPU {daemon_cpu},"
-        f" tcpreplay on CPU {sender_cpu}; trace {args.trace}{' --classic' if args.classic else ''}"
+        f" tcpreplay on CPU {sender_cpu}; trace {args.pcap or args.trace}"
+        f"{' --classic' if args.classic else ''}"
         f"{f'; ring {args.buffer} MB' if args.buffer else ''}"
         f"{'; metrics on' if args.metrics else ''}"
     )
@@ -346,7 +352,7 @@ def main() -> int:
     try:
         for rate in args.rates.split(","):
             packets = int(float(rate) * args.seconds) if rate != "top" else 1_000_000
-            path = trace(args.trace, packets)
+            path = args.pcap or trace(args.trace, packets)
             for run in range(args.runs):
                 result = one_run(
                     path,

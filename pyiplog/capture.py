@@ -16,7 +16,9 @@ import pickle
 import re
 import signal
 import stat
+import time
 import traceback
+from collections import Counter
 from collections.abc import Iterator
 from itertools import islice
 from typing import Protocol
@@ -295,6 +297,10 @@ def _append(ts: float, frame: bytes, batch: list) -> None:
     batch.append((ts, frame))
 
 
+def _time(frame: Frame) -> float:
+    return frame[0]
+
+
 # The host's own answers that the default counting needs (docs/contract.md D3): SYN-ACK
 # and RST segments, UDP replies, ICMP unreachables, echo requests; ICMPv6
 # unreachables, parameter problems and echo requests.  libpcap reads IPv6's
@@ -313,6 +319,9 @@ SOLICITS6 = "(ip6 and ip6[6] = 58 and ip6[40] = 135)"
 # IPv6 packets whose next header is an extension header (decode.EXT_HEADERS
 # that stacks send): what they carry is seen only after the walk.
 EXTENDED6 = "ip6[6] = 0 or ip6[6] = 43 or ip6[6] = 44 or ip6[6] = 51 or ip6[6] = 60"
+
+
+NOTHING = "ip[0] = 0"  # a filter no packet matches (an IPv4 header starts 0x4_)
 
 
 def live_filter(
@@ -343,7 +352,7 @@ def live_filter(
     elif addresses:
         inbound = "(" + " or ".join(f"dst host {address_text(a)}" for a in addresses) + ")"
     else:
-        inbound = "ip[0] = 0"  # no address (yet): nothing is addressed to us
+        inbound = NOTHING  # no address (yet): nothing is addressed to us
     if nd and "icmp" in protocols:
         inbound = f"({inbound} or (ip6 multicast and icmp6))"
     elif solicits and "icmp" in protocols:
@@ -378,9 +387,58 @@ LIVE_BUFFER = 8 * 1024 * 1024  # the default of capture_buffer (iplog.conf(5))
 # batch's frames, datagrams and lines take 20 MB more at the peak.
 MAX_BATCH = 4096
 
+# The flood lane (docs/contract.md C3): while floods are open, their packets
+# come through a capture of their own, read only when the rest is read, so
+# that a flood beyond the daemon's speed overflows its own ring and not the
+# one the scans and everything else come through.
+MIN_LANE_BUFFER = 1024 * 1024  # the lane's ring: half the main one's, at least this
+# Packets read out of the main ring when the lane changes (about 5 MB at
+# most, for a moment): more than the default ring holds (~28,000).
+MAX_HELD = 16 * MAX_BATCH
+MAX_LANE_FLOODS = 8  # floods named one by one in the lane's filter; more: by host
+
+
+def flood_terms(floods: list[tuple[str, bytes, int | None, int]]) -> tuple[str, ...]:
+    """The BPF terms of the packets of open floods, each ``(proto, dst,
+    port, packets so far)``, proto ``tcp``/``udp``/``icmp`` (ICMP: no port,
+    and ICMPv6 too).  At most MAX_LANE_FLOODS terms (a filter's size is
+    bounded, whatever the floods): beyond that, the floods of a host at
+    several ports of one protocol become one term (that protocol to the
+    host), and only the largest terms are kept."""
+    by_term: dict[tuple[str, bytes, int | None], int] = {}
+    for proto, dst, port, count in floods:
+        key = (proto, dst, port)
+        by_term[key] = by_term.get(key, 0) + count
+    if len(by_term) > MAX_LANE_FLOODS:
+        ports = Counter((proto, dst) for proto, dst, _ in by_term)
+        folded: dict[tuple[str, bytes, int | None], int] = {}
+        for (proto, dst, port), count in by_term.items():
+            key = (proto, dst, None if ports[proto, dst] > 1 else port)
+            folded[key] = folded.get(key, 0) + count
+        by_term = folded
+    largest = sorted(by_term.items(), key=lambda item: (-item[1], item[0]))[:MAX_LANE_FLOODS]
+    terms = []
+    for (proto, dst, port), _ in sorted(largest):
+        host = f"dst host {address_text(dst)}"
+        if proto == "icmp":
+            terms.append(f"({host} and (icmp or icmp6))")
+        elif port is None:
+            terms.append(f"({host} and {proto})")
+        else:
+            terms.append(f"({host} and {proto} dst port {port})")
+    return tuple(terms)
+
+
+def lane_buffer(buffer_size: int) -> int:
+    """The flood lane's ring for a main ring of ``buffer_size`` bytes: half
+    of it (a 2 MB lane lost a 100,000/s flood's packets to its bursts that
+    4 MB held), 1 MB at least."""
+    return max(MIN_LANE_BUFFER, buffer_size // 2)
+
 
 class LiveSource:
-    """One interface through libpcap: immediate mode, non-blocking, poll()-able."""
+    """One interface through libpcap: immediate mode, non-blocking, poll()-able.
+    ``shed`` moves the packets of open floods to a lane of their own."""
 
     def __init__(
         self,
@@ -395,49 +453,171 @@ class LiveSource:
         self.ipv6 = 0  # of them IPv6
         self.reported_drops = 0
         self.bpf = bpf
+        self.promisc, self.snaplen = promisc, snaplen
+        self.handle = self._open(bpf, buffer_size)
+        self.dlt = self.handle.datalink()
+        # The flood lane: opened now (the daemon may not open captures once
+        # it runs as its user), idle until ``shed`` gives it floods (BPF
+        # terms); when it opened, while its packets from before may come
+        # (see ``_split``); what a change of filter read out of a ring.
+        self.lane = self._open(NOTHING, lane_buffer(buffer_size))
+        self.floods: tuple[str, ...] = ()
+        self.lane_since: float | None = None
+        self.held: list[Frame] = []
+
+    def _open(self, bpf: str, buffer_size: int) -> pcap.pcap:
+        handle = None
         try:
-            self.handle = pcap.pcap(
-                name=name,
-                snaplen=snaplen,
-                promisc=promisc,
+            handle = pcap.pcap(
+                name=self.name,
+                snaplen=self.snaplen,
+                promisc=self.promisc,
                 timeout_ms=100,
                 immediate=True,
                 buffer_size=buffer_size,
             )
-            self.handle.setfilter(bpf)
-            self.handle.setnonblock(True)
+            handle.setfilter(bpf)
+            handle.setnonblock(True)
         except OSError as exc:
+            if handle is not None:
+                handle.close()
             raise CaptureError(capture_reason(exc)) from None
-        self.dlt = self.handle.datalink()
+        return handle
 
     def fileno(self) -> int:
         return self.handle.fileno()
 
+    def filenos(self) -> tuple[int, int]:
+        """What to poll: the capture's descriptor and its flood lane's."""
+        return self.handle.fileno(), self.lane.fileno()
+
     def set_filter(self, bpf: str) -> None:
         if bpf != self.bpf:
+            self._split(bpf, self.floods)
+
+    def shed(self, floods: tuple[str, ...]) -> None:
+        """Open floods' packets (``flood_terms``; none: ()) come through the
+        lane from now on."""
+        if floods != self.floods:
+            self._split(self.bpf, floods)
+
+    def _split(self, bpf: str, floods: tuple[str, ...]) -> None:
+        """The main capture gets ``bpf`` without the floods, the lane the
+        floods, with no packet lost or counted twice.  libpcap applies a new
+        filter to what a ring holds already: a ring whose filter narrows is
+        read out first (into ``held``).  The two filters change one after
+        the other, at ``t1`` the first; a packet is placed by its kernel
+        time stamp and, near the change, by the floods' filter run here.
+        When the lane opens, it changes first: its packets from before ``t1``
+        are the main capture's (dropped there), and those read out of the
+        main ring from ``t1`` on that the lane takes are dropped here.
+        Otherwise the main capture changes first: of the old lane's packets
+        those from before ``t1`` are kept, later ones only when the new lane
+        would take them (the main capture has the rest)."""
+        old = self.floods
+        either = " or ".join(floods)
+        main = f"({bpf}) and not ({either})" if floods else bpf
+        lane = f"({bpf}) and ({either})" if floods else NOTHING
+        if not old and floods:
+            self.lane.setfilter(lane)
+            t1 = time.time()
+            self._hold(self.handle)
+            self._set_main(main)
+            taken = pcap.bpf(either.encode(), self.dlt).filter
+            self.held = [f for f in self.held if f[0] < t1 or not taken(f[1])]
+            self.lane_since = t1
+        else:
+            if floods:
+                self._hold(self.handle)
+            self.handle.setfilter(main)
+            t1 = time.time()
+            if old:
+                leaving = self.held
+                self.held = []
+                self._hold(self.lane)
+                taken = pcap.bpf(either.encode(), self.dlt).filter if floods else None
+                since = self.lane_since or 0.0  # a lane opened a moment ago: as in _read_lane
+                self.held = leaving + [
+                    f
+                    for f in self.held
+                    if since <= f[0] and (f[0] < t1 or (taken is not None and taken(f[1])))
+                ]
+                self.held.sort(key=_time)
+                self.lane_since = None
+            self._set_lane(lane, bpf)
+        self.bpf, self.floods = bpf, floods
+
+    def _set_main(self, main: str) -> None:
+        try:
+            self.handle.setfilter(main)
+        except OSError:  # no split: the lane stops, the main capture is as it was
+            self.lane.setfilter(NOTHING)
+            raise
+
+    def _set_lane(self, lane: str, bpf: str) -> None:
+        try:
+            self.lane.setfilter(lane)
+        except OSError:  # no lane: the main capture takes everything again
             self.handle.setfilter(bpf)
-            self.bpf = bpf
+            self.lane.setfilter(NOTHING)
+            self.floods = ()
+            raise
+
+    def _hold(self, handle: pcap.pcap) -> None:
+        """Read what a ring holds into ``held`` (at most MAX_HELD)."""
+        held = self.held
+        with contextlib.suppress(OSError):  # read() will say when the interface fails
+            while len(held) < MAX_HELD and handle.dispatch(MAX_BATCH, _append, held) > 0:
+                pass
 
     def read(self) -> list[Record] | None:
-        """What is waiting (possibly nothing); None when the interface failed."""
-        batch: list[Frame] = []
-        try:
-            n = self.handle.dispatch(MAX_BATCH, _append, batch)
-        except OSError:
-            return None
-        if n < 0:
-            return None
+        """What is waiting (possibly nothing); None when the interface failed.
+        What ``_split`` held comes first, a batch at a time; the flood lane
+        is read once the rest has been (fewer packets than a batch waited),
+        its packets put in time order with the rest."""
+        if self.held:
+            batch = self.held[:MAX_BATCH]
+            del self.held[:MAX_BATCH]
+        else:
+            batch = []
+            try:
+                n = self.handle.dispatch(MAX_BATCH, _append, batch)
+            except OSError:
+                return None
+            if n < 0:
+                return None
+            if n < MAX_BATCH:  # the lane also after its floods, until it is empty
+                self._read_lane(batch)
         self.packets += len(batch)
         wire = decode_wire(self.dlt, batch)
         self.ipv6 += wire[2]
         return assemble(wire)
 
+    def _read_lane(self, batch: list[Frame]) -> None:
+        lane: list[Frame] = []
+        with contextlib.suppress(OSError):  # the main capture says when the interface fails
+            self.lane.dispatch(MAX_BATCH, _append, lane)
+        if not lane:
+            return
+        since = self.lane_since
+        if since is not None:  # a lane just opened: its first packets were the main capture's
+            if lane[-1][0] >= since:  # past them (the lane reads in time order)
+                self.lane_since = None
+            lane = [f for f in lane if f[0] >= since]
+        if batch:
+            batch += lane
+            batch.sort(key=_time)  # two runs in order: one merge
+        else:
+            batch[:] = lane
+
     def drops(self) -> int:
-        try:
-            return self.handle.stats()[1]
-        except OSError:
-            return 0
+        total = 0
+        for handle in (self.handle, self.lane):
+            with contextlib.suppress(OSError):
+                total += handle.stats()[1]
+        return total
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.handle.close()
+        for handle in (self.handle, self.lane):
+            with contextlib.suppress(OSError):
+                handle.close()

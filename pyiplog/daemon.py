@@ -29,6 +29,7 @@ from .capture import (
     CaptureError,
     LiveSource,
     combine,
+    flood_terms,
     live_filter,
     useful_filter,
 )
@@ -53,6 +54,7 @@ IDENT_TICK = 0.1  # the same while ident answers are awaited (their lines on tim
 RETRY_SECONDS = 30.0  # reopening interfaces that went down (docs/contract.md C3)
 DROPS_EVERY = 60.0  # at most one kernel-drop warning a minute per interface (docs/contract.md D6)
 ADDRESS_CHECK_SECONDS = 5.0  # picking up address changes (DHCP)
+SHED_EVERY = 0.2  # seconds between looks at the open floods (the flood lane, docs/contract.md C3)
 HANDLED = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 
 
@@ -140,6 +142,7 @@ class Daemon:
         self.caught: list[int] = []
         self.next_drop_check = 0.0
         self.next_address_check = 0.0
+        self.next_shed = 0.0
         self.addresses: dict[str, list[bytes]] = {}
         # What --status and the metrics say (docs/contract.md L8).
         self.started = self.config_loaded = time.time()
@@ -195,7 +198,8 @@ class Daemon:
 
     def _went_down(self, name: str, now: float) -> None:
         source = self.sources.pop(name)
-        self.poller.unregister(source.fileno())
+        for fd in source.filenos():
+            self.poller.unregister(fd)
         source.close()
         self.down[name] = now + RETRY_SECONDS
         self.say(now, render("iface_down", name=name))
@@ -216,7 +220,8 @@ class Daemon:
                 continue
             del self.down[name]
             self.sources[name] = source
-            self.poller.register(source.fileno(), select.POLLIN)
+            for fd in source.filenos():
+                self.poller.register(fd, select.POLLIN)
             self.say(now, render("iface_reopened", name=name))
 
     def _check_addresses(self, now: float) -> None:
@@ -229,6 +234,15 @@ class Daemon:
                     source.set_filter(self._filter(name))
                 except OSError as exc:
                     log.warning("could not update the filter of %s: %s", name, exc)
+
+    def _shed(self) -> None:
+        """The open floods' packets through each interface's flood lane."""
+        floods = flood_terms(self.engine.scans.flood_targets())
+        for name, source in self.sources.items():
+            try:
+                source.shed(floods)
+            except OSError as exc:
+                log.warning("could not update the flood lane of %s: %s", name, exc)
 
     def _check_drops(self, now: float) -> None:
         for name, source in self.sources.items():
@@ -380,11 +394,13 @@ class Daemon:
                 "ipv6": source.ipv6,
                 "drops": source.drops(),
                 "down": False,
+                "flood_lane": len(source.floods),
             }
             for name, source in self.sources.items()
         ]
         interfaces_ += [
-            {"name": name, "packets": 0, "ipv6": 0, "drops": 0, "down": True} for name in self.down
+            {"name": name, "packets": 0, "ipv6": 0, "drops": 0, "down": True, "flood_lane": 0}
+            for name in self.down
         ]
         lookup = engine.namer.lookup
         lookups = None
@@ -446,7 +462,8 @@ class Daemon:
             signal.signal(signum, lambda n, _f: self.caught.append(n))
         self.poller = select.poll()
         for source in self.sources.values():
-            self.poller.register(source.fileno(), select.POLLIN)
+            for fd in source.filenos():
+                self.poller.register(fd, select.POLLIN)
         self.poller.register(rpipe, select.POLLIN)
         status_fd = -1
         if self.status_socket is not None:
@@ -457,29 +474,19 @@ class Daemon:
         self.out.flush()
         ready()
         while True:
-            by_fd = {s.fileno(): s for s in self.sources.values()}
             ident = self.engine.ident
-            # Soon due: ident answers, names a held line waits for, a reload.
+            # Soon due: ident answers, names a held line waits for, a reload,
+            # packets a change of filter read out of a ring.
             waiting = (
                 (ident is not None and ident.pending)
                 or self.engine.lines.held
                 or self.reloading is not None
             )
-            for fd, event in self.poller.poll((IDENT_TICK if waiting else TICK_SECONDS) * 1000):
-                if fd == rpipe:
-                    _drain(rpipe)
-                    continue
-                if fd == status_fd:
-                    self.status_socket.answer()
-                    continue
-                source = by_fd.get(fd)
-                if source is None:
-                    continue
-                batch = source.read() if not event & (select.POLLERR | select.POLLNVAL) else None
-                if batch is None:
-                    self._went_down(source.name, time.time())
-                    continue
-                self.engine.feed(source.dlt, batch)
+            held = [s for s in self.sources.values() if s.held]
+            for source in held:
+                self.engine.feed(source.dlt, source.read())
+            timeout = 0 if held else IDENT_TICK if waiting else TICK_SECONDS
+            self._poll(timeout, rpipe, status_fd)
             now = time.time()
             self.engine.tick(now)
             if self.reloading is not None and self.reloading.done():
@@ -489,6 +496,25 @@ class Daemon:
             stopped = self._signals(now)
             if stopped is not None:
                 return stopped
+
+    def _poll(self, timeout: float, rpipe: int, status_fd: int) -> None:
+        """Wait up to ``timeout`` seconds; read what is ready."""
+        by_fd = {fd: s for s in self.sources.values() for fd in s.filenos()}
+        for fd, event in self.poller.poll(timeout * 1000):
+            if fd == rpipe:
+                _drain(rpipe)
+                continue
+            if fd == status_fd:
+                self.status_socket.answer()
+                continue
+            source = by_fd.get(fd)
+            if source is None or source.name not in self.sources:  # gone down meanwhile
+                continue
+            batch = source.read() if not event & (select.POLLERR | select.POLLNVAL) else None
+            if batch is None:
+                self._went_down(source.name, time.time())
+                continue
+            self.engine.feed(source.dlt, batch)
 
     def _housekeeping(self, now: float) -> None:
         """Interfaces to reopen, addresses that changed, kernel drops."""
@@ -500,6 +526,9 @@ class Daemon:
         if now >= self.next_drop_check:
             self.next_drop_check = now + DROPS_EVERY
             self._check_drops(now)
+        if now >= self.next_shed:
+            self.next_shed = now + SHED_EVERY
+            self._shed()
         if self.opts.metrics_file is not None:
             self.write_metrics(now)
 
@@ -706,7 +735,8 @@ def _detach(daemon: Daemon, pidfile: PidFile) -> Handshake:
         sys.stdout.flush()
         os._exit(Handshake.wait(rfd, child))  # never through this process's cleanup
     os.close(rfd)
-    keep = [pidfile.fd, wfd, *(s.fileno() for s in daemon.sources.values()), *daemon.out.fds()]
+    keep = [pidfile.fd, wfd, *(fd for s in daemon.sources.values() for fd in s.filenos())]
+    keep += daemon.out.fds()
     if daemon.reload_status is not None:
         keep.append(daemon.reload_status.fd)
     if daemon.status_socket is not None:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from pyiplog.capture import lane_buffer
+
 from live import (
     ENV,
     IPLOG,
@@ -719,12 +721,16 @@ def ring_kib(pid: int) -> list[int]:
     ids=["default", "command-line", "config"],
 )
 def test_capture_buffer_sizes_the_kernel_ring(workdir, args, config, mb):
+    """The main capture's ring has capture_buffer's size; the flood lane's
+    its own (docs/contract.md C3)."""
     conf = workdir / "iplog.conf"
     conf.write_text(config)
     proc = on_lo(conf, workdir / "log", workdir / "iplog.pid", *args)
     try:
-        rings = ring_kib(proc.pid)
-        assert len(rings) == 1, rings
-        assert mb * 1024 <= rings[0] <= mb * 1024 * 1.1, rings  # the ring, and its frame table
+        rings = sorted(ring_kib(proc.pid))
+        expected = sorted([mb * 1024, lane_buffer(mb << 20) >> 10])
+        assert len(rings) == 2, rings
+        for want, ring in zip(expected, rings, strict=True):
+            assert want <= ring <= want * 1.1, rings  # the ring, and its frame table
     finally:
         stop(proc)

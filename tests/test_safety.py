@@ -847,3 +847,35 @@ def test_a_pid_file_the_run_user_cannot_remove_is_emptied_quietly(tmp_path):
     assert os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0
     assert (tmp_path / "iplog.pid").read_text() == ""
     pid_file.remove()
+
+
+def test_the_flood_lane_filter_is_bounded_whatever_the_floods():
+    """However many floods a sender opens (docs/contract.md C3), the lane's
+    filter names at most MAX_LANE_FLOODS terms: a host's floods folded into
+    one term beyond that, then only the largest; each compiles in libpcap
+    with the main capture's filter, for either family."""
+    import pcap
+
+    from pyiplog.capture import MAX_LANE_FLOODS, flood_terms, live_filter
+
+    v4, v6 = bytes([198, 51, 100, 2]), bytes.fromhex("20010db8000000000000000000000002")
+    one_port = [("tcp", v4, 80, 5000), ("udp", v6, 53, 10), ("icmp", v6, None, 7)]
+    assert flood_terms(one_port) == (
+        "(dst host 2001:db8::2 and (icmp or icmp6))",
+        "(dst host 198.51.100.2 and tcp dst port 80)",
+        "(dst host 2001:db8::2 and udp dst port 53)",
+    )
+    many_ports = [("udp", v4, port, port) for port in range(1, 1001)]
+    assert flood_terms(many_ports + one_port[:1]) == (
+        "(dst host 198.51.100.2 and tcp dst port 80)",  # alone at its host: kept as it is
+        "(dst host 198.51.100.2 and udp)",
+    )
+    many_hosts = [("tcp", bytes([192, 0, 2, n]), 80, n) for n in range(1, 201)]
+    terms = flood_terms(many_hosts)
+    assert len(terms) == MAX_LANE_FLOODS
+    assert terms == tuple(f"(dst host 192.0.2.{n} and tcp dst port 80)" for n in range(193, 201))
+    main = live_filter(["tcp", "udp", "icmp"], [v4, v6], answers=True)
+    for floods in (one_port, many_ports, many_hosts):
+        either = " or ".join(flood_terms(floods))
+        for text in (f"({main}) and not ({either})", f"({main}) and ({either})"):
+            pcap.bpf(text.encode())  # raises on a filter libpcap cannot compile

@@ -1,8 +1,8 @@
 """The attacks of docs/wire.md, for real, between network namespaces the
 tests make (and one probe on lo): fool_nmap between two daemons, on
 loopback and under spoofed probes; spoofed PTR records from a real dnsmasq
-and the real fail2ban-regex; random-source floods with names on; a silent
-identd and 500 spoofed sources.
+and the real fail2ban-regex; random-source floods with names on, and
+through the flood lane; a silent identd and 500 spoofed sources.
 
 Network safety: the target namespace B routes only into the attacker
 namespace A (its default route), where replies to spoofed addresses die;
@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 from benign import resolv_conf
 from test_ident_fool import LISTENER
+from test_operator import status
 
 from pyiplog.foolnmap import REPLY_RATE
 from pyiplog.ident import TIMEOUT
@@ -312,6 +313,58 @@ def test_a_random_source_flood_drives_neither_the_resolver_nor_the_disk(tmp_path
     assert total + len(per_packet) >= 5000  # what was captured, hardly any dropped
     assert len(per_packet) < 1600 and len(lines) < 1620
     assert ptr <= 20 + 20 * (elapsed + 1), (ptr, elapsed)
+
+
+@needs_root
+@needs_tools("ip", "hping3", "nmap")
+def test_a_flood_goes_through_its_lane_and_a_scan_inside_it_is_named(tmp_path):
+    """hping3's random-source SYN flood at B's port 80 (6,000 SYNs at about
+    5,000 a second): once detected, its packets come through the
+    interface's flood lane (--status), and no longer once it has ended; a
+    real nmap scan of ports 1-79 inside the flood is named, each probe
+    counted; every packet
+    is counted once through the changes of filter: the flood's end line
+    counts all 6,000, and the kernel dropped none (docs/contract.md C3)."""
+    flood = "TCP: distributed SYN flood"
+    with Namespaces() as ns, daemon_in_b(ns, tmp_path) as (log, daemon):
+        pid_file = tmp_path / "live.pid"
+        sender = subprocess.Popen(
+            ["ip", "netns", "exec", ns.a, "hping3", "-S", "-p", "80", "--rand-source",
+             "-c", "6000", "-i", "u200", ns.B_ADDR],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            assert wait_for(lambda: any(f"{flood} detected" in x for x in lines_of(log)), 15)
+            assert wait_for(
+                lambda: (
+                    json.loads(status(pid_file, "--json").stdout)["interfaces"][0]["flood_lane"]
+                    == 1
+                )
+            )
+            scan = ns.in_a(
+                "nmap", "-n", "-Pn", "-sS", "-p", "1-79", ns.B_ADDR, capture_output=True, timeout=60
+            )  # fmt: skip
+            assert scan.returncode == 0
+            sender.wait(60)  # its status: 1, no replies (they go to forged sources)
+        finally:
+            sender.kill()
+        assert wait_for(lambda: any(f"{flood} to " in x for x in lines_of(log)), 30)
+        assert wait_for(
+            lambda: (
+                json.loads(status(pid_file, "--json").stdout)["interfaces"][0]["flood_lane"] == 0
+            )
+        )
+        daemon.send_signal(signal.SIGUSR1)
+        assert wait_for(lambda: any(x.startswith("Statistics for ") for x in lines_of(log)))
+        lines = lines_of(log)
+    stats = next(x for x in lines if x.startswith("Statistics for "))
+    assert " 0 dropped by the kernel," in stats, stats
+    end = next(x for x in lines if x.startswith(f"{flood} to {ns.B_ADDR} [port 80] expired"))
+    assert " - received a total of 6000 packets (120000 bytes) from " in end, end
+    scans = [x for x in lines if x.startswith("TCP: SYN scan detected [ports ")]
+    assert len(scans) == 1 and f"] from {ns.A_ADDR} [port " in scans[0], scans
+    ended = f"TCP: SYN scan mode expired for {ns.A_ADDR} - received a total of 79 packets"
+    assert any(x.startswith(ended) for x in lines_of(log)), lines_of(log)[-5:]  # at TERM
 
 
 # --- ident -----------------------------------------------------------------------------------

@@ -160,6 +160,15 @@ class Scans:
         lookup starts (docs/wire.md W4)."""
         return self.probes.floods_open + self.sweeps.floods_open
 
+    def flood_targets(self) -> list[tuple[str, bytes, int | None, int]]:
+        """The distributed floods open now, each (protocol, our address,
+        port (ICMP: None), packets so far): what the daemon's flood lane
+        takes (docs/contract.md C3)."""
+        return [
+            (KINDS[kind].proto, key[0], key[1], entry.count)
+            for (kind, key), entry in self.sweeps.floods.items()
+        ]
+
     # --- time -----------------------------------------------------------------------
 
     def expire(self, ts: float) -> None:
