@@ -508,7 +508,7 @@ class Daemon:
                 self.status_socket.answer()
                 continue
             source = by_fd.get(fd)
-            if source is None or source.name not in self.sources:  # gone down meanwhile
+            if source is None or self.sources.get(source.name) is not source:  # went down
                 continue
             batch = source.read() if not event & (select.POLLERR | select.POLLNVAL) else None
             if batch is None:
