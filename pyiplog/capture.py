@@ -416,9 +416,13 @@ def flood_terms(floods: list[tuple[str, bytes, int | None, int]]) -> tuple[str, 
             key = (proto, dst, None if ports[proto, dst] > 1 else port)
             folded[key] = folded.get(key, 0) + count
         by_term = folded
-    largest = sorted(by_term.items(), key=lambda item: (-item[1], item[0]))[:MAX_LANE_FLOODS]
+
+    def order(term: tuple[str, bytes, int | None]) -> tuple[str, bytes, int]:
+        return term[0], term[1], -1 if term[2] is None else term[2]
+
+    largest = sorted(by_term, key=lambda term: (-by_term[term], order(term)))[:MAX_LANE_FLOODS]
     terms = []
-    for (proto, dst, port), _ in sorted(largest):
+    for proto, dst, port in sorted(largest, key=order):
         host = f"dst host {address_text(dst)}"
         if proto == "icmp":
             terms.append(f"({host} and (icmp or icmp6))")
@@ -460,7 +464,11 @@ class LiveSource:
         # it runs as its user), idle until ``shed`` gives it floods (BPF
         # terms); when it opened, while its packets from before may come
         # (see ``_split``); what a change of filter read out of a ring.
-        self.lane = self._open(NOTHING, lane_buffer(buffer_size))
+        try:
+            self.lane = self._open(NOTHING, lane_buffer(buffer_size))
+        except CaptureError:
+            self.handle.close()
+            raise
         self.floods: tuple[str, ...] = ()
         self.lane_since: float | None = None
         self.held: list[Frame] = []
@@ -532,12 +540,11 @@ class LiveSource:
             self.handle.setfilter(main)
             t1 = time.time()
             if old:
-                leaving = self.held
-                self.held = []
+                main_held, self.held = self.held, []
                 self._hold(self.lane)
                 taken = pcap.bpf(either.encode(), self.dlt).filter if floods else None
                 since = self.lane_since or 0.0  # a lane opened a moment ago: as in _read_lane
-                self.held = leaving + [
+                self.held = main_held + [
                     f
                     for f in self.held
                     if since <= f[0] and (f[0] < t1 or (taken is not None and taken(f[1])))
