@@ -321,7 +321,7 @@ def test_a_flood_goes_through_its_lane_and_a_scan_inside_it_is_named(tmp_path):
     """hping3's random-source SYN flood at B's port 80 (6,000 SYNs at about
     5,000 a second): once detected, its packets come through the
     interface's flood lane (--status), and no longer once it has ended; a
-    real nmap scan of ports 1-79 inside the flood is named, each probe
+    real nmap scan of ports 1-79 while the flood is open is named, each probe
     counted; every packet
     is counted once through the changes of filter: the flood's end line
     counts all 6,000, and the kernel dropped none (docs/contract.md C3)."""
