@@ -9,12 +9,12 @@ Two network namespaces joined by a veth pair, made here and removed at the
 end: tcpreplay in the sender's replays a bench/gen.py trace at a fixed rate
 (``top``: as fast as it can) onto the veth; iplog in the other one (which
 holds the trace's server address, 192.0.2.10, and mixed6's, 2001:db8:1::10)
-captures it.  Daemon and
-sender are pinned to different CPUs.  Per rate and run it prints: packets
-sent (and the rate tcpreplay reached), seen by iplog, dropped by the
-kernel, lines written against the lines ``iplog -r`` writes for the trace
-retimed to that rate (the packets the daemon saw), the lag from the last packet
-sent to the last line written, CPU seconds per million packets, the rate
+captures it.  Daemon and sender are pinned to different CPUs.  Per rate
+and run it prints: packets sent (and the rate tcpreplay reached), seen by
+iplog, dropped by the kernel (and of them in the flood lane's ring, from
+``iplog --status``), lines written against the lines ``iplog -r`` writes
+for the trace retimed to that rate (the packets the daemon saw), the lag
+from the last packet sent to the last line written, CPU seconds per million packets, the rate
 from the first packet sent to the last line, and the daemon's peak RSS
 (and its RSS before any traffic).
 
@@ -165,6 +165,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def flood_lane_drops(pid_file: Path) -> int | None:
+    """Of the daemon's kernel drops, its flood lane's (``iplog --status``)."""
+    out = subprocess.run(
+        [*IPLOG, "--status", "--json", f"--pid-file={pid_file}"],
+        capture_output=True,
+        text=True,
+        cwd=HERE.parent,
+        env={**os.environ, "PYTHONPATH": str(HERE.parent)},
+    )
+    if out.returncode != 0:
+        return None
+    return sum(i["lane_drops"] for i in json.loads(out.stdout)["interfaces"])
+
+
 def count_lines(path: Path) -> int:
     with open(path, "rb") as fh:
         return sum(1 for _ in fh)
@@ -263,7 +277,7 @@ def one_run(
             if now_lines != lines:
                 lines, last_change = now_lines, time.monotonic()
         cpu = cpu_seconds(pid) - cpu0
-        seen = drops = None
+        seen = drops = lane_drops = None
         if daemon is None:
             os.kill(pid, signal.SIGUSR1)
             time.sleep(0.5)
@@ -271,6 +285,7 @@ def one_run(
             words = stats.split()
             seen = int(words[words.index("packets") - 1])
             drops = int(words[words.index("dropped") - 1])
+            lane_drops = flood_lane_drops(work / "iplog.pid")
         if scan:
             result["scanner_named"] = any(
                 "SYN scan detected" in x and f"from {SCANNER}" in x
@@ -282,6 +297,7 @@ def one_run(
                 "sent": sent,
                 "seen": seen,
                 "kernel_drops": drops,
+                "lane_drops": lane_drops,  # of them, the flood lane's (floods' packets only)
                 "lines": lines - 1,  # without "iplog started."
                 "lag_s": round(max(0.0, last_change - sent_at), 3),
                 "cpu_s_per_million": round(cpu / max(seen or sent, 1) * 1e6, 2),

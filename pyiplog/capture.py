@@ -618,11 +618,19 @@ class LiveSource:
             batch[:] = lane
 
     def drops(self) -> int:
-        total = 0
-        for handle in (self.handle, self.lane):
-            with contextlib.suppress(OSError):
-                total += handle.stats()[1]
-        return total
+        """Packets the kernel dropped, its rings full: the main one's and the lane's."""
+        return self._drops(self.handle) + self.lane_drops()
+
+    def lane_drops(self) -> int:
+        """Of ``drops``, the flood lane's: packets of floods only."""
+        return self._drops(self.lane)
+
+    @staticmethod
+    def _drops(handle: pcap.pcap) -> int:
+        try:
+            return handle.stats()[1]
+        except OSError:
+            return 0
 
     def close(self) -> None:
         for handle in (self.handle, self.lane):

@@ -54,7 +54,7 @@ IDENT_TICK = 0.1  # the same while ident answers are awaited (their lines on tim
 RETRY_SECONDS = 30.0  # reopening interfaces that went down (docs/contract.md C3)
 DROPS_EVERY = 60.0  # at most one kernel-drop warning a minute per interface (docs/contract.md D6)
 ADDRESS_CHECK_SECONDS = 5.0  # picking up address changes (DHCP)
-SHED_EVERY = 0.2  # seconds between looks at the open floods (the flood lane, docs/contract.md C3)
+SHED_EVERY = 0.05  # seconds between looks at the open floods (the flood lane, docs/contract.md C3)
 HANDLED = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 
 
@@ -395,11 +395,20 @@ class Daemon:
                 "drops": source.drops(),
                 "down": False,
                 "flood_lane": len(source.floods),
+                "lane_drops": source.lane_drops(),
             }
             for name, source in self.sources.items()
         ]
         interfaces_ += [
-            {"name": name, "packets": 0, "ipv6": 0, "drops": 0, "down": True, "flood_lane": 0}
+            {
+                "name": name,
+                "packets": 0,
+                "ipv6": 0,
+                "drops": 0,
+                "down": True,
+                "flood_lane": 0,
+                "lane_drops": 0,
+            }
             for name in self.down
         ]
         lookup = engine.namer.lookup

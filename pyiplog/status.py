@@ -184,10 +184,11 @@ def render(state: dict) -> str:
             out.append(f"  {iface['name']}: down")
             continue
         share = 100 * iface["ipv6"] / iface["packets"] if iface["packets"] else 0
-        lane = iface.get("flood_lane", 0)
+        lane, lane_drops = iface.get("flood_lane", 0), iface.get("lane_drops", 0)
         out.append(
             f"  {iface['name']}: {iface['packets']} packets seen ({share:.0f}% IPv6),"
             f" {iface['drops']} dropped by the kernel"
+            + (f" ({lane_drops} of them floods' in the flood lane)" if lane_drops else "")
             + (f"; {lane} flood{'s' if lane > 1 else ''} in the flood lane" if lane else "")
         )
     lines = state["lines"]

@@ -354,6 +354,8 @@ def test_a_flood_goes_through_its_lane_and_a_scan_inside_it_is_named(tmp_path):
                 json.loads(status(pid_file, "--json").stdout)["interfaces"][0]["flood_lane"] == 0
             )
         )
+        iface = json.loads(status(pid_file, "--json").stdout)["interfaces"][0]
+        assert (iface["drops"], iface["lane_drops"]) == (0, 0), iface
         daemon.send_signal(signal.SIGUSR1)
         assert wait_for(lambda: any(x.startswith("Statistics for ") for x in lines_of(log)))
         lines = lines_of(log)
