@@ -492,9 +492,6 @@ class LiveSource:
             raise CaptureError(capture_reason(exc)) from None
         return handle
 
-    def fileno(self) -> int:
-        return self.handle.fileno()
-
     def filenos(self) -> tuple[int, int]:
         """What to poll: the capture's descriptor and its flood lane's."""
         return self.handle.fileno(), self.lane.fileno()

@@ -632,7 +632,7 @@ def test_indexed_rules_decide_as_trying_every_rule_in_turn(rules, packets):
         assert filters.ignored(proto, src, dst, sport, dport, itype) == ignored
         # the per-packet path: the same decision from the wire's addresses
         ip = Datagram(0.0, 6, src.to_bytes(4, "big"), dst.to_bytes(4, "big"), 64, 0, 0, 0, b"")
-        assert filters.hides(proto, ip, sport, dport, itype) == ignored
+        assert filters.index(proto).hides(ip, sport, dport, itype) == ignored
 
 
 def test_ten_thousand_rules_try_a_packet_against_a_few(tmp_path):

@@ -372,14 +372,6 @@ class Filters:
         rule = index and index.first(src, dst, sport, dport, icmp_type, version)
         return rule is not None and rule.action == "ignore"
 
-    def hides(
-        self, proto: str, ip: Datagram, sport: int = 0, dport: int = 0, icmp_type: int = -1
-    ) -> bool:
-        """``ignored`` for a datagram, its addresses as they are on the wire
-        (an IPv6 packet's ICMPv6 messages are ``icmp``'s, with their types);
-        the detectors call their protocol's ``RuleIndex.hides`` directly."""
-        return self._index[proto].hides(ip, sport, dport, icmp_type)
-
     def __bool__(self) -> bool:
         return bool(self.rules or self.dns_rules)
 
