@@ -523,12 +523,12 @@ class LiveSource:
         either = " or ".join(floods)
         main = f"({bpf}) and not ({either})" if floods else bpf
         lane = f"({bpf}) and ({either})" if floods else NOTHING
-        if not old and floods:
+        taken = pcap.bpf(either.encode(), self.dlt).filter if floods else None  # the lane's
+        if not old and taken is not None:
             self.lane.setfilter(lane)
             t1 = time.time()
             self._hold(self.handle)
             self._set_main(main)
-            taken = pcap.bpf(either.encode(), self.dlt).filter
             self.held = [f for f in self.held if f[0] < t1 or not taken(f[1])]
             self.lane_since = t1
         else:
@@ -539,7 +539,6 @@ class LiveSource:
             if old:
                 main_held, self.held = self.held, []
                 self._hold(self.lane)
-                taken = pcap.bpf(either.encode(), self.dlt).filter if floods else None
                 since = self.lane_since or 0.0  # a lane opened a moment ago: as in _read_lane
                 self.held = main_held + [
                     f
@@ -548,7 +547,7 @@ class LiveSource:
                 ]
                 self.held.sort(key=_time)
                 self.lane_since = None
-            self._set_lane(lane, bpf)
+                self._set_lane(lane, bpf)  # an idle lane keeps its filter
         self.bpf, self.floods = bpf, floods
 
     def _set_main(self, main: str) -> None:
