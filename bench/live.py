@@ -68,6 +68,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 IPLOG = [sys.executable, "-m", "pyiplog"]
+ENV = {**os.environ, "PYTHONPATH": str(HERE.parent)}  # this checkout's pyiplog, run from it
 SERVER = "192.0.2.10"  # bench/gen.py's destination
 SERVER6 = "2001:db8:1::10"  # and the mixed6 trace's
 A, B = "pyiplog-live-a", "pyiplog-live-b"
@@ -144,7 +145,7 @@ def expected_lines(path: Path, extra: list[str], last: float) -> int:
         text=True,
         check=True,
         cwd=HERE.parent,
-        env={**os.environ, "PYTHONPATH": str(HERE.parent)},
+        env=ENV,
     ).stdout
     records = [json.loads(line) for line in out.splitlines()[1:]]
     # JSON's probe_failed events have no line in the text log the daemon writes.
@@ -172,7 +173,7 @@ def flood_lane_drops(pid_file: Path) -> int | None:
         capture_output=True,
         text=True,
         cwd=HERE.parent,
-        env={**os.environ, "PYTHONPATH": str(HERE.parent)},
+        env=ENV,
     )
     if out.returncode != 0:
         return None
@@ -232,7 +233,7 @@ def one_run(
     launcher = subprocess.Popen(
         argv,
         cwd=HERE.parent,
-        env={**os.environ, "PYTHONPATH": str(HERE.parent)},
+        env=ENV,
         stderr=subprocess.PIPE,
         text=True,
     )
