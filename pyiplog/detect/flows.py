@@ -9,9 +9,10 @@ generation is dropped, so a direction is remembered for at least
 ``max_entries / 2`` newer ones (a direction seen again moves to the current
 generation).  Two plain dicts: no per-packet reordering as in an LRU list.
 
-A direction is kept as the hash of its five fields, not as their tuple: an
-int of 32 bytes where the tuple and its two ports took 136, 3.4 MB less when
-a flood fills the table.  Two directions then read as one only when their
+A direction is kept as the hash of its five fields, not as their tuple
+(docs/contract.md D6): an int of 32 bytes where the tuple, its two ports
+and the addresses it held took some 200, 6 MB less when a flood of spoofed
+sources fills the table.  Two directions then read as one only when their
 64-bit hashes are equal: the addresses' bytes hash with a key drawn at each
 start (SipHash), so a sender cannot aim at a collision, and chance gives one
 in about 10**14 lookups of a full table.
@@ -20,7 +21,7 @@ in about 10**14 lookups of a full table.
 from __future__ import annotations
 
 FLOW_TIMEOUT = 300.0  # seconds after which a direction is forgotten
-MAX_FLOWS = 32768  # ~3.5 MB when a flood of spoofed sources fills it
+MAX_FLOWS = 32768  # ~3 MB when a flood of spoofed sources fills it
 
 
 class FlowTable:
