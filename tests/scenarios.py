@@ -159,6 +159,35 @@ def ecn_connections():
     return frames(out)
 
 
+def full_accept_queue():
+    """A load test of a server that cannot keep up: 600 connections to 8081
+    in 3 s; for every second one its accept queue is full, so it drops the
+    client's ACK and sends its SYN-ACK again a second later.  The client
+    completes every connection (its request, its FIN)."""
+    out = []
+    for i in range(600):
+        t, sport = T0 + i * 0.005, 20000 + i
+        out += [
+            (t, tcp(C, H, sport, 8081, SYN)),
+            (t + 0.001, tcp(H, C, 8081, sport, SYN | ACK)),
+            (t + 0.002, tcp(C, H, sport, 8081, ACK)),
+        ]
+        if i % 2:
+            t += 1.0
+            out += [
+                (t + 0.001, tcp(H, C, 8081, sport, SYN | ACK)),
+                (t + 0.002, tcp(C, H, sport, 8081, ACK)),
+            ]
+        out += [
+            (t + 0.003, tcp(C, H, sport, 8081, PSH | ACK, payload=b"GET / HTTP/1.0\r\n\r\n")),
+            (t + 0.004, tcp(H, C, 8081, sport, PSH | ACK, payload=b"HTTP/1.0 200 OK\r\n")),
+            (t + 0.005, tcp(H, C, 8081, sport, FIN | ACK)),
+            (t + 0.006, tcp(C, H, sport, 8081, FIN | ACK)),
+            (t + 0.007, tcp(H, C, 8081, sport, ACK)),
+        ]
+    return frames(out)
+
+
 BENIGN = {
     "proxy client (60x3128, 5x110)": proxy_client,
     "40 web connections in 10 s": web_burst,
@@ -170,6 +199,7 @@ BENIGN = {
     "UDP telemetry 20/s for 1 min": telemetry,
     "QUIC-like 5000 each way in 10 s": quic,
     "ECN connections": ecn_connections,
+    "a server's full accept queue": full_accept_queue,
 }
 
 

@@ -95,6 +95,10 @@ CLASSIC_ALARMS = {
         "TCP: Bogus TCP flags set by 198.51.100.105:41000 (dest port 80)",
         "TCP: Bogus TCP flags set by 192.0.2.10:80 (dest port 41000)",
     ],
+    "a server's full accept queue": [
+        "TCP: port scan detected [port 8081] from 198.51.100.105"
+        " [ports 20000,20001,20002,20003,20004,...]"
+    ],
 }
 
 

@@ -127,6 +127,22 @@ class Scans:
             if self.probes.half_open(key, ts, src, dst, port):
                 return
 
+    def unacked(
+        self, keys: tuple[str, ...], ts: float, src: bytes, dst: bytes, port: int, sport: int
+    ) -> None:
+        """``dst`` sent its SYN-ACK to ``src``'s connection from ``sport`` again:
+        half open unless ``src`` shows it completed (``ProbeTable.unacked``)."""
+        for key in keys:
+            if self.probes.unacked(key, ts, src, dst, port, sport):
+                return
+
+    def completed(
+        self, keys: tuple[str, ...], src: bytes, dst: bytes, port: int, sport: int
+    ) -> None:
+        """``src`` ended its connection from ``sport`` to ``dst``'s ``port``."""
+        for key in keys:
+            self.probes.completed(key, src, dst, port, sport)
+
     def solicited(self, ts: float, src: bytes, target: bytes) -> None:
         """``src`` asks the link for ``target`` (a neighbour solicitation)."""
         if self.solicitations.solicited(ts, src, target, self.probes.reply_wait):

@@ -23,6 +23,7 @@ SWEEP_SKETCH_BITS = 20
 # The default counting's probes (probes.py).
 MAX_PENDING = 256  # unanswered probes remembered per pair
 MAX_WAITING = 16384  # probes waiting for their answer, all pairs together: then the oldest fails
+# (and as many connections whose SYN-ACK came again, waiting for the client to show them)
 # IPv6 neighbour solicitations remembered for their repeat (neighbours.py),
 # all sources together: then the oldest is forgotten.
 MAX_SOLICITED = 4096

@@ -31,6 +31,7 @@ from .sweeps import Window, slide
 
 # Why a probe failed (the failed probes' JSON lines say it: docs/contract.md O4).
 REFUSED, UNANSWERED, HALF_OPEN = "refused", "unanswered", "half_open"
+INF = float("inf")
 
 
 class Entry(ScanEntry):
@@ -44,6 +45,7 @@ class Entry(ScanEntry):
         "served",
         "start",
         "stream",
+        "unconfirmed",
     )
 
     def __init__(self, src: bytes, dst: bytes, ts: float):
@@ -62,6 +64,9 @@ class Entry(ScanEntry):
         # source port changes every packet is counted whole).
         self.provisional = False
         self.flood = False  # detected as a flood (a rate), not a scan
+        # Connections whose SYN-ACK came again, half open unless the client
+        # shows them: (port, source port) -> when (ProbeTable.unacked).
+        self.unconfirmed: dict[tuple[int, int], float] | None = None
 
 
 class ProbeTable(KindTables):
@@ -76,6 +81,8 @@ class ProbeTable(KindTables):
         self.tuning = tuning
         self.reply_wait = reply_wait
         self.waiting: deque = deque()  # (deadline, key, pair, port, sent)
+        # Connections whose SYN-ACK came again: (deadline, key, pair, port, sport, when)
+        self.confirming: deque = deque()
         self.detections: list[tuple[float, str, Entry]] = []
         self.floods_open = 0  # pairs detected as floods, not yet ended
 
@@ -214,12 +221,15 @@ class ProbeTable(KindTables):
     def _flooded(self, ts: float, key: str, entry: Entry, dport: int | None) -> bool:
         """The pair's rate made it a flood (``dport``: the flooded port, listed
         first; None for a stream's, whose port is its first already)."""
+        self._flood(ts, key, entry, dport)
+        self._report()
+        return True
+
+    def _flood(self, ts: float, key: str, entry: Entry, dport: int | None) -> None:
         if dport is not None and dport not in entry.dports:
             entry.dports.insert(0, dport)  # the flooded port, served or not
             del entry.dports[MAX_DPORTS:]
         self._detect(ts, key, entry, flood=True)
-        self._report()
-        return True
 
     def answered(
         self, key: str, ts: float, src: bytes, dst: bytes, port: int, refused: bool
@@ -250,15 +260,75 @@ class ProbeTable(KindTables):
 
     def half_open(self, key: str, ts: float, src: bytes, dst: bytes, port: int) -> bool:
         """``src`` left a connection to ``dst``'s served ``port`` half open:
-        it reset our SYN-ACK, or never answered it.  A probe of the port
-        after all, toward the scan and the SYN flood (docs/contract.md D3);
-        a connection the client completes never comes here.  True when the
-        pair of ``key`` was the one probing it."""
-        entry = self.tables[key].get((src, dst))
-        if entry is None or entry.served is None or port not in entry.served:
+        it reset our SYN-ACK (or never answered it: ``unacked``).  A probe
+        of the port after all, toward the scan and the SYN flood
+        (docs/contract.md D3); a connection the client completes never comes
+        here.  True when the pair of ``key`` was the one probing it."""
+        entry = self._serving(key, src, dst, port)
+        if entry is None:
+            return False
+        if entry.expiry > ts and not entry.detected:
+            self._half_open(ts, key, entry, port)
+            if self.detections:
+                self._report()
+        return True
+
+    def unacked(self, key: str, ts: float, src: bytes, dst: bytes, port: int, sport: int) -> bool:
+        """``dst`` sent its SYN-ACK for ``src``'s connection from ``sport`` to
+        the served ``port`` again: no ACK reached it.  Half open, unless
+        ``src`` shows the connection within ``window reply`` (``completed``):
+        a host whose accept queue is full drops the ACK of a connection the
+        client completed, and sends its SYN-ACK again too (a busy server
+        under a load test).  True when the pair of ``key`` was probing it."""
+        entry = self._serving(key, src, dst, port)
+        if entry is None:
             return False
         if entry.expiry <= ts or entry.detected:
             return True
+        unconfirmed = entry.unconfirmed
+        if unconfirmed is None:
+            unconfirmed = entry.unconfirmed = {}
+        confirming = self.confirming
+        if len(unconfirmed) >= MAX_PENDING:  # a flood of them: no wait
+            self._half_open(ts, key, entry, port)
+            if self.detections:
+                self._report()
+            return True
+        unconfirmed[port, sport] = ts
+        deadline = ts + self.reply_wait
+        confirming.append((deadline, key, (src, dst), port, sport, ts))
+        if len(confirming) > MAX_WAITING:  # the oldest waits no more
+            self._unconfirmed(ts, *confirming.popleft()[1:])
+            if self.detections:
+                self._report()
+        if deadline < self.next_due:
+            self.next_due = deadline
+        return True
+
+    def completed(self, key: str, src: bytes, dst: bytes, port: int, sport: int) -> None:
+        """``src`` ended (FIN) or reset (RST+ACK) its connection from
+        ``sport`` to ``dst``'s ``port``: it had completed it."""
+        entry = self.tables[key].get((src, dst))
+        if entry is not None and entry.unconfirmed:
+            entry.unconfirmed.pop((port, sport), None)
+
+    def _unconfirmed(self, when: float, key: str, pair, port: int, sport: int, sent: float) -> None:
+        """A connection whose SYN-ACK came again was not shown completed by ``when``."""
+        entry = self.tables[key].get(pair)
+        if entry is None or not entry.unconfirmed or entry.unconfirmed.get((port, sport)) != sent:
+            return
+        del entry.unconfirmed[port, sport]
+        if entry.expiry > when and not entry.detected:
+            self._half_open(when, key, entry, port)
+
+    def _serving(self, key: str, src: bytes, dst: bytes, port: int) -> Entry | None:
+        """The pair of ``key`` probing ``dst``'s ``port``, if ``dst`` serves it."""
+        entry = self.tables[key].get((src, dst))
+        if entry is None or entry.served is None or port not in entry.served:
+            return None
+        return entry
+
+    def _half_open(self, ts: float, key: str, entry: Entry, port: int) -> None:
         tune = self.tuning[key]
         dports = entry.dports
         if port not in dports and len(dports) < MAX_DPORTS:
@@ -270,10 +340,7 @@ class ProbeTable(KindTables):
             and tune.flood_packets
             and slide(entry, ts, tune.flood_window) >= tune.flood_packets
         ):
-            self._flooded(ts, key, entry, port)
-        elif self.detections:
-            self._report()
-        return True
+            self._flood(ts, key, entry, port)
 
     def _report(self) -> None:
         for when, key, entry in self.take_detections():
@@ -318,12 +385,26 @@ class ProbeTable(KindTables):
         """Probes left unanswered fail; silent pairs end.  Returns the ended scans."""
         if ts < self.next_due:
             return []
-        waiting = self.waiting
-        while waiting and waiting[0][0] <= ts:
-            deadline, *probe = waiting.popleft()
-            self._unanswered(deadline, deadline, *probe)
+        waiting, confirming = self.waiting, self.confirming
+        while True:  # the two queues' deadlines in time order
+            if (
+                waiting
+                and waiting[0][0] <= ts
+                and (not confirming or waiting[0][0] <= confirming[0][0])
+            ):
+                deadline, *probe = waiting.popleft()
+                self._unanswered(deadline, deadline, *probe)
+            elif confirming and confirming[0][0] <= ts:
+                deadline, *connection = confirming.popleft()
+                self._unconfirmed(deadline, *connection)
+            else:
+                break
         ended = self.take_ended(ts)
-        self.next_due = min(self.tables_due(), waiting[0][0] if waiting else float("inf"))
+        self.next_due = min(
+            self.tables_due(),
+            waiting[0][0] if waiting else INF,
+            confirming[0][0] if confirming else INF,
+        )
         return ended
 
     def take_detections(self) -> list[tuple[float, str, Entry]]:

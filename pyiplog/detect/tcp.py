@@ -268,6 +268,7 @@ class DefaultTcp(TcpDetector):
             self.fold_flood = self.scans.sweeps.counters["distributed_flood"].packet
         self.reset_scans = opts.ack_scan
         self.reply_wait = self.scans.probes.reply_wait
+        self.confirming = self.scans.probes.confirming  # SYN-ACKs sent again, undecided
         # SYN-ACK and FIN+ACK segments lately seen: (src, dst, dport, sport)
         # -> (time, flags).
         self.acked: dict[tuple[bytes, bytes, int, int], tuple[float, int]] = (
@@ -279,7 +280,10 @@ class DefaultTcp(TcpDetector):
     def answered(self, ts: float, ip: Datagram, sport: int, dport: int, flags: int) -> None:
         # A SYN-ACK serves the port (once: sent again, the handshake is half
         # open); a RST refuses the probe, unless it is the prober's own,
-        # resetting the SYN-ACK it got (a half-open probe).
+        # resetting the SYN-ACK it got (a half-open probe).  The client's FIN
+        # or RST+ACK: it had the connection.
+        if self.confirming and flags & (TH_FIN | TH_RST) and flags & TH_ACK:
+            self.scans.completed(SYN_KINDS, ip.src, ip.dst, dport, sport)
         if flags & (TH_SYN | TH_ACK) == TH_SYN | TH_ACK:
             self._syn_ack(ts, ip, sport, dport)
         elif flags & TH_RST:
@@ -299,13 +303,14 @@ class DefaultTcp(TcpDetector):
 
     def _syn_ack(self, ts: float, ip: Datagram, sport: int, dport: int) -> None:
         """``ip.src`` accepts ``ip.dst``'s SYN to ``sport``.  The same SYN-ACK
-        again within ``window reply``: no ACK came back (the sender's clock
-        ran out), so the connection was left half open, once."""
+        again within ``window reply``: no ACK reached it (the sender's clock
+        ran out), so the connection was left half open, once, unless the
+        client shows it had it (``Scans.unacked``)."""
         key = (ip.src, ip.dst, dport, sport)
         seen = self.acked.get(key)
         if seen is not None and seen[1] == TH_SYN | TH_ACK and ts - seen[0] <= self.reply_wait:
             self.acked[key] = (seen[0], HALF_OPEN)
-            self.scans.half_open(SYN_KINDS, ts, ip.dst, ip.src, sport)
+            self.scans.unacked(SYN_KINDS, ts, ip.dst, ip.src, sport, dport)
             return
         if seen is None or seen[1] != HALF_OPEN or ts - seen[0] > self.reply_wait:
             self.scans.answered(SYN_KINDS, ts, ip.dst, ip.src, sport, refused=False)
