@@ -51,7 +51,8 @@ log = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0  # expiry sweep and output flush when no packet comes
 IDENT_TICK = 0.1  # the same while ident answers are awaited (their lines on time)
-RETRY_SECONDS = 30.0  # reopening interfaces that went down (docs/contract.md C3)
+DOWN_CHECK_SECONDS = 1.0  # looks at an interface that went down (docs/contract.md C3)
+RETRY_SECONDS = 30.0  # opening it again after an open that failed
 DROPS_EVERY = 60.0  # at most one kernel-drop warning a minute per interface (docs/contract.md D6)
 ADDRESS_CHECK_SECONDS = 5.0  # picking up address changes (DHCP)
 SHED_EVERY = 0.05  # seconds between looks at the open floods (the flood lane, docs/contract.md C3)
@@ -201,15 +202,15 @@ class Daemon:
         for fd in source.filenos():
             self.poller.unregister(fd)
         source.close()
-        self.down[name] = now + RETRY_SECONDS
+        self.down[name] = now + DOWN_CHECK_SECONDS
         self.say(now, render("iface_down", name=name))
 
     def _retry_down(self, now: float) -> None:
         for name, when in list(self.down.items()):
             if now < when:
                 continue
-            if not interfaces.is_usable(name):
-                self.down[name] = now + RETRY_SECONDS
+            if not interfaces.is_usable(name):  # a look at its flags and addresses
+                self.down[name] = now + DOWN_CHECK_SECONDS
                 continue
             self.addresses[name] = interfaces.addresses(name)
             try:
