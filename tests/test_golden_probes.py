@@ -66,6 +66,9 @@ EXPECTED = {
     ),
     # 2000 completed connections to one port in 5 s: no alarm at all
     "load-ab.pcap": ("198.51.100.2/32", [], []),
+    # The same against a server that cannot keep up: clients that gave up
+    # (their FIN) reset the answers that came later; no ACK scan by the server
+    "load-ab-slow.pcap": ("198.51.100.2/32", [], []),
     # 200 datagrams, each from the next source port: every one counts
     "udp-hping-flood200.pcap": (
         "198.51.100.2/32",
@@ -129,6 +132,12 @@ CLASSIC = {
         " [ports 44072,44082,44090,44102,44114,...]",
         "Dec  5 05:19:04 TCP: port scan mode expired for 198.51.100.1"
         " - received a total of 2013 packets (80520 bytes).",
+    ],
+    "load-ab-slow.pcap": [
+        "Dec  5 11:27:06 TCP: port scan detected [port 8081] from 198.51.100.1"
+        " [ports 53148,53156,53164,53176,53190,...]",
+        "Dec  5 11:28:02 TCP: port scan mode expired for 198.51.100.1"
+        " - received a total of 1980 packets (79200 bytes).",
     ],
     "udp-hping-flood200.pcap": [
         "Dec  5 05:18:17 UDP: scan/flood detected [port 9999] from 198.51.100.1"

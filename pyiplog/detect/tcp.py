@@ -333,6 +333,11 @@ class DefaultTcp(TcpDetector):
             if seen[1] != TH_FIN | TH_ACK:
                 return  # counted when the SYN-ACK came again
             kind = "maimon_scan"
+        elif seen is not None:
+            return  # a connection seen accepted or closed: a late segment of it
+        own = self.acked.get((ip.src, ip.dst, dport, sport))
+        if own is not None and own[1] == TH_FIN | TH_ACK:
+            return  # its sender had closed this connection (a client that gave up)
         if self.reset_scans and self.ours.has(ip.src):
             self.scans.sweep(kind, ts, (ip.dst, ip.src), sport, src=ip.dst, dst=ip.src, sport=dport)
 

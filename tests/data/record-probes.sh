@@ -1,7 +1,8 @@
 #!/bin/sh
 # How the captures of the third detection round were recorded (as root)
 # with recording.sh's two namespaces: half-open probes of served ports, a
-# load test, a short UDP flood, IPv6 host discovery.  The target B
+# load test (and one against a server that cannot keep up), a short UDP
+# flood, IPv6 host discovery.  The target B
 # (198.51.100.2, 2001:db8::2 and ::10, ::20, ::30) also holds 203.0.113.1-60
 # and 2001:db8:1::1-60 on its loopback, routed to from the attacker A
 # (198.51.100.1, 2001:db8::1), and serves TCP 22, 80, 443 and UDP 53 on
@@ -38,6 +39,22 @@ rec halfopen-masscan-p22.pcap masscan 203.0.113.1-203.0.113.60 -p22 --rate 2000 
 # segments iplog's kernel filter keeps (SYN, FIN or RST set) are kept: all
 # of them would make a 15 MB file.
 SNAP=64 FILTER="tcp[13] & 7 != 0" rec load-ab.pcap ab -n 2000 -c 10 http://$T:8080/index.html
+# The same load against a server that cannot keep up (an accept queue of 8,
+# 2 ms a request, on 8081): its full queue drops SYNs and the clients' ACKs
+# (it sends its SYN-ACK again), and ab gives up on connections after 3 s
+# (its FIN, then a bare RST for the answer that comes later).
+ip netns exec $B python3 -c '
+import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("198.51.100.2", 8081)); s.listen(8)
+while True:
+    c, _ = s.accept(); time.sleep(0.002); c.recv(4096)
+    c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"); c.close()
+' &
+SLOW=$!
+sleep 1
+SNAP=64 FILTER="tcp[13] & 7 != 0" rec load-ab-slow.pcap ab -s 3 -n 1500 -c 200 http://$T:8081/
+kill $SLOW
 # 200 datagrams in 0.4 s to one port, each from the next source port
 rec udp-hping-flood200.pcap hping3 --udp -p 9999 -i u2000 -c 200 $T
 # nmap's IPv6 host discovery on the link: neighbour solicitations for 64
