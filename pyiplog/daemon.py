@@ -108,6 +108,7 @@ class PendingReload:
 
     def __init__(self, reload: Callable[[], Loaded], problems: list[str]):
         self.problems = problems  # what went wrong already (the log's reopening)
+        self.again = False  # another SIGHUP came meanwhile: read the file again after
         self.result: Loaded | Exception = FatalError("the configuration was not read")
         self.thread = threading.Thread(target=self._read, args=(reload,), daemon=True)
         self.thread.start()
@@ -270,10 +271,14 @@ class Daemon:
     def _write_failed(self, exc: OSError) -> None:
         report(render("write_failed", error=exc.strerror or exc))
 
-    def flush(self, final: bool = False) -> None:
+    def flush(self, final: bool = False, held: bool = False) -> None:
         """Write the lines the engine made (not while a reload is read: they
-        follow its word in the new log, unless too many wait)."""
-        if self.reloading is not None and not final and len(self.engine.lines.out) < MAX_BEHIND:
+        follow its word in the new log, unless too many wait; ``held``: now)."""
+        if (
+            self.reloading is not None
+            and not (final or held)
+            and len(self.engine.lines.out) < MAX_BEHIND
+        ):
             return
         try:
             lines = self.engine.drain(final)
@@ -285,14 +290,21 @@ class Daemon:
 
     # -- signals --
 
-    def restart(self, now: float) -> bool:
+    def restart(self, now: float) -> None:
         """SIGHUP: reopen the log at once, then read the configuration in the
         background (``PendingReload``) while capture and counting go on; it
-        takes over between two batches (``_finish_reload``).  False while
-        another reload is still being read (the signal waits for it)."""
-        if self.reloading is not None:
-            return False
-        self.flush()
+        takes over between two batches (``_finish_reload``).
+
+        Another SIGHUP while that is read reopens the log at once all the
+        same (a rotation must never wait for a parse): the log the first one
+        opened gets its start line and its lines now, and the file is read
+        again once the reading under way ends (it may have changed)."""
+        job = self.reloading
+        if job is not None:
+            self.out.started(now)
+            self.flush(held=True)
+        else:
+            self.flush()
         self.out.flush_repeats(now)
         self.say(now, render("restarting", pid=os.getpid()))
         self.out.flush()
@@ -303,13 +315,19 @@ class Daemon:
             report(text)
             self.say(now, text)
             problems.append(text)
-        self.reloading = PendingReload(self.reload, problems)
-        return True
+        if job is not None:
+            job.problems += problems
+            job.again = True
+        else:
+            self.reloading = PendingReload(self.reload, problems)
 
     def _finish_reload(self, now: float) -> None:
         """The configuration read in the background takes over; the lines
         counted meanwhile follow its word in the new log."""
         job, self.reloading = self.reloading, None
+        if job.again:  # read before the last SIGHUP: read it again
+            self.reloading = PendingReload(self.reload, job.problems)
+            return
         problems = job.problems + self._reload_config(now, job.result)
         self.reloads += 1
         self.config_loaded = now
@@ -545,17 +563,16 @@ class Daemon:
     def _signals(self, now: float) -> int | None:
         """What the signals caught ask for; the exit status once one stops iplog."""
         while self.caught:
-            signum = self.caught[0]
-            if signum == signal.SIGHUP and not self.restart(now):
-                break  # after the reload under way
-            self.caught.pop(0)
-            if signum == signal.SIGUSR1:
+            signum = self.caught.pop(0)
+            if signum == signal.SIGHUP:
+                self.restart(now)
+            elif signum == signal.SIGUSR1:
                 self.statistics(now)
                 self.flush()
                 if self.opts.metrics_file is not None:  # the metrics of this moment too
                     self.next_metrics = 0.0
                     self.write_metrics(now)
-            elif signum != signal.SIGHUP:
+            else:
                 return self.stop(signum, now)
         return None
 

@@ -5,6 +5,7 @@ Root only; traffic goes to 127.0.0.1 or between namespaces the tests make.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -368,6 +369,81 @@ def test_a_reload_stops_no_reading(workdir):
         os.kill(pid, signal.SIGTERM)
         wait_for(lambda: not pid_alive(pid))
         sink.close()
+
+
+def test_a_hup_while_a_reload_is_read_reopens_the_log_at_once(workdir):
+    """Rotations while the first reload's parse is held (its child stopped):
+    each renamed log is made again at once, a rotation never waits for a
+    parse; each log has its start line and the lines of its moment, once;
+    when the parse goes on, the file is read again and its last text applies."""
+    logdir = workdir / "log"
+    logdir.mkdir()
+    log, pid_file, conf = logdir / "iplog", workdir / "iplog.pid", workdir / "iplog.conf"
+    head = (
+        f"logfile {log}\npid-file {pid_file}\ninterface lo\nset disable_resolver\n"
+        "set tcp false\nset icmp false\nset udp_scan false\n"
+    )
+    conf.write_text(head + "".join(f"ignore tcp dport {port}\n" for port in range(1, 10001)))
+    sinks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
+    for sink in sinks:  # no port unreachable
+        sink.bind(("127.0.0.1", 0))
+    port, other = (sink.getsockname()[1] for sink in sinks)
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sender.bind(("127.0.0.1", 0))
+    sport = sender.getsockname()[1]
+
+    def line(n: int, to: int = port) -> str:
+        return f"UDP: dgram to port {to} from 127.0.0.1:{sport} ({n} data bytes)"
+
+    def parse_child() -> int | None:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError):
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    return int(stat.parent.name)
+        return None
+
+    assert run_iplog("-C", str(conf)).returncode == 0
+    pid = read_pid(pid_file)
+    child = None
+    try:
+        assert wait_for(has_line(log, "iplog started."))
+        sender.sendto(b"x", ("127.0.0.1", port))
+        assert wait_for(has_line(log, line(1)))
+        log.rename(logdir / "iplog.1")
+        os.kill(pid, signal.SIGHUP)
+        assert wait_for(lambda: parse_child() is not None, 10, 0.005)
+        child = parse_child()
+        os.kill(child, signal.SIGSTOP)
+        assert wait_for(log.exists, 5)
+        for n in (2, 3):  # a line for the log of this moment, then a rotation
+            sender.sendto(b"x" * n, ("127.0.0.1", port))
+            time.sleep(0.3)
+            log.rename(logdir / f"iplog.{n}")
+            os.kill(pid, signal.SIGHUP)
+            assert wait_for(log.exists, 5), f"rotation {n} waited for the parse"
+        conf.write_text(head + f"ignore udp dport {port}\n")  # the text at the last HUP
+        sender.sendto(b"x" * 4, ("127.0.0.1", port))
+        time.sleep(0.3)
+        os.kill(child, signal.SIGCONT)
+        child = None
+        assert wait_for(has_line(log, "iplog started."), 30)
+        sender.sendto(b"x" * 5, ("127.0.0.1", port))  # ignored now
+        sender.sendto(b"x" * 6, ("127.0.0.1", other))
+        assert wait_for(has_line(log, line(6, other)))
+        assert read_pid(pid_file) == pid and pid_alive(pid)
+    finally:
+        if child is not None:
+            os.kill(child, signal.SIGCONT)
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: not pid_alive(pid))
+        for sock in (*sinks, sender):
+            sock.close()
+    restarting = f"Restarting iplog (pid {pid})."
+    rotated = [lines_of(logdir / f"iplog.{n}") for n in (1, 2, 3)]
+    assert rotated[0][-2:] == [line(1), restarting]
+    assert rotated[1] == ["iplog started.", line(2), restarting]
+    assert rotated[2] == ["iplog started.", line(3), restarting]
+    assert lines_of(log)[:3] == ["iplog started.", line(4), line(6, other)]
 
 
 @needs_tools("logrotate")
