@@ -288,7 +288,6 @@ class ProbeTable(KindTables):
         unconfirmed = entry.unconfirmed
         if unconfirmed is None:
             unconfirmed = entry.unconfirmed = {}
-        confirming = self.confirming
         if len(unconfirmed) >= MAX_PENDING:  # a flood of them: no wait
             self._half_open(ts, key, entry, port)
             if self.detections:
@@ -296,6 +295,7 @@ class ProbeTable(KindTables):
             return True
         unconfirmed[port, sport] = ts
         deadline = ts + self.reply_wait
+        confirming = self.confirming
         confirming.append((deadline, key, (src, dst), port, sport, ts))
         if len(confirming) > MAX_WAITING:  # the oldest waits no more
             self._unconfirmed(ts, *confirming.popleft()[1:])
