@@ -503,8 +503,8 @@ class Daemon:
         ready()
         while True:
             ident = self.engine.ident
-            # Soon due: ident answers, names a held line waits for, a reload,
-            # packets a change of filter read out of a ring.
+            # Soon due: ident answers, names a held line waits for, a reload.
+            # Packets a change of filter read out of a ring: no wait at all.
             waiting = (
                 (ident is not None and ident.pending)
                 or self.engine.lines.held
