@@ -222,9 +222,13 @@ class Daemon:
                 continue
             del self.down[name]
             self.sources[name] = source
-            for fd in source.filenos():
-                self.poller.register(fd, select.POLLIN)
+            self._watch(source)
             self.say(now, render("iface_reopened", name=name))
+
+    def _watch(self, source: LiveSource) -> None:
+        """Poll the capture and its flood lane."""
+        for fd in source.filenos():
+            self.poller.register(fd, select.POLLIN)
 
     def _check_addresses(self, now: float) -> None:
         table = self._update_local()
@@ -490,8 +494,7 @@ class Daemon:
             signal.signal(signum, lambda n, _f: self.caught.append(n))
         self.poller = select.poll()
         for source in self.sources.values():
-            for fd in source.filenos():
-                self.poller.register(fd, select.POLLIN)
+            self._watch(source)
         self.poller.register(rpipe, select.POLLIN)
         status_fd = -1
         if self.status_socket is not None:
