@@ -18,7 +18,7 @@ import pytest
 
 from pyiplog import cli, runner
 
-from live import ENV, IPLOG, needs_tools
+from live import needs_tools, run_iplog
 
 ROOT = Path(__file__).resolve().parent.parent
 FILTER = ROOT / "initscripts" / "fail2ban" / "filter.d" / "iplog.conf"
@@ -42,8 +42,7 @@ def file_lines() -> list[str]:
 
     def logged(run: tuple[Path, tuple[str, ...]]) -> list[str]:
         capture, args = run
-        argv = IPLOG + ["-C", "/dev/null", "-N", *args, "-r", str(capture)]
-        return subprocess.run(argv, capture_output=True, text=True, env=ENV).stdout.splitlines()
+        return run_iplog("-C", "/dev/null", "-N", *args, "-r", str(capture)).stdout.splitlines()
 
     runs = [(c, a) for c in CAPTURES for a in ((), ("-D",), ("--classic-detection",))]
     lines = []
